@@ -1,0 +1,35 @@
+/**
+ * What the instrumentation records and the aggregator understands: metric names, attribute
+ * names, and the route values that stand for folded series. Semantic-convention names where a
+ * convention exists.
+ */
+
+export const METRIC_SERVER_DURATION = 'http.server.request.duration';
+export const METRIC_SERVER_REQUEST_BODY_SIZE = 'http.server.request.body.size';
+export const METRIC_SERVER_RESPONSE_BODY_SIZE = 'http.server.response.body.size';
+
+export const ATTR_SERVICE_NAME = 'service.name';
+export const ATTR_HTTP_METHOD = 'http.request.method';
+export const ATTR_HTTP_ROUTE = 'http.route';
+export const ATTR_HTTP_STATUS = 'http.response.status_code';
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_URL_SCHEME = 'url.scheme';
+export const ATTR_PROTOCOL_VERSION = 'network.protocol.version';
+
+/** Requests that no route matched (404 without a route template). */
+export const ROUTE_UNMATCHED = '(unmatched)';
+/** Series past the cardinality limit, folded into one. */
+export const ROUTE_OVERFLOW = '(overflow)';
+
+/**
+ * Duration histogram boundaries in seconds: the semantic conventions' advice for
+ * http.server.request.duration. The storage keeps one column per bucket of these.
+ */
+export const DURATION_BOUNDARIES_SECONDS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+];
+
+/** The methods kept as they are; anything else is recorded as `_OTHER` (semantic conventions). */
+export const KNOWN_HTTP_METHODS: readonly string[] = [
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
+];

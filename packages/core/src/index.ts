@@ -1,0 +1,5 @@
+export * from './wire-format';
+export * from './http-metrics';
+export * from './redis-keys';
+export * from './config';
+export * from './unreachable';

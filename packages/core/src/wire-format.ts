@@ -1,0 +1,349 @@
+/**
+ * The stream's wire format: the one module that encodes and decodes the entries the exporter
+ * XADDs and the aggregator reads. docs/wire-format.md describes it for other implementations.
+ *
+ * An entry is a flat list of Redis stream fields:
+ *   v     format version ("1")
+ *   id    batch id, unique per batch: `${instanceId}:${sequence}`
+ *   enc   body encoding ("json")
+ *   n     number of data points in the body (a cheap sanity check)
+ *   body  the encoded batch
+ *
+ * The body is JSON. Attribute sets are listed once in `attrs` and points refer to them by index,
+ * and a point's start/end times are left out when they equal the batch's, which keeps a 2,000-series
+ * entry small without a binary codec.
+ */
+
+export const WIRE_FORMAT_VERSION = 1;
+export const WIRE_ENCODING = 'json';
+
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue>;
+
+export type Temporality = 'delta' | 'cumulative';
+
+export interface HistogramPoint {
+  attributes: Attributes;
+  startTimeMs: number;
+  endTimeMs: number;
+  count: number;
+  sum: number;
+  min?: number;
+  max?: number;
+  /** counts per bucket; length is boundaries.length + 1 (the last bucket is +Inf) */
+  bucketCounts: number[];
+}
+
+export interface SumPoint {
+  attributes: Attributes;
+  startTimeMs: number;
+  endTimeMs: number;
+  value: number;
+}
+
+interface MetricBase {
+  name: string;
+  unit: string;
+  description?: string;
+}
+
+export interface HistogramMetric extends MetricBase {
+  type: 'histogram';
+  temporality: Temporality;
+  boundaries: number[];
+  points: HistogramPoint[];
+}
+
+export interface SumMetric extends MetricBase {
+  type: 'sum';
+  temporality: Temporality;
+  monotonic: boolean;
+  points: SumPoint[];
+}
+
+export interface GaugeMetric extends MetricBase {
+  type: 'gauge';
+  points: SumPoint[];
+}
+
+export type Metric = HistogramMetric | SumMetric | GaugeMetric;
+
+/** Per-user usage in one interval. The user id is whatever the service configured. */
+export interface UserUsage {
+  id: string;
+  requests: number;
+  inboundBytes: number;
+  outboundBytes: number;
+}
+
+export interface MetricBatch {
+  batchId: string;
+  startTimeMs: number;
+  endTimeMs: number;
+  resource: Attributes;
+  metrics: Metric[];
+  users?: UserUsage[];
+}
+
+export type StreamFields = Record<string, string>;
+
+export class WireFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireFormatError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoded body shape (what is inside `body`). Short keys: this is the part repeated per point.
+
+interface EncodedHistogramPoint {
+  a: number; // index into attrs
+  s?: number; // start ms, when not the batch's
+  e?: number; // end ms, when not the batch's
+  c: number; // count
+  S: number; // sum
+  m?: number; // min
+  M?: number; // max
+  b: number[]; // bucket counts
+}
+
+interface EncodedValuePoint {
+  a: number;
+  s?: number;
+  e?: number;
+  v: number;
+}
+
+interface EncodedMetric {
+  name: string;
+  unit: string;
+  desc?: string;
+  type: 'histogram' | 'sum' | 'gauge';
+  temporality?: Temporality;
+  monotonic?: boolean;
+  boundaries?: number[];
+  points: Array<EncodedHistogramPoint | EncodedValuePoint>;
+}
+
+interface EncodedBody {
+  start: number;
+  end: number;
+  resource: Attributes;
+  attrs: Attributes[];
+  metrics: EncodedMetric[];
+  users?: Array<[string, number, number, number]>;
+}
+
+export function countPoints(batch: MetricBatch): number {
+  let n = 0;
+  for (const m of batch.metrics) n += m.points.length;
+  return n;
+}
+
+export function encodeBatch(batch: MetricBatch): StreamFields {
+  const attrIndex = new Map<string, number>();
+  const attrs: Attributes[] = [];
+  const indexOf = (a: Attributes): number => {
+    const key = attributesKey(a);
+    let i = attrIndex.get(key);
+    if (i === undefined) {
+      i = attrs.length;
+      attrs.push(a);
+      attrIndex.set(key, i);
+    }
+    return i;
+  };
+  const { startTimeMs: bs, endTimeMs: be } = batch;
+  const metrics: EncodedMetric[] = batch.metrics.map((m) => {
+    const base: EncodedMetric = { name: m.name, unit: m.unit, type: m.type, points: [] };
+    if (m.description) base.desc = m.description;
+    if (m.type === 'histogram') {
+      base.temporality = m.temporality;
+      base.boundaries = m.boundaries;
+      base.points = m.points.map((p) => {
+        const o: EncodedHistogramPoint = { a: indexOf(p.attributes), c: p.count, S: p.sum, b: p.bucketCounts };
+        if (p.startTimeMs !== bs) o.s = p.startTimeMs;
+        if (p.endTimeMs !== be) o.e = p.endTimeMs;
+        if (p.min !== undefined) o.m = p.min;
+        if (p.max !== undefined) o.M = p.max;
+        return o;
+      });
+    } else {
+      if (m.type === 'sum') {
+        base.temporality = m.temporality;
+        base.monotonic = m.monotonic;
+      }
+      base.points = m.points.map((p) => {
+        const o: EncodedValuePoint = { a: indexOf(p.attributes), v: p.value };
+        if (p.startTimeMs !== bs) o.s = p.startTimeMs;
+        if (p.endTimeMs !== be) o.e = p.endTimeMs;
+        return o;
+      });
+    }
+    return base;
+  });
+  const body: EncodedBody = { start: bs, end: be, resource: batch.resource, attrs, metrics };
+  if (batch.users && batch.users.length > 0) {
+    body.users = batch.users.map((u) => [u.id, u.requests, u.inboundBytes, u.outboundBytes]);
+  }
+  return {
+    v: String(WIRE_FORMAT_VERSION),
+    id: batch.batchId,
+    enc: WIRE_ENCODING,
+    n: String(countPoints(batch)),
+    body: JSON.stringify(body),
+  };
+}
+
+/** Turns the flat [k1, v1, k2, v2, ...] array Redis returns for an entry into an object. */
+export function fieldsFromArray(raw: readonly string[]): StreamFields {
+  const out: StreamFields = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) out[raw[i] as string] = raw[i + 1] as string;
+  return out;
+}
+
+export function fieldsToArray(fields: StreamFields): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(fields)) out.push(k, v);
+  return out;
+}
+
+/** Decodes and validates an entry. Throws WireFormatError with a precise reason. */
+export function decodeBatch(fields: StreamFields): MetricBatch {
+  if (fields.v === undefined) throw new WireFormatError('missing field "v" (format version)');
+  if (fields.v !== String(WIRE_FORMAT_VERSION)) {
+    throw new WireFormatError(`unsupported format version "${fields.v}" (this reader understands ${WIRE_FORMAT_VERSION})`);
+  }
+  const batchId = fields.id;
+  if (!batchId) throw new WireFormatError('missing field "id" (batch id)');
+  if (fields.enc !== WIRE_ENCODING) throw new WireFormatError(`unsupported body encoding "${String(fields.enc)}"`);
+  if (fields.body === undefined) throw new WireFormatError('missing field "body"');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fields.body);
+  } catch (err) {
+    throw new WireFormatError(`body is not valid JSON: ${(err as Error).message}`);
+  }
+  const body = expectObject(parsed, 'body');
+  const start = expectNumber(body.start, 'body.start');
+  const end = expectNumber(body.end, 'body.end');
+  const resource = expectAttributes(body.resource, 'body.resource');
+  const attrsRaw = expectArray(body.attrs, 'body.attrs');
+  const attrs = attrsRaw.map((a, i) => expectAttributes(a, `body.attrs[${i}]`));
+  const attrAt = (idx: unknown, where: string): Attributes => {
+    const i = expectNumber(idx, where);
+    const a = attrs[i];
+    if (a === undefined) throw new WireFormatError(`${where}: attribute index ${i} out of range`);
+    return a;
+  };
+  const metrics: Metric[] = expectArray(body.metrics, 'body.metrics').map((mRaw, mi) => {
+    const where = `body.metrics[${mi}]`;
+    const m = expectObject(mRaw, where);
+    const name = expectString(m.name, `${where}.name`);
+    const unit = typeof m.unit === 'string' ? m.unit : '';
+    const description = typeof m.desc === 'string' ? m.desc : undefined;
+    const pointsRaw = expectArray(m.points, `${where}.points`);
+    const times = (p: Record<string, unknown>, pw: string): { startTimeMs: number; endTimeMs: number } => ({
+      startTimeMs: p.s === undefined ? start : expectNumber(p.s, `${pw}.s`),
+      endTimeMs: p.e === undefined ? end : expectNumber(p.e, `${pw}.e`),
+    });
+    if (m.type === 'histogram') {
+      const boundaries = expectArray(m.boundaries, `${where}.boundaries`).map((b, bi) => expectNumber(b, `${where}.boundaries[${bi}]`));
+      const points: HistogramPoint[] = pointsRaw.map((pRaw, pi) => {
+        const pw = `${where}.points[${pi}]`;
+        const p = expectObject(pRaw, pw);
+        const bucketCounts = expectArray(p.b, `${pw}.b`).map((c, ci) => expectCount(c, `${pw}.b[${ci}]`));
+        if (bucketCounts.length !== boundaries.length + 1) {
+          throw new WireFormatError(`${pw}: ${bucketCounts.length} bucket counts for ${boundaries.length} boundaries`);
+        }
+        const point: HistogramPoint = {
+          attributes: attrAt(p.a, `${pw}.a`),
+          ...times(p, pw),
+          count: expectCount(p.c, `${pw}.c`),
+          sum: expectNumber(p.S, `${pw}.S`),
+          bucketCounts,
+        };
+        if (p.m !== undefined) point.min = expectNumber(p.m, `${pw}.m`);
+        if (p.M !== undefined) point.max = expectNumber(p.M, `${pw}.M`);
+        return point;
+      });
+      const metric: HistogramMetric = { name, unit, type: 'histogram', temporality: expectTemporality(m.temporality, where), boundaries, points };
+      if (description !== undefined) metric.description = description;
+      return metric;
+    }
+    if (m.type === 'sum' || m.type === 'gauge') {
+      const points: SumPoint[] = pointsRaw.map((pRaw, pi) => {
+        const pw = `${where}.points[${pi}]`;
+        const p = expectObject(pRaw, pw);
+        return { attributes: attrAt(p.a, `${pw}.a`), ...times(p, pw), value: expectNumber(p.v, `${pw}.v`) };
+      });
+      const metric: Metric =
+        m.type === 'sum'
+          ? { name, unit, type: 'sum', temporality: expectTemporality(m.temporality, where), monotonic: m.monotonic === true, points }
+          : { name, unit, type: 'gauge', points };
+      if (description !== undefined) metric.description = description;
+      return metric;
+    }
+    throw new WireFormatError(`${where}.type: unknown metric type "${String(m.type)}"`);
+  });
+  const batch: MetricBatch = { batchId, startTimeMs: start, endTimeMs: end, resource, metrics };
+  if (body.users !== undefined) {
+    batch.users = expectArray(body.users, 'body.users').map((uRaw, ui) => {
+      const u = expectArray(uRaw, `body.users[${ui}]`);
+      return {
+        id: expectString(u[0], `body.users[${ui}][0]`),
+        requests: expectCount(u[1], `body.users[${ui}][1]`),
+        inboundBytes: expectCount(u[2], `body.users[${ui}][2]`),
+        outboundBytes: expectCount(u[3], `body.users[${ui}][3]`),
+      };
+    });
+  }
+  if (fields.n !== undefined && Number(fields.n) !== countPoints(batch)) {
+    throw new WireFormatError(`field "n" says ${fields.n} points, body has ${countPoints(batch)}`);
+  }
+  return batch;
+}
+
+/** A stable key for an attribute set, independent of key order. */
+export function attributesKey(a: Attributes): string {
+  const keys = Object.keys(a).sort();
+  let s = '';
+  for (const k of keys) s += JSON.stringify(k) + '=' + JSON.stringify(a[k]) + ';';
+  return s;
+}
+
+function expectObject(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WireFormatError(`${where}: expected an object`);
+  return v as Record<string, unknown>;
+}
+function expectArray(v: unknown, where: string): unknown[] {
+  if (!Array.isArray(v)) throw new WireFormatError(`${where}: expected an array`);
+  return v;
+}
+function expectNumber(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WireFormatError(`${where}: expected a finite number`);
+  return v;
+}
+function expectCount(v: unknown, where: string): number {
+  const n = expectNumber(v, where);
+  if (n < 0 || !Number.isInteger(n)) throw new WireFormatError(`${where}: expected a non-negative integer`);
+  return n;
+}
+function expectString(v: unknown, where: string): string {
+  if (typeof v !== 'string') throw new WireFormatError(`${where}: expected a string`);
+  return v;
+}
+function expectTemporality(v: unknown, where: string): Temporality {
+  if (v === 'delta' || v === 'cumulative') return v;
+  throw new WireFormatError(`${where}.temporality: expected "delta" or "cumulative"`);
+}
+function expectAttributes(v: unknown, where: string): Attributes {
+  const o = expectObject(v, where);
+  for (const [k, val] of Object.entries(o)) {
+    if (typeof val !== 'string' && typeof val !== 'number' && typeof val !== 'boolean') {
+      throw new WireFormatError(`${where}.${k}: attribute values must be strings, numbers or booleans`);
+    }
+  }
+  return o as Attributes;
+}

@@ -1,0 +1,104 @@
+import {
+  attributesKey,
+  type HistogramMetric,
+  type HistogramPoint,
+  type Metric,
+  type MetricBatch,
+  type SumPoint,
+  type UserUsage,
+} from '@otel-bandwidth/core';
+
+export type UnsentBatch = Omit<MetricBatch, 'batchId'>;
+
+function metricKey(m: Metric): string {
+  return m.type === 'histogram' ? `${m.type}|${m.name}|${m.unit}|${m.temporality}|${m.boundaries.join(',')}` : `${m.type}|${m.name}|${m.unit}`;
+}
+
+function cloneMetric(m: Metric): Metric {
+  if (m.type === 'histogram') {
+    return { ...m, boundaries: [...m.boundaries], points: m.points.map((p) => ({ ...p, bucketCounts: [...p.bucketCounts] })) };
+  }
+  return { ...m, points: m.points.map((p) => ({ ...p })) } as Metric;
+}
+
+function mergeHistogramPoint(into: HistogramPoint, p: HistogramPoint): void {
+  into.count += p.count;
+  into.sum += p.sum;
+  if (p.min !== undefined) into.min = into.min === undefined ? p.min : Math.min(into.min, p.min);
+  if (p.max !== undefined) into.max = into.max === undefined ? p.max : Math.max(into.max, p.max);
+  for (let i = 0; i < into.bucketCounts.length; i++) into.bucketCounts[i] = (into.bucketCounts[i] ?? 0) + (p.bucketCounts[i] ?? 0);
+  into.startTimeMs = Math.min(into.startTimeMs, p.startTimeMs);
+  into.endTimeMs = Math.max(into.endTimeMs, p.endTimeMs);
+}
+
+function mergeValuePoint(into: SumPoint, p: SumPoint, additive: boolean): void {
+  into.value = additive ? into.value + p.value : p.endTimeMs >= into.endTimeMs ? p.value : into.value;
+  into.startTimeMs = Math.min(into.startTimeMs, p.startTimeMs);
+  into.endTimeMs = Math.max(into.endTimeMs, p.endTimeMs);
+}
+
+/**
+ * Merges a later batch into an unsent one, series by series: counts, sums and bucket counts add,
+ * min and max combine, gauges keep the latest value. The result's size is bounded by the number of
+ * distinct series, however many intervals were merged. Cumulative points keep the latest value.
+ */
+export function mergeInto(target: UnsentBatch, later: UnsentBatch): void {
+  target.startTimeMs = Math.min(target.startTimeMs, later.startTimeMs);
+  target.endTimeMs = Math.max(target.endTimeMs, later.endTimeMs);
+  target.resource = { ...target.resource, ...later.resource };
+  const byKey = new Map<string, Metric>();
+  for (const m of target.metrics) byKey.set(metricKey(m), m);
+  for (const m of later.metrics) {
+    const existing = byKey.get(metricKey(m));
+    if (!existing) {
+      const copy = cloneMetric(m);
+      target.metrics.push(copy);
+      byKey.set(metricKey(copy), copy);
+      continue;
+    }
+    const points = new Map<string, HistogramPoint | SumPoint>();
+    for (const p of existing.points) points.set(attributesKey(p.attributes), p);
+    for (const p of m.points) {
+      const k = attributesKey(p.attributes);
+      const into = points.get(k);
+      if (existing.type === 'histogram') {
+        const hp = p as HistogramPoint;
+        if (!into) {
+          const copy = { ...hp, bucketCounts: [...hp.bucketCounts] };
+          (existing as HistogramMetric).points.push(copy);
+          points.set(k, copy);
+        } else if (existing.temporality === 'delta') mergeHistogramPoint(into as HistogramPoint, hp);
+        else Object.assign(into, { ...hp, bucketCounts: [...hp.bucketCounts] });
+      } else {
+        const sp = p as SumPoint;
+        if (!into) {
+          const copy = { ...sp };
+          existing.points.push(copy);
+          points.set(k, copy);
+        } else mergeValuePoint(into as SumPoint, sp, existing.type === 'sum' && existing.temporality === 'delta');
+      }
+    }
+  }
+  if (later.users && later.users.length > 0) target.users = mergeUsers(target.users ?? [], later.users);
+}
+
+export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[]): UserUsage[] {
+  const byId = new Map<string, UserUsage>();
+  for (const u of a) byId.set(u.id, { ...u });
+  for (const u of b) {
+    const x = byId.get(u.id);
+    if (!x) byId.set(u.id, { ...u });
+    else {
+      x.requests += u.requests;
+      x.inboundBytes += u.inboundBytes;
+      x.outboundBytes += u.outboundBytes;
+    }
+  }
+  return [...byId.values()];
+}
+
+export function countBatchPoints(b: UnsentBatch): number {
+  let n = 0;
+  for (const m of b.metrics) n += m.points.length;
+  return n;
+}

@@ -1,0 +1,3 @@
+export { RedisMetricExporter, type RedisMetricExporterOptions, type ExporterStats } from './redis-metric-exporter';
+export { resourceMetricsToBatch, toWireAttributes } from './resource-metrics-to-batch';
+export { mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';

@@ -1,0 +1,98 @@
+import { ServiceUnreachableError, isUnreachableError } from '@otel-bandwidth/core';
+import { drizzle, type MySql2Database } from 'drizzle-orm/mysql2';
+import mysql from 'mysql2/promise';
+import * as schema from './schema';
+
+export type StorageDatabase = MySql2Database<typeof schema>;
+
+export interface MysqlConnection {
+  db: StorageDatabase;
+  pool: mysql.Pool;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface MysqlOptions {
+  connectionLimit?: number;
+  connectTimeoutMs?: number;
+}
+
+function baseOptions(url: string): mysql.PoolOptions {
+  return {
+    uri: url,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+    charset: 'utf8mb4',
+    enableKeepAlive: true,
+  };
+}
+
+/** The database name in a mysql:// URL. */
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`MYSQL_URL ${url} names no database (add /otel_bandwidth to it)`);
+  if (!/^[A-Za-z0-9_$-]+$/.test(name)) throw new Error(`database name "${name}" has characters other than letters, digits, _, $ and -`);
+  return name;
+}
+
+/** A pool whose sessions are in UTC, wrapped in drizzle. Does not connect until first used. */
+export function connectMysql(url: string, options: MysqlOptions = {}): MysqlConnection {
+  databaseName(url);
+  const pool = mysql.createPool({
+    ...baseOptions(url),
+    connectionLimit: options.connectionLimit ?? 4,
+    connectTimeout: options.connectTimeoutMs ?? 5000,
+  });
+  pool.pool.on('connection', (conn) => {
+    conn.query("SET time_zone = '+00:00'");
+  });
+  const db = drizzle(pool, { schema, mode: 'default' });
+  return {
+    db,
+    pool,
+    url,
+    close: () => pool.end(),
+  };
+}
+
+/** Fails with a ServiceUnreachableError that says where and how to start MySQL. */
+export async function pingMysql(conn: MysqlConnection): Promise<void> {
+  try {
+    await conn.pool.query('SELECT 1');
+  } catch (err) {
+    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', conn.url, err);
+    throw err;
+  }
+}
+
+/** Creates the URL's database if it does not exist. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const name = databaseName(url);
+  const u = new URL(url);
+  u.pathname = '/';
+  let conn: mysql.Connection | undefined;
+  try {
+    conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  } catch (err) {
+    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
+    throw err;
+  } finally {
+    await conn?.end().catch(() => undefined);
+  }
+}
+
+/** Drops the URL's database. For tests and the demo's fresh start. */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = databaseName(url);
+  const u = new URL(url);
+  u.pathname = '/';
+  const conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
+  try {
+    await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  } finally {
+    await conn.end();
+  }
+}

@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { migrate as drizzleMigrate } from 'drizzle-orm/mysql2/migrator';
+import { drizzle } from 'drizzle-orm/mysql2';
+import mysql from 'mysql2/promise';
+import { ServiceUnreachableError, isUnreachableError } from '@otel-bandwidth/core';
+import { ensureDatabase } from './connection';
+
+export const MIGRATIONS_FOLDER = path.join(__dirname, '..', 'drizzle');
+const LOCK_NAME = 'otel_bandwidth_migrate';
+const LOCK_WAIT_SECONDS = 120;
+
+export interface MigrateResult {
+  /** migrations applied by this call */
+  applied: number;
+  /** migrations recorded in the database after this call */
+  total: number;
+}
+
+async function countApplied(conn: mysql.Connection): Promise<number> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '__drizzle_migrations'",
+  );
+  if (Number(rows[0]?.n ?? 0) === 0) return 0;
+  const [applied] = await conn.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM `__drizzle_migrations`');
+  return Number(applied[0]?.n ?? 0);
+}
+
+/**
+ * Applies drizzle-kit's generated migrations. Creates the database if needed. Safe to run twice
+ * and from several processes at once: a named MySQL lock lets one process migrate at a time, and
+ * the others then find nothing left to do.
+ */
+export async function migrate(url: string): Promise<MigrateResult> {
+  await ensureDatabase(url);
+  let conn: mysql.Connection;
+  try {
+    conn = await mysql.createConnection({ uri: url, timezone: 'Z', multipleStatements: false, connectTimeout: 5000 });
+  } catch (err) {
+    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
+    throw err;
+  }
+  try {
+    await conn.query("SET time_zone = '+00:00'");
+    const [lock] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [LOCK_NAME, LOCK_WAIT_SECONDS]);
+    if (Number(lock[0]?.got) !== 1) throw new Error(`could not take the migration lock within ${LOCK_WAIT_SECONDS} s`);
+    try {
+      const before = await countApplied(conn);
+      await drizzleMigrate(drizzle(conn), { migrationsFolder: MIGRATIONS_FOLDER });
+      const after = await countApplied(conn);
+      return { applied: after - before, total: after };
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [LOCK_NAME]);
+    }
+  } finally {
+    await conn.end();
+  }
+}

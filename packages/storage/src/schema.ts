@@ -1,0 +1,175 @@
+/**
+ * The MySQL schema: the one source for the tables. Migrations in ../drizzle are generated from it
+ * (`pnpm db:generate`). All times are UTC.
+ *
+ * The original plan's tables keep their names and columns, so its SQL runs as it is. Added for
+ * correctness: the service name in every key, a duration sum from which averages are derived
+ * (never an average of averages), one column per duration bucket so percentiles can be computed
+ * for any range, and the ledger of applied batches that makes ingestion exactly-once.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  date,
+  datetime,
+  decimal,
+  double,
+  index,
+  int,
+  mysqlEnum,
+  mysqlTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  varchar,
+} from 'drizzle-orm/mysql-core';
+
+export const PROTOCOLS = ['http', 'webrtc'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+const counter = (name: string) => bigint(name, { mode: 'number', unsigned: true }).notNull().default(0);
+const milliseconds = (name: string) => decimal(name, { precision: 14, scale: 3, mode: 'number' }).notNull().default(0);
+const avgFromSum = sql`(if(\`total_requests\` > 0, \`duration_sum_ms\` / \`total_requests\`, 0))`;
+
+/**
+ * Duration bucket columns, in order. Column i counts requests whose duration d satisfies
+ * bound[i-1] < d <= bound[i] with bounds DURATION_BOUNDARIES_SECONDS (the last one is +Inf).
+ */
+export const DURATION_BUCKET_COLUMNS = [
+  'duration_le_5ms',
+  'duration_le_10ms',
+  'duration_le_25ms',
+  'duration_le_50ms',
+  'duration_le_75ms',
+  'duration_le_100ms',
+  'duration_le_250ms',
+  'duration_le_500ms',
+  'duration_le_750ms',
+  'duration_le_1s',
+  'duration_le_2500ms',
+  'duration_le_5s',
+  'duration_le_7500ms',
+  'duration_le_10s',
+  'duration_le_inf',
+] as const;
+export type DurationBucketColumn = (typeof DURATION_BUCKET_COLUMNS)[number];
+
+export const metricsHourly = mysqlTable(
+  'metrics_hourly',
+  {
+    id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+    service: varchar('service', { length: 128 }).notNull().default(''),
+    endpoint: varchar('endpoint', { length: 255 }).notNull(),
+    method: varchar('method', { length: 16 }).notNull(),
+    protocol: mysqlEnum('protocol', PROTOCOLS).notNull().default('http'),
+    hourStart: datetime('hour_start', { mode: 'date' }).notNull(),
+    totalRequests: counter('total_requests'),
+    totalInbound: counter('total_inbound'),
+    totalOutbound: counter('total_outbound'),
+    durationSumMs: double('duration_sum_ms').notNull().default(0),
+    avgResponseTime: decimal('avg_response_time', { precision: 14, scale: 3, mode: 'number' }).generatedAlwaysAs(avgFromSum, {
+      mode: 'stored',
+    }),
+    maxResponseTime: milliseconds('max_response_time'),
+    minResponseTime: milliseconds('min_response_time'),
+    errorCount: counter('error_count'),
+    successCount: counter('success_count'),
+    durationLe5ms: counter('duration_le_5ms'),
+    durationLe10ms: counter('duration_le_10ms'),
+    durationLe25ms: counter('duration_le_25ms'),
+    durationLe50ms: counter('duration_le_50ms'),
+    durationLe75ms: counter('duration_le_75ms'),
+    durationLe100ms: counter('duration_le_100ms'),
+    durationLe250ms: counter('duration_le_250ms'),
+    durationLe500ms: counter('duration_le_500ms'),
+    durationLe750ms: counter('duration_le_750ms'),
+    durationLe1s: counter('duration_le_1s'),
+    durationLe2500ms: counter('duration_le_2500ms'),
+    durationLe5s: counter('duration_le_5s'),
+    durationLe7500ms: counter('duration_le_7500ms'),
+    durationLe10s: counter('duration_le_10s'),
+    durationLeInf: counter('duration_le_inf'),
+    createdAt: timestamp('created_at').notNull().defaultNow(),
+    updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),
+  },
+  (t) => [
+    uniqueIndex('uq_hourly_series').on(t.service, t.endpoint, t.method, t.protocol, t.hourStart),
+    index('idx_hourly_hour_start').on(t.hourStart),
+    index('idx_hourly_protocol').on(t.protocol),
+  ],
+);
+
+export const metricsDaily = mysqlTable(
+  'metrics_daily',
+  {
+    id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+    service: varchar('service', { length: 128 }).notNull().default(''),
+    date: date('date', { mode: 'string' }).notNull(),
+    protocol: mysqlEnum('protocol', PROTOCOLS).notNull().default('http'),
+    totalBandwidth: counter('total_bandwidth'),
+    totalInbound: counter('total_inbound'),
+    totalOutbound: counter('total_outbound'),
+    totalRequests: counter('total_requests'),
+    errorCount: counter('error_count'),
+    durationSumMs: double('duration_sum_ms').notNull().default(0),
+    avgResponseTime: decimal('avg_response_time', { precision: 14, scale: 3, mode: 'number' }).generatedAlwaysAs(avgFromSum, {
+      mode: 'stored',
+    }),
+    /** the day's busiest hour: its bytes in + out */
+    peakBandwidth: counter('peak_bandwidth'),
+    peakHour: datetime('peak_hour', { mode: 'date' }),
+    uniqueUsers: int('unique_users', { unsigned: true }).notNull().default(0),
+    createdAt: timestamp('created_at').notNull().defaultNow(),
+    updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),
+  },
+  (t) => [uniqueIndex('uq_daily_series').on(t.service, t.date, t.protocol), index('idx_daily_date').on(t.date)],
+);
+
+export const ALERT_TYPES = ['threshold', 'spike', 'anomaly'] as const;
+export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+
+export const bandwidthAlerts = mysqlTable(
+  'bandwidth_alerts',
+  {
+    id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+    alertType: mysqlEnum('alert_type', ALERT_TYPES).notNull(),
+    severity: mysqlEnum('severity', ALERT_SEVERITIES).notNull(),
+    message: text('message').notNull(),
+    metricValue: bigint('metric_value', { mode: 'number' }).notNull(),
+    thresholdValue: bigint('threshold_value', { mode: 'number' }),
+    service: varchar('service', { length: 128 }),
+    endpoint: varchar('endpoint', { length: 255 }),
+    protocol: mysqlEnum('protocol', PROTOCOLS),
+    createdAt: timestamp('created_at').notNull().defaultNow(),
+    resolvedAt: timestamp('resolved_at'),
+  },
+  (t) => [
+    index('idx_alerts_created').on(t.createdAt),
+    index('idx_alerts_severity').on(t.severity),
+    index('idx_alerts_protocol').on(t.protocol),
+  ],
+);
+
+/**
+ * The ledger of applied batches. A batch id is inserted in the same transaction as the batch's
+ * upserts, so a batch delivered twice is applied once.
+ */
+export const metricsBatchLedger = mysqlTable(
+  'metrics_batch_ledger',
+  {
+    batchId: varchar('batch_id', { length: 191 }).primaryKey(),
+    flushId: varchar('flush_id', { length: 64 }).notNull(),
+    streamEntryId: varchar('stream_entry_id', { length: 64 }).notNull(),
+    service: varchar('service', { length: 128 }).notNull().default(''),
+    points: int('points', { unsigned: true }).notNull().default(0),
+    appliedAt: datetime('applied_at', { mode: 'date', fsp: 3 })
+      .notNull()
+      .default(sql`CURRENT_TIMESTAMP(3)`),
+  },
+  (t) => [index('idx_ledger_flush').on(t.flushId), index('idx_ledger_applied_at').on(t.appliedAt)],
+);
+
+export type MetricsHourlyRow = typeof metricsHourly.$inferSelect;
+export type MetricsHourlyInsert = typeof metricsHourly.$inferInsert;
+export type MetricsDailyRow = typeof metricsDaily.$inferSelect;
+export type BandwidthAlertRow = typeof bandwidthAlerts.$inferSelect;
