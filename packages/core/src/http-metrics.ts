@@ -33,3 +33,6 @@ export const DURATION_BOUNDARIES_SECONDS: readonly number[] = [
 export const KNOWN_HTTP_METHODS: readonly string[] = [
   'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
 ];
+
+/** The instrumentation scope of otel-bandwidth's own HTTP metrics. */
+export const INSTRUMENTATION_SCOPE_NAME = '@otel-bandwidth/instrumentation';

@@ -3,3 +3,4 @@ export * from './http-metrics';
 export * from './redis-keys';
 export * from './config';
 export * from './unreachable';
+export * from './realtime-view';

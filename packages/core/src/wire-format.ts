@@ -45,6 +45,8 @@ interface MetricBase {
   name: string;
   unit: string;
   description?: string;
+  /** the instrumentation scope that produced it, when known */
+  scope?: string;
 }
 
 export interface HistogramMetric extends MetricBase {
@@ -119,6 +121,7 @@ interface EncodedMetric {
   name: string;
   unit: string;
   desc?: string;
+  scope?: string;
   type: 'histogram' | 'sum' | 'gauge';
   temporality?: Temporality;
   monotonic?: boolean;
@@ -158,6 +161,7 @@ export function encodeBatch(batch: MetricBatch): StreamFields {
   const metrics: EncodedMetric[] = batch.metrics.map((m) => {
     const base: EncodedMetric = { name: m.name, unit: m.unit, type: m.type, points: [] };
     if (m.description) base.desc = m.description;
+    if (m.scope) base.scope = m.scope;
     if (m.type === 'histogram') {
       base.temporality = m.temporality;
       base.boundaries = m.boundaries;
@@ -243,6 +247,12 @@ export function decodeBatch(fields: StreamFields): MetricBatch {
     const name = expectString(m.name, `${where}.name`);
     const unit = typeof m.unit === 'string' ? m.unit : '';
     const description = typeof m.desc === 'string' ? m.desc : undefined;
+    const scope = typeof m.scope === 'string' ? m.scope : undefined;
+    const describe = <T extends Metric>(metric: T): T => {
+      if (description !== undefined) metric.description = description;
+      if (scope !== undefined) metric.scope = scope;
+      return metric;
+    };
     const pointsRaw = expectArray(m.points, `${where}.points`);
     const times = (p: Record<string, unknown>, pw: string): { startTimeMs: number; endTimeMs: number } => ({
       startTimeMs: p.s === undefined ? start : expectNumber(p.s, `${pw}.s`),
@@ -268,9 +278,7 @@ export function decodeBatch(fields: StreamFields): MetricBatch {
         if (p.M !== undefined) point.max = expectNumber(p.M, `${pw}.M`);
         return point;
       });
-      const metric: HistogramMetric = { name, unit, type: 'histogram', temporality: expectTemporality(m.temporality, where), boundaries, points };
-      if (description !== undefined) metric.description = description;
-      return metric;
+      return describe<HistogramMetric>({ name, unit, type: 'histogram', temporality: expectTemporality(m.temporality, where), boundaries, points });
     }
     if (m.type === 'sum' || m.type === 'gauge') {
       const points: SumPoint[] = pointsRaw.map((pRaw, pi) => {
@@ -278,12 +286,11 @@ export function decodeBatch(fields: StreamFields): MetricBatch {
         const p = expectObject(pRaw, pw);
         return { attributes: attrAt(p.a, `${pw}.a`), ...times(p, pw), value: expectNumber(p.v, `${pw}.v`) };
       });
-      const metric: Metric =
+      return describe<Metric>(
         m.type === 'sum'
           ? { name, unit, type: 'sum', temporality: expectTemporality(m.temporality, where), monotonic: m.monotonic === true, points }
-          : { name, unit, type: 'gauge', points };
-      if (description !== undefined) metric.description = description;
-      return metric;
+          : { name, unit, type: 'gauge', points },
+      );
     }
     throw new WireFormatError(`${where}.type: unknown metric type "${String(m.type)}"`);
   });

@@ -11,7 +11,8 @@ import {
 export type UnsentBatch = Omit<MetricBatch, 'batchId'>;
 
 function metricKey(m: Metric): string {
-  return m.type === 'histogram' ? `${m.type}|${m.name}|${m.unit}|${m.temporality}|${m.boundaries.join(',')}` : `${m.type}|${m.name}|${m.unit}`;
+  const base = `${m.type}|${m.scope ?? ''}|${m.name}|${m.unit}`;
+  return m.type === 'histogram' ? `${base}|${m.temporality}|${m.boundaries.join(',')}` : base;
 }
 
 function cloneMetric(m: Metric): Metric {

@@ -40,7 +40,7 @@ export function resourceMetricsToBatch(rm: ResourceMetrics): Omit<MetricBatch, '
           const key = boundaries.join(',');
           let metric = byBounds.get(key);
           if (!metric) {
-            metric = { name, unit, type: 'histogram', temporality, boundaries: [...boundaries], points: [] };
+            metric = { name, unit, type: 'histogram', temporality, boundaries: [...boundaries], points: [], scope: scope.scope.name };
             if (description) metric.description = description;
             byBounds.set(key, metric);
             metrics.push(metric);
@@ -70,11 +70,11 @@ export function resourceMetricsToBatch(rm: ResourceMetrics): Omit<MetricBatch, '
         }
         if (points.length === 0) continue;
         if (md.dataPointType === DataPointType.SUM) {
-          const metric: SumMetric = { name, unit, type: 'sum', temporality, monotonic: md.isMonotonic, points };
+          const metric: SumMetric = { name, unit, type: 'sum', temporality, monotonic: md.isMonotonic, points, scope: scope.scope.name };
           if (description) metric.description = description;
           metrics.push(metric);
         } else {
-          metrics.push({ name, unit, type: 'gauge', points, ...(description ? { description } : {}) });
+          metrics.push({ name, unit, type: 'gauge', points, scope: scope.scope.name, ...(description ? { description } : {}) });
         }
       }
     }

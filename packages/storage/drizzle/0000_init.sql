@@ -57,7 +57,7 @@ CREATE TABLE `metrics_hourly` (
 	`duration_sum_ms` double NOT NULL DEFAULT 0,
 	`avg_response_time` decimal(14,3) GENERATED ALWAYS AS ((if(`total_requests` > 0, `duration_sum_ms` / `total_requests`, 0))) STORED,
 	`max_response_time` decimal(14,3) NOT NULL DEFAULT 0,
-	`min_response_time` decimal(14,3) NOT NULL DEFAULT 0,
+	`min_response_time` decimal(14,3),
 	`error_count` bigint unsigned NOT NULL DEFAULT 0,
 	`success_count` bigint unsigned NOT NULL DEFAULT 0,
 	`duration_le_5ms` bigint unsigned NOT NULL DEFAULT 0,

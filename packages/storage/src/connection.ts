@@ -89,10 +89,14 @@ export async function dropDatabase(url: string): Promise<void> {
   const name = databaseName(url);
   const u = new URL(url);
   u.pathname = '/';
-  const conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
+  let conn: mysql.Connection | undefined;
   try {
+    conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
     await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  } catch (err) {
+    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
+    throw err;
   } finally {
-    await conn.end();
+    await conn?.end().catch(() => undefined);
   }
 }

@@ -71,7 +71,8 @@ export const metricsHourly = mysqlTable(
       mode: 'stored',
     }),
     maxResponseTime: milliseconds('max_response_time'),
-    minResponseTime: milliseconds('min_response_time'),
+    /** null while the row has seen no request (LEAST ignores it through COALESCE) */
+    minResponseTime: decimal('min_response_time', { precision: 14, scale: 3, mode: 'number' }),
     errorCount: counter('error_count'),
     successCount: counter('success_count'),
     durationLe5ms: counter('duration_le_5ms'),

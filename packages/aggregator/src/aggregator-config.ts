@@ -1,0 +1,35 @@
+import os from 'node:os';
+import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+
+export interface AggregatorConfig {
+  redisUrl: string;
+  mysqlUrl: string;
+  keyPrefix: string;
+  group: string;
+  consumer: string;
+  flushIntervalMs: number;
+  flushMaxEntries: number;
+  readCount: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+}
+
+/** Throws a ConfigError naming every bad variable. */
+export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
+  const r = new EnvReader(env);
+  const config: AggregatorConfig = {
+    redisUrl: r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']),
+    mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
+    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    group: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),
+    consumer: r.string('OTEL_BANDWIDTH_CONSUMER_NAME', `${os.hostname()}-${process.pid}`),
+    flushIntervalMs: r.int('OTEL_BANDWIDTH_FLUSH_INTERVAL', 5000, { min: 100, max: 600_000 }),
+    flushMaxEntries: r.int('OTEL_BANDWIDTH_FLUSH_MAX_ENTRIES', 2000, { min: 1, max: 100_000 }),
+    readCount: r.int('OTEL_BANDWIDTH_READ_COUNT', 500, { min: 1, max: 10_000 }),
+    claimIdleMs: r.int('OTEL_BANDWIDTH_CLAIM_IDLE', 60_000, { min: 1000 }),
+    maxDeliveries: r.int('OTEL_BANDWIDTH_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
+  };
+  if (/[{}]/.test(config.keyPrefix)) r.problem(`OTEL_BANDWIDTH_KEY_PREFIX="${config.keyPrefix}" must not contain { or }`);
+  r.done();
+  return config;
+}

@@ -1,0 +1,210 @@
+/**
+ * Writes a flush to MySQL in one transaction: the batch ledger (so a batch delivered twice is
+ * applied once), multi-row additive upserts into metrics_hourly, and metrics_daily recomputed
+ * for the days touched. Upserts add, so several aggregators can write at once.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MetricBatch } from '@otel-bandwidth/core';
+import {
+  DURATION_BUCKET_COLUMNS,
+  metricsBatchLedger,
+  metricsHourly,
+  type MetricsHourlyInsert,
+  type MysqlConnection,
+  type StorageDatabase,
+} from '@otel-bandwidth/storage';
+import { eq, sql, type SQL } from 'drizzle-orm';
+import { BatchRollup, type BucketedTotals } from './batch-rollup';
+
+export interface StreamBatch {
+  /** the stream entry id */
+  streamId: string;
+  batch: MetricBatch;
+}
+
+export interface FlushResult {
+  /** batches applied by this flush */
+  applied: StreamBatch[];
+  /** batches skipped because the ledger already had them */
+  duplicates: number;
+  /** totals of the applied batches */
+  rollup: BatchRollup;
+  /** transactions attempted (more than 1 when a deadlock made it retry) */
+  attempts: number;
+}
+
+const ROWS_PER_STATEMENT = 500;
+const RETRYABLE_MYSQL_ERRORS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+const MAX_ATTEMPTS = 5;
+
+type Tx = Parameters<Parameters<StorageDatabase['transaction']>[0]>[0];
+
+const addColumn = (col: string): SQL => sql.raw(`\`${col}\` + VALUES(\`${col}\`)`);
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+function hourlyRow(b: BucketedTotals): MetricsHourlyInsert {
+  const t = b.totals;
+  const row: MetricsHourlyInsert = {
+    service: b.key.service,
+    endpoint: b.key.endpoint,
+    method: b.key.method,
+    protocol: b.key.protocol,
+    hourStart: new Date(b.startMs),
+    totalRequests: t.requests,
+    totalInbound: Math.round(t.inboundBytes),
+    totalOutbound: Math.round(t.outboundBytes),
+    durationSumMs: t.durationSumMs,
+    maxResponseTime: round3(t.maxDurationMs),
+    minResponseTime: Number.isFinite(t.minDurationMs) ? round3(t.minDurationMs) : null,
+    errorCount: t.errors,
+    successCount: t.successes,
+  };
+  const r = row as Record<string, unknown>;
+  DURATION_BUCKET_COLUMN_KEYS.forEach((k, i) => {
+    r[k] = t.durationBuckets[i] ?? 0;
+  });
+  return row;
+}
+
+/** drizzle property names of the bucket columns, in bucket order */
+const DURATION_BUCKET_COLUMN_KEYS: string[] = DURATION_BUCKET_COLUMNS.map((col) => {
+  const entry = Object.entries(metricsHourly).find(([, c]) => (c as { name?: unknown }).name === col);
+  if (!entry) throw new Error(`schema has no column ${col}`);
+  return entry[0];
+});
+
+const HOURLY_UPDATE_SET: Record<string, SQL> = (() => {
+  const set: Record<string, SQL> = {
+    totalRequests: addColumn('total_requests'),
+    totalInbound: addColumn('total_inbound'),
+    totalOutbound: addColumn('total_outbound'),
+    durationSumMs: addColumn('duration_sum_ms'),
+    maxResponseTime: sql.raw('GREATEST(`max_response_time`, VALUES(`max_response_time`))'),
+    minResponseTime: sql.raw(
+      'COALESCE(LEAST(`min_response_time`, VALUES(`min_response_time`)), `min_response_time`, VALUES(`min_response_time`))',
+    ),
+    errorCount: addColumn('error_count'),
+    successCount: addColumn('success_count'),
+  };
+  DURATION_BUCKET_COLUMNS.forEach((col, i) => {
+    set[DURATION_BUCKET_COLUMN_KEYS[i] as string] = addColumn(col);
+  });
+  return set;
+})();
+
+function errno(err: unknown): number | undefined {
+  const e = err as { errno?: unknown; cause?: { errno?: unknown } };
+  if (typeof e?.errno === 'number') return e.errno;
+  if (typeof e?.cause?.errno === 'number') return e.cause.errno;
+  return undefined;
+}
+
+export class RollupWriter {
+  constructor(private readonly conn: MysqlConnection) {}
+
+  async apply(batches: readonly StreamBatch[]): Promise<FlushResult> {
+    // the same batch may arrive twice in one read window
+    const unique = new Map<string, StreamBatch>();
+    for (const b of batches) if (!unique.has(b.batch.batchId)) unique.set(b.batch.batchId, b);
+    const candidates = [...unique.values()];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { applied, rollup } = await this.conn.db.transaction((tx) => this.applyInTransaction(tx, candidates));
+        return { applied, duplicates: batches.length - applied.length, rollup, attempts: attempt };
+      } catch (err) {
+        const code = errno(err);
+        if (attempt >= MAX_ATTEMPTS || code === undefined || !RETRYABLE_MYSQL_ERRORS.has(code)) throw err;
+        await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
+      }
+    }
+  }
+
+  private async applyInTransaction(tx: Tx, candidates: StreamBatch[]): Promise<{ applied: StreamBatch[]; rollup: BatchRollup }> {
+    const flushId = randomBytes(12).toString('hex');
+    const rollup = new BatchRollup();
+    if (candidates.length === 0) return { applied: [], rollup };
+    for (const part of chunks(candidates, ROWS_PER_STATEMENT)) {
+      await tx
+        .insert(metricsBatchLedger)
+        .ignore()
+        .values(
+          part.map((b) => ({
+            batchId: b.batch.batchId.slice(0, 191),
+            flushId,
+            streamEntryId: b.streamId,
+            service: String(b.batch.resource['service.name'] ?? '').slice(0, 128),
+            points: b.batch.metrics.reduce((n, m) => n + m.points.length, 0),
+          })),
+        );
+    }
+    const mine = await tx
+      .select({ batchId: metricsBatchLedger.batchId })
+      .from(metricsBatchLedger)
+      .where(eq(metricsBatchLedger.flushId, flushId));
+    const fresh = new Set(mine.map((r) => r.batchId));
+    const applied = candidates.filter((b) => fresh.has(b.batch.batchId.slice(0, 191)));
+    for (const b of applied) rollup.add(b.batch);
+
+    const rows = [...rollup.hourly.values()]
+      .sort((a, b) => compareKeys(a, b))
+      .map(hourlyRow);
+    for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+      await tx.insert(metricsHourly).values(part).onDuplicateKeyUpdate({ set: HOURLY_UPDATE_SET });
+    }
+    await this.recomputeDaily(tx, rollup);
+    return { applied, rollup };
+  }
+
+  /** metrics_daily for every (service, protocol, day) the flush touched, from metrics_hourly. */
+  private async recomputeDaily(tx: Tx, rollup: BatchRollup): Promise<void> {
+    const days = new Map<string, { service: string; protocol: string; dayStart: Date }>();
+    for (const b of rollup.hourly.values()) {
+      const dayStartMs = Math.floor(b.startMs / 86_400_000) * 86_400_000;
+      const k = `${b.key.service}\u0000${b.key.protocol}\u0000${dayStartMs}`;
+      if (!days.has(k)) days.set(k, { service: b.key.service, protocol: b.key.protocol, dayStart: new Date(dayStartMs) });
+    }
+    const ordered = [...days.values()].sort((a, b) =>
+      a.service < b.service ? -1 : a.service > b.service ? 1 : a.dayStart.getTime() - b.dayStart.getTime(),
+    );
+    for (const d of ordered) {
+      const dayEnd = new Date(d.dayStart.getTime() + 86_400_000);
+      await tx.execute(sql`
+        INSERT INTO metrics_daily
+          (service, date, protocol, total_bandwidth, total_inbound, total_outbound, total_requests,
+           error_count, duration_sum_ms, peak_bandwidth, peak_hour)
+        SELECT service, DATE(hour_start), protocol, SUM(bw), SUM(inb), SUM(outb), SUM(req), SUM(err), SUM(dur), MAX(bw),
+               CAST(SUBSTRING_INDEX(GROUP_CONCAT(hour_start ORDER BY bw DESC, hour_start ASC SEPARATOR ','), ',', 1) AS DATETIME)
+        FROM (
+          SELECT service, protocol, hour_start,
+                 SUM(total_inbound + total_outbound) AS bw, SUM(total_inbound) AS inb, SUM(total_outbound) AS outb,
+                 SUM(total_requests) AS req, SUM(error_count) AS err, SUM(duration_sum_ms) AS dur
+          FROM metrics_hourly
+          WHERE service = ${d.service} AND protocol = ${d.protocol} AND hour_start >= ${d.dayStart} AND hour_start < ${dayEnd}
+          GROUP BY service, protocol, hour_start
+        ) AS per_hour
+        GROUP BY service, protocol, DATE(hour_start)
+        ON DUPLICATE KEY UPDATE
+          total_bandwidth = VALUES(total_bandwidth), total_inbound = VALUES(total_inbound),
+          total_outbound = VALUES(total_outbound), total_requests = VALUES(total_requests),
+          error_count = VALUES(error_count), duration_sum_ms = VALUES(duration_sum_ms),
+          peak_bandwidth = VALUES(peak_bandwidth), peak_hour = VALUES(peak_hour)`);
+    }
+  }
+}
+
+function compareKeys(a: BucketedTotals, b: BucketedTotals): number {
+  const ka = [a.key.service, a.key.endpoint, a.key.method, a.key.protocol];
+  const kb = [b.key.service, b.key.endpoint, b.key.method, b.key.protocol];
+  for (let i = 0; i < ka.length; i++) {
+    if ((ka[i] as string) < (kb[i] as string)) return -1;
+    if ((ka[i] as string) > (kb[i] as string)) return 1;
+  }
+  return a.startMs - b.startMs;
+}

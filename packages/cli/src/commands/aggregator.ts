@@ -1,0 +1,52 @@
+import { Aggregator, readAggregatorConfig } from '@otel-bandwidth/aggregator';
+import { redactUrl } from '@otel-bandwidth/core';
+import { connectCheckedMysql, connectRedis } from '../backing-services';
+import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
+
+export const aggregatorCommand: Command = {
+  name: 'aggregator',
+  summary: 'roll the metrics stream into MySQL (run one or more)',
+  help: `Usage: otel-bandwidth aggregator
+
+Reads the metrics stream in a consumer group and writes metrics_hourly and metrics_daily,
+exactly once, plus the realtime view in Redis. Run as many as you like: they share the work.
+Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
+
+${ENVIRONMENT_HELP}
+  OTEL_BANDWIDTH_CONSUMER_GROUP   consumer group (default aggregators)
+  OTEL_BANDWIDTH_CONSUMER_NAME    this process's name in it (default host-pid)
+  OTEL_BANDWIDTH_FLUSH_INTERVAL   ms between MySQL transactions (default 5000)
+  OTEL_BANDWIDTH_FLUSH_MAX_ENTRIES  flush early at this many entries (default 2000)
+  OTEL_BANDWIDTH_READ_COUNT       entries per read (default 500)
+  OTEL_BANDWIDTH_CLAIM_IDLE       ms before a dead consumer's entries are taken over (default 60000)
+  OTEL_BANDWIDTH_MAX_DELIVERIES   deliveries before an entry is dead-lettered (default 5)`,
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    const config = readAggregatorConfig();
+    const redis = await connectRedis(config.redisUrl);
+    const mysql = await connectCheckedMysql(config.mysqlUrl);
+    const aggregator = new Aggregator({ redis, mysql, ...config });
+    await aggregator.start();
+    process.stdout.write(
+      `aggregator ${config.consumer} reading ${aggregator.keys.stream} (group ${config.group}) at ${redactUrl(config.redisUrl)}, writing ${redactUrl(config.mysqlUrl)}\n`,
+    );
+    const report = setInterval(() => {
+      const s = aggregator.stats();
+      process.stdout.write(
+        `${new Date().toISOString()} batches applied ${s.batchesApplied}, duplicates ${s.duplicateBatches}, dead-lettered ${s.deadLettered}, flushes ${s.flushes}, buffered ${s.entriesBuffered}${s.lastError ? `, last error: ${s.lastError}` : ''}\n`,
+      );
+    }, 60_000);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    clearInterval(report);
+    await aggregator.stop();
+    await mysql.close();
+    redis.disconnect();
+    return 0;
+  },
+};

@@ -1,0 +1,37 @@
+import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
+import { connectCheckedMysql, connectRedis } from '../backing-services';
+import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
+
+export const apiCommand: Command = {
+  name: 'api',
+  summary: 'serve the query API',
+  help: `Usage: otel-bandwidth api
+
+Serves GET /metrics/realtime?minutes=N, /metrics/hourly?hours=N, /metrics/status and /healthz.
+
+${ENVIRONMENT_HELP}
+  OTEL_BANDWIDTH_API_HOST         address to listen on (default 127.0.0.1; 0.0.0.0 in containers)
+  OTEL_BANDWIDTH_API_PORT         port (default 4040)
+  OTEL_BANDWIDTH_CONSUMER_GROUP   the aggregators' group, for /metrics/status (default aggregators)
+  OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES  unapplied entries from which status says "warning" (default 5000)`,
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    const config = readApiConfig();
+    const redis = await connectRedis(config.redisUrl);
+    const mysql = await connectCheckedMysql(config.mysqlUrl);
+    const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning });
+    const address = await app.listen({ host: config.host, port: config.port });
+    process.stdout.write(`query API listening on ${address}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await app.close();
+    await mysql.close();
+    redis.disconnect();
+    return 0;
+  },
+};

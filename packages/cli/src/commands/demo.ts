@@ -1,0 +1,265 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Aggregator } from '@otel-bandwidth/aggregator';
+import {
+  DEFAULT_MYSQL_URL,
+  DEFAULT_REDIS_URL,
+  EnvReader,
+  MINUTE_MS,
+  REALTIME_TTL_SECONDS,
+  ROUTE_UNMATCHED,
+  minuteStart,
+  redactUrl,
+  redisKeys,
+} from '@otel-bandwidth/core';
+import { buildQueryApi, DEFAULT_API_PORT, type HourlyRow } from '@otel-bandwidth/query-api';
+import { dropDatabase, migrate } from '@otel-bandwidth/storage';
+import type Redis from 'ioredis';
+import { connectCheckedMysql, connectRedis } from '../backing-services';
+import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
+import { printComparison, type ComparisonRow } from '../comparison-table';
+import { driveTraffic, type TrafficTarget } from '../traffic-generator';
+
+const DEMO_DATABASE = 'otel_bandwidth_demo';
+const DEMO_PREFIX = 'otel-bandwidth-demo';
+const DEMO_SERVICE = 'demo-shop';
+
+const SHOP_TARGETS: TrafficTarget[] = [
+  { endpoint: '/api/products', method: 'GET', path: () => '/api/products', weight: 4 },
+  { endpoint: '/api/products/:id', method: 'GET', path: () => `/api/products/${1 + Math.floor(Math.random() * 45)}`, weight: 6 },
+  {
+    endpoint: '/api/orders',
+    method: 'POST',
+    path: () => '/api/orders',
+    body: () => JSON.stringify({ items: Array.from({ length: 1 + Math.floor(Math.random() * 5) }, (_, i) => ({ sku: i, qty: 1 })) }),
+    weight: 3,
+  },
+  { endpoint: '/api/reports/daily', method: 'GET', path: () => '/api/reports/daily', weight: 1 },
+  { endpoint: '/api/fail', method: 'GET', path: () => '/api/fail', weight: 0.5 },
+  { endpoint: ROUTE_UNMATCHED, method: 'GET', path: () => `/no-such-page/${Math.floor(Math.random() * 1e6)}`, weight: 0.5 },
+];
+
+interface DemoOptions {
+  durationSeconds: number;
+  connections: number;
+  keep: boolean;
+  app: string;
+}
+
+function parseDemoArgs(args: string[]): DemoOptions {
+  const opts: DemoOptions = {
+    durationSeconds: 20,
+    connections: 8,
+    keep: Boolean(process.stdout.isTTY && process.stdin.isTTY),
+    app: path.resolve(__dirname, '..', '..', '..', '..', 'examples', 'shop', 'app.js'),
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--duration') opts.durationSeconds = positive(value(), a);
+    else if (a === '--connections') opts.connections = positive(value(), a);
+    else if (a === '--keep') opts.keep = true;
+    else if (a === '--no-keep') opts.keep = false;
+    else if (a === '--app') opts.app = path.resolve(value());
+    else throw new Error(`unknown option ${a} (see otel-bandwidth demo --help)`);
+  }
+  return opts;
+}
+
+function positive(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+  return n;
+}
+
+function demoDatabaseUrl(mysqlUrl: string): string {
+  const u = new URL(mysqlUrl);
+  u.pathname = `/${DEMO_DATABASE}`;
+  return u.toString();
+}
+
+async function resetDemoKeys(redis: Redis): Promise<void> {
+  const keys = redisKeys(DEMO_PREFIX);
+  const now = minuteStart(Date.now());
+  const minuteKeys: string[] = [];
+  for (let m = now - REALTIME_TTL_SECONDS * 1000; m <= now + MINUTE_MS; m += MINUTE_MS) minuteKeys.push(keys.realtimeMinute(m));
+  await redis.del(keys.stream, keys.deadLetter, keys.aggregatorStatus, ...minuteKeys);
+}
+
+function startShop(appPath: string, redisUrl: string): Promise<{ child: ChildProcess; port: number }> {
+  const register = require.resolve('@otel-bandwidth/instrumentation/register');
+  const child = fork(appPath, [], {
+    execArgv: ['--require', register],
+    cwd: path.dirname(appPath),
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      OTEL_SERVICE_NAME: DEMO_SERVICE,
+      OTEL_BANDWIDTH_KEY_PREFIX: DEMO_PREFIX,
+      OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${appPath} did not start listening within 15 s`)), 15_000);
+    child.once('message', (m: unknown) => {
+      clearTimeout(timer);
+      const port = (m as { listening?: unknown }).listening;
+      if (typeof port === 'number') resolve({ child, port });
+      else reject(new Error(`unexpected message from the example service: ${JSON.stringify(m)}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the example service exited with code ${code} before listening`));
+    });
+  });
+}
+
+function progressBar(elapsedMs: number, totalMs: number, requests: number): string {
+  const width = 30;
+  const done = Math.min(width, Math.round((elapsedMs / totalMs) * width));
+  return `  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${(elapsedMs / 1000).toFixed(1).padStart(5)} s  ${requests.toLocaleString('en-US')} requests`;
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run the whole pipeline on an example service and compare its numbers',
+  help: `Usage: otel-bandwidth demo [--duration 20] [--connections 8] [--keep | --no-keep] [--app path]
+
+Migrates a demo database (${DEMO_DATABASE}, reset at each run), starts an aggregator and the query
+API, starts the example shop under the preload, drives traffic at it, then prints per endpoint
+what the query API reports beside what the traffic generator counted itself.
+With --keep (the default on a terminal) everything stays up until Ctrl-C.
+
+${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its database name instead)')}
+  OTEL_BANDWIDTH_API_PORT        query API port (default ${DEFAULT_API_PORT}; a free one if taken)`,
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    const opts = parseDemoArgs(args);
+    const env = new EnvReader();
+    const redisUrl = env.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
+    const mysqlUrl = demoDatabaseUrl(env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']));
+    const apiPort = env.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 });
+    env.done();
+    const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+
+    out('otel-bandwidth demo');
+    const redis = await connectRedis(redisUrl);
+    out(`  Redis         ${redactUrl(redisUrl)}  ok`);
+    await dropDatabase(mysqlUrl);
+    const migrated = await migrate(mysqlUrl);
+    const mysql = await connectCheckedMysql(mysqlUrl);
+    out(`  MySQL         ${redactUrl(mysqlUrl)}  ok (fresh database, ${migrated.applied} migration applied)`);
+    await resetDemoKeys(redis);
+
+    const aggregator = new Aggregator({ redis, mysql, keyPrefix: DEMO_PREFIX, consumer: 'demo', flushIntervalMs: 1000, log: () => undefined });
+    await aggregator.start();
+    out(`  aggregator    reading ${aggregator.keys.stream}, one MySQL transaction a second`);
+
+    const api = buildQueryApi({ redis, mysql, keyPrefix: DEMO_PREFIX });
+    let apiAddress: string;
+    try {
+      apiAddress = await api.listen({ host: '127.0.0.1', port: apiPort });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+      apiAddress = await api.listen({ host: '127.0.0.1', port: 0 });
+      out(`  (port ${apiPort} is taken; the API took a free one)`);
+    }
+    out(`  query API     ${apiAddress}`);
+
+    const shop = await startShop(opts.app, redisUrl);
+    const shopUrl = `http://127.0.0.1:${shop.port}`;
+    out(`  example shop  ${shopUrl}  (node --require @otel-bandwidth/instrumentation/register ${path.relative(process.cwd(), opts.app)})`);
+
+    let exitCode = 0;
+    try {
+      out(`\nDriving traffic for ${opts.durationSeconds} s over ${opts.connections} keep-alive connections`);
+      const durationMs = opts.durationSeconds * 1000;
+      let lastLine = 0;
+      const counts = await driveTraffic({
+        baseUrl: shopUrl,
+        durationMs,
+        concurrency: opts.connections,
+        targets: SHOP_TARGETS,
+        onProgress: (elapsed, requests) => {
+          if (process.stdout.isTTY) process.stdout.write(`\r${progressBar(elapsed, durationMs, requests)}`);
+          else if (elapsed - lastLine >= 5000 || elapsed >= durationMs) {
+            lastLine = elapsed;
+            out(progressBar(elapsed, durationMs, requests));
+          }
+        },
+      });
+      if (process.stdout.isTTY) out('');
+      const sent = counts.reduce((s, c) => s + c.requests, 0);
+
+      const waitStart = Date.now();
+      process.stdout.write('Waiting for the last interval to reach MySQL ...');
+      let rows: HourlyRow[] = [];
+      for (;;) {
+        const res = await fetch(`${apiAddress}/metrics/hourly?hours=2&service=${DEMO_SERVICE}`);
+        rows = (await res.json()) as HourlyRow[];
+        const stored = rows.reduce((s, r) => s + r.total_requests, 0);
+        if (stored >= sent || Date.now() - waitStart > 30_000) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      out(` ${((Date.now() - waitStart) / 1000).toFixed(1)} s`);
+
+      const byEndpoint = new Map<string, ComparisonRow>();
+      for (const c of counts) {
+        byEndpoint.set(`${c.method} ${c.endpoint}`, {
+          method: c.method,
+          endpoint: c.endpoint,
+          client: { requests: c.requests, bytesIn: c.bytesSent, bytesOut: c.bytesReceived, avgMs: c.requests ? c.latencySumMs / c.requests : 0 },
+        });
+      }
+      for (const r of rows) {
+        const key = `${r.method} ${r.endpoint}`;
+        const row = byEndpoint.get(key) ?? { method: r.method, endpoint: r.endpoint };
+        const api = row.api ?? { requests: 0, bytesIn: 0, bytesOut: 0, avgMs: 0 };
+        const durationSum = api.avgMs * api.requests + r.avg_response_time * r.total_requests;
+        api.requests += r.total_requests;
+        api.bytesIn += r.total_inbound;
+        api.bytesOut += r.total_outbound;
+        api.avgMs = api.requests ? durationSum / api.requests : 0;
+        row.api = api;
+        byEndpoint.set(key, row);
+      }
+      const exact = printComparison([...byEndpoint.values()], out);
+      out(
+        exact
+          ? '\nEvery request and every byte the generator counted is in MySQL, exactly.'
+          : '\nThe pipeline and the generator disagree (see the rows marked ✗).',
+      );
+      if (!exact) exitCode = 1;
+      out(`\nThe query API is at ${apiAddress}:`);
+      out(`  ${apiAddress}/metrics/hourly?hours=1`);
+      out(`  ${apiAddress}/metrics/realtime?minutes=5`);
+      out(`  ${apiAddress}/metrics/status`);
+      out(`  MySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily)`);
+      if (opts.keep) {
+        out('\nEverything keeps running; the shop is still instrumented. Ctrl-C stops it all.');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+      }
+    } finally {
+      shop.child.kill('SIGTERM');
+      await new Promise((r) => shop.child.once('exit', r));
+      await api.close();
+      await aggregator.stop();
+      await mysql.close();
+      redis.disconnect();
+    }
+    return exitCode;
+  },
+};

@@ -1,0 +1,110 @@
+/**
+ * Drives HTTP traffic at a server and counts, on the client side, what it sent and received per
+ * endpoint: the independent count the pipeline's numbers are compared with.
+ */
+import http from 'node:http';
+
+export interface TrafficTarget {
+  /** the route template the server should report */
+  endpoint: string;
+  method: string;
+  path: () => string;
+  body?: () => string;
+  weight: number;
+}
+
+export interface EndpointCount {
+  endpoint: string;
+  method: string;
+  requests: number;
+  /** request body bytes sent */
+  bytesSent: number;
+  /** response body bytes received */
+  bytesReceived: number;
+  latencySumMs: number;
+  failures: number;
+}
+
+export interface TrafficOptions {
+  baseUrl: string;
+  durationMs: number;
+  concurrency: number;
+  targets: TrafficTarget[];
+  onProgress?: (elapsedMs: number, requests: number) => void;
+}
+
+function pick(targets: TrafficTarget[], total: number): TrafficTarget {
+  let r = Math.random() * total;
+  for (const t of targets) {
+    r -= t.weight;
+    if (r < 0) return t;
+  }
+  return targets[targets.length - 1] as TrafficTarget;
+}
+
+function send(agent: http.Agent, base: URL, t: TrafficTarget): Promise<{ sent: number; received: number; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const body = t.body?.();
+    const started = performance.now();
+    const req = http.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: t.method,
+        path: t.path(),
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+        });
+        res.on('end', () => resolve({ sent: body === undefined ? 0 : Buffer.byteLength(body), received, ms: performance.now() - started }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function driveTraffic(options: TrafficOptions): Promise<EndpointCount[]> {
+  const base = new URL(options.baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const counts = new Map<string, EndpointCount>();
+  const total = options.targets.reduce((s, t) => s + t.weight, 0);
+  const start = performance.now();
+  const deadline = start + options.durationMs;
+  let requests = 0;
+  const progress = setInterval(() => options.onProgress?.(performance.now() - start, requests), 200);
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const t = pick(options.targets, total);
+      const key = `${t.method} ${t.endpoint}`;
+      let c = counts.get(key);
+      if (!c) {
+        c = { endpoint: t.endpoint, method: t.method, requests: 0, bytesSent: 0, bytesReceived: 0, latencySumMs: 0, failures: 0 };
+        counts.set(key, c);
+      }
+      try {
+        const r = await send(agent, base, t);
+        c.requests++;
+        c.bytesSent += r.sent;
+        c.bytesReceived += r.received;
+        c.latencySumMs += r.ms;
+        requests++;
+      } catch {
+        c.failures++;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+  } finally {
+    clearInterval(progress);
+    options.onProgress?.(Math.min(performance.now() - start, options.durationMs), requests);
+    agent.destroy();
+  }
+  return [...counts.values()];
+}

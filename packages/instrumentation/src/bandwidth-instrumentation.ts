@@ -1,0 +1,86 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UserUsage } from '@otel-bandwidth/core';
+import { BandwidthMetricProducer } from './bandwidth-metric-producer';
+import { startHttpServerRecorder, type RecorderStats, type UserIdResolver } from './http-server-recorder';
+import { SeriesTable } from './series-table';
+import { UserUsageTable } from './user-usage';
+
+export interface BandwidthInstrumentationOptions {
+  /** Series kept per process before new ones fold into "(overflow)". Default 2000. */
+  cardinalityLimit?: number;
+  /**
+   * Who made a request, called when the response finishes (so auth middleware has run).
+   * Return undefined for anonymous requests. User ids never become metric attributes.
+   */
+  userId?: UserIdResolver;
+  /** Shortcut for userId: the value of this request header. */
+  userIdHeader?: string;
+  /** Distinct users tracked per export interval. Default 10000. */
+  maxUsersPerInterval?: number;
+}
+
+export interface BandwidthInstrumentationStats extends RecorderStats {
+  /** series currently held */
+  series: number;
+  /** new series folded into "(overflow)" since start */
+  overflowedSeries: number;
+  /** users not tracked because an interval already had maxUsersPerInterval */
+  droppedUsers: number;
+}
+
+function headerResolver(name: string): UserIdResolver {
+  const header = name.toLowerCase();
+  return (req: IncomingMessage) => {
+    const v = req.headers[header];
+    return Array.isArray(v) ? v[0] : v;
+  };
+}
+
+/**
+ * Per-route request/response bytes and duration of this process's HTTP server, recorded into
+ * preallocated per-series records and handed to OpenTelemetry by `metricProducer`.
+ *
+ * For a service that configures OpenTelemetry itself: enable() it, and add
+ * `metricProducer` to the metric reader whose exporter should receive the data.
+ */
+export class BandwidthInstrumentation {
+  readonly metricProducer: BandwidthMetricProducer;
+  private readonly table: SeriesTable;
+  private readonly users: UserUsageTable;
+  private readonly userId: UserIdResolver | undefined;
+  private recorder: { stats: RecorderStats; stop(): void } | undefined;
+
+  constructor(options: BandwidthInstrumentationOptions = {}) {
+    this.table = new SeriesTable(options.cardinalityLimit ?? 2000);
+    this.users = new UserUsageTable(options.maxUsersPerInterval ?? 10_000);
+    this.userId = options.userId ?? (options.userIdHeader ? headerResolver(options.userIdHeader) : undefined);
+    this.metricProducer = new BandwidthMetricProducer(this.table);
+  }
+
+  enable(): this {
+    if (!this.recorder) {
+      this.recorder = this.userId ? startHttpServerRecorder(this.table, { users: this.users, userId: this.userId }) : startHttpServerRecorder(this.table);
+    }
+    return this;
+  }
+
+  disable(): void {
+    this.recorder?.stop();
+    this.recorder = undefined;
+  }
+
+  /** The users seen since the last call (for the exporter's collectUserUsage). */
+  readonly collectUserUsage = (): UserUsage[] => this.users.drain();
+
+  stats(): BandwidthInstrumentationStats {
+    return {
+      requests: this.recorder?.stats.requests ?? 0,
+      internalErrors: this.recorder?.stats.internalErrors ?? 0,
+      series: this.table.size,
+      overflowedSeries: this.table.overflowedSeries,
+      droppedUsers: this.users.droppedUsers,
+    };
+  }
+}
+
+export type { UserIdResolver, IncomingMessage, ServerResponse };

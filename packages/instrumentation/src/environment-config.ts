@@ -1,0 +1,37 @@
+import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+
+/** What the preload reads from the environment. */
+export interface PreloadConfig {
+  enabled: boolean;
+  serviceName: string | undefined;
+  redisUrl: string;
+  keyPrefix: string;
+  exportIntervalMillis: number;
+  exportTimeoutMillis: number;
+  cardinalityLimit: number;
+  userIdHeader: string | undefined;
+  maxUsersPerInterval: number;
+  maxStreamLength: number;
+  shutdownTimeoutMillis: number;
+}
+
+/** Throws a ConfigError naming every bad variable. */
+export function readPreloadConfig(env: Env = process.env): PreloadConfig {
+  const r = new EnvReader(env);
+  const config: PreloadConfig = {
+    enabled: r.bool('OTEL_BANDWIDTH_ENABLED', true) && !r.bool('OTEL_SDK_DISABLED', false),
+    serviceName: r.optionalString('OTEL_SERVICE_NAME'),
+    redisUrl: r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']),
+    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    exportIntervalMillis: r.int('OTEL_METRIC_EXPORT_INTERVAL', 5000, { min: 100, max: 3_600_000 }),
+    exportTimeoutMillis: r.int('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
+    cardinalityLimit: r.int('OTEL_BANDWIDTH_CARDINALITY_LIMIT', 2000, { min: 1, max: 1_000_000 }),
+    userIdHeader: r.optionalString('OTEL_BANDWIDTH_USER_HEADER'),
+    maxUsersPerInterval: r.int('OTEL_BANDWIDTH_MAX_USERS_PER_INTERVAL', 10_000, { min: 0, max: 10_000_000 }),
+    maxStreamLength: r.int('OTEL_BANDWIDTH_STREAM_MAX_LENGTH', 100_000, { min: 1 }),
+    shutdownTimeoutMillis: r.int('OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT', 5000, { min: 0, max: 600_000 }),
+  };
+  if (/[{}]/.test(config.keyPrefix)) r.problem(`OTEL_BANDWIDTH_KEY_PREFIX="${config.keyPrefix}" must not contain { or }`);
+  r.done();
+  return config;
+}

@@ -1,0 +1,168 @@
+/**
+ * The request path: the hottest code in the product. It adds a request's numbers to its series'
+ * record and does nothing else: no allocation past the first request of a series, no I/O, no
+ * timers. Collection happens elsewhere (BandwidthMetricProducer).
+ *
+ * How it sees requests without wrapping the app:
+ *   - node:diagnostics_channel `http.server.request.start` / `http.server.response.finish`
+ *     (published by Node's HTTP server for every request) give start and end;
+ *   - response body bytes are counted as they are written, by a wrapper on
+ *     ServerResponse.prototype.write/end installed once (so chunked, streamed and compressed
+ *     bodies count what was actually written, and HEAD/204/304 count 0);
+ *   - request body bytes are counted as Node's parser hands them to the request stream, by a
+ *     wrapper on IncomingMessage.prototype.push: no `data` listener, the app reads its request
+ *     exactly as before.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
+import { routeOf } from './route-template';
+import type { SeriesIdentity, SeriesTable } from './series-table';
+import type { UserUsageTable } from './user-usage';
+
+const kStart = Symbol('otel-bandwidth.start');
+const kResponseBytes = Symbol('otel-bandwidth.responseBytes');
+const kRequestBytes = Symbol('otel-bandwidth.requestBytes');
+
+interface TrackedResponse extends ServerResponse {
+  [kStart]?: number;
+  [kResponseBytes]?: number;
+  _hasBody?: boolean;
+}
+interface TrackedRequest extends IncomingMessage {
+  [kRequestBytes]?: number;
+}
+interface ServerMessage {
+  request: TrackedRequest;
+  response: TrackedResponse;
+  socket: Socket;
+}
+
+export type UserIdResolver = (req: IncomingMessage, res: ServerResponse) => string | undefined | null;
+
+export interface RecorderStats {
+  /** requests recorded */
+  requests: number;
+  /** exceptions caught inside the instrumentation (the request went unrecorded) */
+  internalErrors: number;
+}
+
+const METHODS = new Map<string, string>(KNOWN_HTTP_METHODS.map((m) => [m, m]));
+
+function chunkBytes(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  return 0;
+}
+
+interface ActiveRecorder {
+  table: SeriesTable;
+  users: UserUsageTable | undefined;
+  userId: UserIdResolver | undefined;
+  stats: RecorderStats;
+}
+
+let active: ActiveRecorder | undefined;
+let patched = false;
+
+function onRequestStart(message: unknown): void {
+  if (active === undefined) return;
+  const { request, response } = message as ServerMessage;
+  response[kStart] = performance.now();
+  response[kResponseBytes] = 0;
+  request[kRequestBytes] = 0;
+}
+
+function onResponseFinish(message: unknown): void {
+  const rec = active;
+  if (rec === undefined) return;
+  try {
+    const { request, response, socket } = message as ServerMessage;
+    const start = response[kStart];
+    if (start === undefined) return;
+    const durationMs = performance.now() - start;
+    const status = response.statusCode;
+    const method = METHODS.get(request.method ?? '') ?? '_OTHER';
+    const route = routeOf(request, status);
+    const version = request.httpVersion;
+    const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+    const key = method + ' ' + status + ' ' + version + (encrypted ? 's ' : ' ') + route;
+    const series = rec.table.recordFor(key, (): SeriesIdentity => ({
+      method,
+      route,
+      status,
+      scheme: encrypted ? 'https' : 'http',
+      protocolVersion: version,
+      errorType: status >= 500 ? String(status) : undefined,
+    }));
+    let requestBytes = request[kRequestBytes] ?? 0;
+    if (!request.complete) {
+      // The app answered before reading the whole body; Node discards the rest unread.
+      const declared = Number(request.headers['content-length']);
+      if (declared > requestBytes) requestBytes = declared;
+    }
+    const responseBytes = response[kResponseBytes] ?? 0;
+    series.record(durationMs, requestBytes, responseBytes);
+    rec.stats.requests++;
+    if (rec.userId !== undefined && rec.users !== undefined) {
+      const user = rec.userId(request, response);
+      if (user !== undefined && user !== null && user !== '') rec.users.add(String(user), requestBytes, responseBytes);
+    }
+  } catch {
+    rec.stats.internalErrors++;
+  }
+}
+
+function installPatches(): void {
+  if (patched) return;
+  patched = true;
+  const proto = ServerResponse.prototype as TrackedResponse;
+  const originalWrite = proto.write;
+  const originalEnd = proto.end;
+  proto.write = function write(this: TrackedResponse, ...args: unknown[]): boolean {
+    const result = Reflect.apply(originalWrite, this, args) as boolean;
+    const counted = this[kResponseBytes];
+    if (counted !== undefined && this._hasBody !== false) this[kResponseBytes] = counted + chunkBytes(args[0], args[1]);
+    return result;
+  } as typeof proto.write;
+  proto.end = function end(this: TrackedResponse, ...args: unknown[]): TrackedResponse {
+    const counted = this[kResponseBytes];
+    const finishedBefore = this.writableEnded;
+    const result = Reflect.apply(originalEnd, this, args) as TrackedResponse;
+    if (counted !== undefined && !finishedBefore && this._hasBody !== false && typeof args[0] !== 'function') {
+      this[kResponseBytes] = counted + chunkBytes(args[0], args[1]);
+    }
+    return result;
+  } as typeof proto.end;
+
+  const reqProto = IncomingMessage.prototype as TrackedRequest;
+  const originalPush = reqProto.push;
+  reqProto.push = function push(this: TrackedRequest, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const counted = this[kRequestBytes];
+    if (counted !== undefined && chunk !== null && chunk !== undefined) this[kRequestBytes] = counted + chunkBytes(chunk, encoding);
+    return originalPush.call(this, chunk, encoding);
+  };
+
+  diagnosticsChannel.subscribe('http.server.request.start', onRequestStart);
+  diagnosticsChannel.subscribe('http.server.response.finish', onResponseFinish);
+}
+
+/**
+ * Starts recording server requests into `table`. One recorder is active per process: a second
+ * call replaces the first's target.
+ */
+export function startHttpServerRecorder(
+  table: SeriesTable,
+  options: { users?: UserUsageTable; userId?: UserIdResolver } = {},
+): { stats: RecorderStats; stop(): void } {
+  installPatches();
+  const recorder: ActiveRecorder = { table, users: options.users, userId: options.userId, stats: { requests: 0, internalErrors: 0 } };
+  active = recorder;
+  return {
+    stats: recorder.stats,
+    stop: () => {
+      if (active === recorder) active = undefined;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+import { ROUTE_UNMATCHED } from '@otel-bandwidth/core';
+import { normalisePath } from './route-normaliser';
+
+interface ExpressLikeRequest {
+  route?: { path?: unknown };
+  baseUrl?: unknown;
+  originalUrl?: unknown;
+}
+
+function segmentCount(path: string): number {
+  let n = 0;
+  const end = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.length - 1 : path.length;
+  for (let i = 0; i < end; i++) if (path.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** A route path made only of literal and `:param` segments: one URL segment per route segment. */
+const SIMPLE_ROUTE = /^(\/[^/*?()[\]{}]*)*$/;
+
+/**
+ * The Express route template: the innermost router's route path below its mount path.
+ * `req.baseUrl` holds the mount path with real values (normalised here), and is reset to the
+ * parent's when an error leaves a router; then the mount path is taken from the original URL,
+ * as many segments as the route itself does not account for.
+ */
+function expressRoute(r: IncomingMessage & ExpressLikeRequest, routePath: string): string {
+  const base = typeof r.baseUrl === 'string' ? r.baseUrl : '';
+  const full = pathOnly(typeof r.originalUrl === 'string' ? r.originalUrl : (r.url ?? ''));
+  const routeSegments = routePath === '/' ? 0 : segmentCount(routePath);
+  const fullSegments = segmentCount(full);
+  const baseSegments = base === '' ? 0 : segmentCount(base);
+  let prefix = base;
+  if (baseSegments + routeSegments !== fullSegments && SIMPLE_ROUTE.test(routePath) && fullSegments > routeSegments) {
+    let cut = 0;
+    for (let seen = 0; cut < full.length; cut++) {
+      if (full.charCodeAt(cut) === 47 && seen++ === fullSegments - routeSegments) break;
+    }
+    prefix = full.slice(0, cut);
+  }
+  if (prefix === '' || prefix === '/') return routePath;
+  const normalisedPrefix = normalisePath(prefix);
+  return routePath === '/' ? normalisedPrefix : normalisedPrefix + routePath;
+}
+
+/** The route of a finished request: the framework's template, else a normalised path. */
+export function routeOf(req: IncomingMessage, statusCode: number): string {
+  const r = req as IncomingMessage & ExpressLikeRequest;
+  const route = r.route;
+  if (route !== undefined && route !== null && route.path !== undefined) {
+    return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
+  }
+  if (statusCode === 404) return ROUTE_UNMATCHED;
+  return normalisePath(req.url ?? '/');
+}

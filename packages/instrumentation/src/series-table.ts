@@ -1,0 +1,154 @@
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_HTTP_STATUS,
+  ATTR_PROTOCOL_VERSION,
+  ATTR_URL_SCHEME,
+  DURATION_BOUNDARIES_SECONDS,
+  ROUTE_OVERFLOW,
+  type Attributes,
+} from '@otel-bandwidth/core';
+
+/** Duration bucket bounds in milliseconds (the hot path measures in ms). */
+export const DURATION_BOUNDS_MS: readonly number[] = DURATION_BOUNDARIES_SECONDS.map((s) => s * 1000);
+const BUCKETS = DURATION_BOUNDS_MS.length + 1;
+
+/** Index of the bucket holding d: the first bound >= d, else the +Inf bucket. */
+export function durationBucket(ms: number): number {
+  const b = DURATION_BOUNDS_MS;
+  let lo = 0;
+  let hi = b.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ms <= (b[mid] as number)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * One series' numbers since the last collection. Created once per series and reset at each
+ * collection, so the request path only adds to numbers it already has.
+ */
+export class SeriesRecord {
+  count = 0;
+  durationSumMs = 0;
+  durationMinMs = Number.POSITIVE_INFINITY;
+  durationMaxMs = 0;
+  readonly durationBuckets: number[] = new Array<number>(BUCKETS).fill(0);
+  requestBytes = 0;
+  requestBytesMin = Number.POSITIVE_INFINITY;
+  requestBytesMax = 0;
+  responseBytes = 0;
+  responseBytesMin = Number.POSITIVE_INFINITY;
+  responseBytesMax = 0;
+  /** collections in a row that found this record empty */
+  idleCollections = 0;
+
+  constructor(readonly attributes: Attributes) {}
+
+  record(durationMs: number, requestBytes: number, responseBytes: number): void {
+    this.count++;
+    this.durationSumMs += durationMs;
+    if (durationMs < this.durationMinMs) this.durationMinMs = durationMs;
+    if (durationMs > this.durationMaxMs) this.durationMaxMs = durationMs;
+    (this.durationBuckets[durationBucket(durationMs)] as number)++;
+    this.requestBytes += requestBytes;
+    if (requestBytes < this.requestBytesMin) this.requestBytesMin = requestBytes;
+    if (requestBytes > this.requestBytesMax) this.requestBytesMax = requestBytes;
+    this.responseBytes += responseBytes;
+    if (responseBytes < this.responseBytesMin) this.responseBytesMin = responseBytes;
+    if (responseBytes > this.responseBytesMax) this.responseBytesMax = responseBytes;
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.durationSumMs = 0;
+    this.durationMinMs = Number.POSITIVE_INFINITY;
+    this.durationMaxMs = 0;
+    this.durationBuckets.fill(0);
+    this.requestBytes = 0;
+    this.requestBytesMin = Number.POSITIVE_INFINITY;
+    this.requestBytesMax = 0;
+    this.responseBytes = 0;
+    this.responseBytesMin = Number.POSITIVE_INFINITY;
+    this.responseBytesMax = 0;
+  }
+}
+
+export interface SeriesIdentity {
+  method: string;
+  route: string;
+  status: number;
+  scheme: string;
+  protocolVersion: string;
+  errorType: string | undefined;
+}
+
+export function seriesAttributes(id: SeriesIdentity): Attributes {
+  const a: Attributes = {
+    [ATTR_HTTP_METHOD]: id.method,
+    [ATTR_HTTP_ROUTE]: id.route,
+    [ATTR_URL_SCHEME]: id.scheme,
+    [ATTR_PROTOCOL_VERSION]: id.protocolVersion,
+  };
+  if (id.status > 0) a[ATTR_HTTP_STATUS] = id.status;
+  if (id.errorType !== undefined) a[ATTR_ERROR_TYPE] = id.errorType;
+  return a;
+}
+
+/** How many collections a series may stay empty before its record is freed. */
+const IDLE_COLLECTIONS_BEFORE_EVICTION = 12;
+
+/**
+ * The per-series records of one process, with a cardinality limit: past `limit` series, new
+ * ones are folded into an overflow series per method and status (route "(overflow)").
+ */
+export class SeriesTable {
+  private readonly records = new Map<string, SeriesRecord>();
+  /** series folded into overflow since the process started */
+  overflowedSeries = 0;
+
+  constructor(readonly limit: number) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** The record for a series key; `identity` is called only when the series is new. */
+  recordFor(key: string, identity: () => SeriesIdentity): SeriesRecord {
+    let rec = this.records.get(key);
+    if (rec !== undefined) return rec;
+    const id = identity();
+    if (this.records.size >= this.limit) {
+      this.overflowedSeries++;
+      const overflowKey = `${id.method} ${id.status} (overflow)`;
+      rec = this.records.get(overflowKey);
+      if (rec === undefined) {
+        rec = new SeriesRecord(seriesAttributes({ ...id, route: ROUTE_OVERFLOW }));
+        this.records.set(overflowKey, rec);
+      }
+      return rec;
+    }
+    rec = new SeriesRecord(seriesAttributes(id));
+    this.records.set(key, rec);
+    return rec;
+  }
+
+  /**
+   * Visits the records that saw requests since the last call, then resets them. Records idle for
+   * a while are dropped so their slots return to the cardinality budget.
+   */
+  drain(visit: (rec: SeriesRecord) => void): void {
+    for (const [key, rec] of this.records) {
+      if (rec.count === 0) {
+        if (++rec.idleCollections >= IDLE_COLLECTIONS_BEFORE_EVICTION) this.records.delete(key);
+        continue;
+      }
+      rec.idleCollections = 0;
+      visit(rec);
+      rec.reset();
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+
+export interface ApiConfig {
+  redisUrl: string;
+  mysqlUrl: string;
+  keyPrefix: string;
+  host: string;
+  port: number;
+  consumerGroup: string;
+  bufferWarning: number;
+}
+
+export const DEFAULT_API_PORT = 4040;
+
+/** Throws a ConfigError naming every bad variable. */
+export function readApiConfig(env: Env = process.env): ApiConfig {
+  const r = new EnvReader(env);
+  const config: ApiConfig = {
+    redisUrl: r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']),
+    mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
+    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    host: r.string('OTEL_BANDWIDTH_API_HOST', '127.0.0.1'),
+    port: r.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 }),
+    consumerGroup: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),
+    bufferWarning: r.int('OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES', 5000, { min: 1 }),
+  };
+  r.done();
+  return config;
+}

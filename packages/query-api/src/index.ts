@@ -1,0 +1,6 @@
+export { buildQueryApi, type QueryApiOptions } from './server';
+export { readApiConfig, DEFAULT_API_PORT, type ApiConfig } from './api-config';
+export { readRealtime } from './routes/realtime';
+export { readHourly } from './routes/hourly';
+export { readStatus } from './routes/status';
+export * from './schemas';

@@ -1,0 +1,54 @@
+import { HOUR_MS, hourStart } from '@otel-bandwidth/core';
+import { metricsHourly } from '@otel-bandwidth/storage';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, desc, eq, gte, type SQL } from 'drizzle-orm';
+import type { ApiContext } from '../api-context';
+import { HourlyQuery, HourlyResponse, type HourlyRow } from '../schemas';
+
+export async function readHourly(ctx: ApiContext, q: HourlyQuery, nowMs = Date.now()): Promise<HourlyRow[]> {
+  const since = new Date(hourStart(nowMs - q.hours * HOUR_MS));
+  const where: SQL[] = [gte(metricsHourly.hourStart, since)];
+  if (q.service !== undefined) where.push(eq(metricsHourly.service, q.service));
+  if (q.endpoint !== undefined) where.push(eq(metricsHourly.endpoint, q.endpoint));
+  if (q.method !== undefined) where.push(eq(metricsHourly.method, q.method.toUpperCase()));
+  const rows = await ctx.mysql.db
+    .select()
+    .from(metricsHourly)
+    .where(and(...where))
+    .orderBy(desc(metricsHourly.hourStart), metricsHourly.service, metricsHourly.endpoint, metricsHourly.method)
+    .limit(50_000);
+  return rows.map((r) => ({
+    id: r.id,
+    service: r.service,
+    endpoint: r.endpoint,
+    method: r.method,
+    protocol: r.protocol,
+    hour_start: r.hourStart.toISOString(),
+    total_requests: r.totalRequests,
+    total_inbound: r.totalInbound,
+    total_outbound: r.totalOutbound,
+    avg_response_time: Number(r.avgResponseTime ?? 0),
+    max_response_time: Number(r.maxResponseTime),
+    min_response_time: r.minResponseTime === null ? null : Number(r.minResponseTime),
+    error_count: r.errorCount,
+    success_count: r.successCount,
+    created_at: r.createdAt.toISOString(),
+    updated_at: r.updatedAt.toISOString(),
+  }));
+}
+
+export function hourlyRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/metrics/hourly',
+      {
+        schema: {
+          summary: 'Hourly rows of the last N hours (from MySQL), newest first',
+          querystring: HourlyQuery,
+          response: { 200: HourlyResponse },
+        },
+      },
+      async (req) => readHourly(ctx, req.query),
+    );
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The API's request and response schemas: the one definition of its JSON shapes, used for
+ * validation, serialisation and types (and, later, the OpenAPI document). The /metrics/* shapes
+ * are the original plan's.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ErrorResponse = Type.Object(
+  { statusCode: Type.Integer(), error: Type.String(), message: Type.String() },
+  { $id: 'ErrorResponse' },
+);
+
+export const RealtimeQuery = Type.Object({
+  minutes: Type.Integer({ minimum: 1, maximum: 60, default: 5, description: 'sliding window, in minutes of data time' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export type RealtimeQuery = Static<typeof RealtimeQuery>;
+
+export const RealtimeEndpoint = Type.Object({
+  service: Type.String(),
+  endpoint: Type.String(),
+  method: Type.String(),
+  protocol: Type.String(),
+  totalRequests: Type.Integer(),
+  totalInbound: Type.Integer(),
+  totalOutbound: Type.Integer(),
+  avgResponseTime: Type.Number({ description: 'ms' }),
+  maxResponseTime: Type.Number({ description: 'ms' }),
+  errorCount: Type.Integer(),
+});
+export type RealtimeEndpoint = Static<typeof RealtimeEndpoint>;
+
+export const RealtimeResponse = Type.Object({
+  windowMinutes: Type.Integer(),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  endpoints: Type.Array(RealtimeEndpoint),
+  summary: Type.Object({
+    totalBandwidth: Type.Integer(),
+    totalInbound: Type.Integer(),
+    totalOutbound: Type.Integer(),
+    totalRequests: Type.Integer(),
+    errorCount: Type.Integer(),
+    avgResponseTime: Type.Number({ description: 'ms, weighted by requests' }),
+  }),
+});
+export type RealtimeResponse = Static<typeof RealtimeResponse>;
+
+export const HourlyQuery = Type.Object({
+  hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'rows of the hours overlapping the last N hours' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+});
+export type HourlyQuery = Static<typeof HourlyQuery>;
+
+export const HourlyRow = Type.Object({
+  id: Type.Integer(),
+  service: Type.String(),
+  endpoint: Type.String(),
+  method: Type.String(),
+  protocol: Type.String(),
+  hour_start: Type.String({ format: 'date-time' }),
+  total_requests: Type.Integer(),
+  total_inbound: Type.Integer(),
+  total_outbound: Type.Integer(),
+  avg_response_time: Type.Number({ description: 'ms' }),
+  max_response_time: Type.Number({ description: 'ms' }),
+  min_response_time: Type.Union([Type.Number(), Type.Null()], { description: 'ms' }),
+  error_count: Type.Integer(),
+  success_count: Type.Integer(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+export type HourlyRow = Static<typeof HourlyRow>;
+export const HourlyResponse = Type.Array(HourlyRow);
+
+export const StatusResponse = Type.Object({
+  bufferSize: Type.Integer({ description: 'entries in the stream not yet applied (undelivered + pending)' }),
+  lastPersist: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('warning')]),
+  streamLength: Type.Integer(),
+  pending: Type.Integer(),
+  lag: Type.Integer(),
+  consumers: Type.Integer(),
+  deadLetters: Type.Integer(),
+});
+export type StatusResponse = Static<typeof StatusResponse>;
+
+export const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  redis: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
+  mysql: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
+});
+export type HealthResponse = Static<typeof HealthResponse>;

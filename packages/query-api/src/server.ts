@@ -1,0 +1,45 @@
+import { DEFAULT_KEY_PREFIX, isUnreachableError, redisKeys } from '@otel-bandwidth/core';
+import type { MysqlConnection } from '@otel-bandwidth/storage';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Cluster, Redis } from 'ioredis';
+import type { ApiContext } from './api-context';
+import { hourlyRoutes } from './routes/hourly';
+import { realtimeRoutes } from './routes/realtime';
+import { statusRoutes } from './routes/status';
+
+export interface QueryApiOptions {
+  redis: Redis | Cluster;
+  mysql: MysqlConnection;
+  keyPrefix?: string;
+  consumerGroup?: string;
+  bufferWarning?: number;
+  /** Fastify's logger (pino) options; off by default */
+  logger?: boolean;
+}
+
+/** The query API as a Fastify instance, not yet listening. */
+export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
+  const ctx: ApiContext = {
+    redis: options.redis,
+    mysql: options.mysql,
+    keys: redisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX),
+    consumerGroup: options.consumerGroup ?? 'aggregators',
+    bufferWarning: options.bufferWarning ?? 5000,
+  };
+  const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+    if (err.validation) {
+      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
+    }
+    if (isUnreachableError(err)) {
+      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `a backing store does not answer: ${err.message}` });
+    }
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    return reply.code(status).send({ statusCode: status, error: status === 500 ? 'Internal Server Error' : 'Error', message: err.message });
+  });
+  app.register(realtimeRoutes(ctx));
+  app.register(hourlyRoutes(ctx));
+  app.register(statusRoutes(ctx));
+  return app;
+}
