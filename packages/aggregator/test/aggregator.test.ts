@@ -1,0 +1,67 @@
+import { Aggregator } from '@otel-bandwidth/aggregator';
+import { encodeBatch, fieldsToArray, minuteStart, parseRealtimeField } from '@otel-bandwidth/core';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { batch } from './fixtures';
+
+let db: TestDatabase;
+let r: TestRedis;
+beforeAll(async () => {
+  db = await createTestDatabase('aggregator');
+  r = await createTestRedis('aggregator');
+});
+afterAll(async () => {
+  await db.drop();
+  await r.cleanup();
+});
+
+const silent = (): void => undefined;
+
+describe('Aggregator', () => {
+  it('applies the stream exactly once, dead-letters what it cannot decode, and trims what it acknowledged', async () => {
+    const now = Date.now();
+    const b1 = batch('proc-a:1', now - 5000, now, [{ route: '/users/:id', count: 10, durationsS: Array(10).fill(0.002), inBytes: 0, outBytes: 1000 }]);
+    const b2 = batch('proc-b:1', now - 5000, now, [{ route: '/users/:id', count: 5, durationsS: Array(5).fill(0.004), inBytes: 100, outBytes: 500 }]);
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b1)));
+    await r.redis.xadd(r.keys.stream, '*', 'v', '1', 'id', 'broken:1', 'enc', 'json', 'body', '{not json');
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b2)));
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b1))); // delivered twice
+    await r.redis.xadd(r.keys.stream, '*', 'v', '9', 'id', 'future:1');
+
+    const agg = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'c1', log: silent });
+    await agg.drainOnce();
+    await agg.stop();
+
+    const [rows] = await db.conn.pool.query('SELECT endpoint, total_requests, total_inbound, total_outbound, duration_sum_ms FROM metrics_hourly');
+    expect(rows).toEqual([{ endpoint: '/users/:id', total_requests: 15, total_inbound: 100, total_outbound: 1500, duration_sum_ms: 40 }]);
+    expect(agg.stats()).toMatchObject({ entriesRead: 5, batchesApplied: 2, duplicateBatches: 1, deadLettered: 2, flushes: 1 });
+
+    const dead = await r.redis.xrange(r.keys.deadLetter, '-', '+');
+    expect(dead.map(([, f]) => [f[1], f[3]])).toEqual([
+      [expect.stringContaining('body is not valid JSON'), expect.any(String)],
+      ['unsupported format version "9" (this reader understands 1)', expect.any(String)],
+    ]);
+    expect(await r.redis.xlen(r.keys.stream)).toBe(0);
+    const groups = (await r.redis.xinfo('GROUPS', r.keys.stream)) as unknown[][];
+    expect(groups[0]?.[groups[0].indexOf('pending') + 1]).toBe(0);
+
+    const minute = await r.redis.hgetall(r.keys.realtimeMinute(minuteStart(now - 2500)));
+    const byStat = Object.fromEntries(Object.entries(minute).map(([f, v]) => [parseRealtimeField(f)?.stat, Number(v)]));
+    expect(byStat).toEqual({ requests: 15, inboundBytes: 100, outboundBytes: 1500, durationSumMs: 40, maxDurationMs: 4 });
+    expect(await r.redis.ttl(r.keys.realtimeMinute(minuteStart(now - 2500)))).toBeGreaterThan(7000);
+    expect(Number((await r.redis.hgetall(r.keys.aggregatorStatus)).lastFlushMs)).toBeGreaterThanOrEqual(now);
+  });
+
+  it('re-reads its own pending entries after a restart and applies them once', async () => {
+    const now = Date.now();
+    const b = batch('proc-c:1', now - 5000, now, [{ route: '/orders', method: 'POST', count: 3, durationsS: [0.01, 0.01, 0.01], inBytes: 30, outBytes: 60 }]);
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b)));
+    // a consumer that read the entry and died before acknowledging it
+    await r.redis.xreadgroup('GROUP', 'aggregators', 'c2', 'COUNT', 10, 'STREAMS', r.keys.stream, '>');
+    const restarted = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'c2', log: silent });
+    await restarted.drainOnce();
+    await restarted.stop();
+    const [rows] = await db.conn.pool.query("SELECT total_requests, total_inbound, total_outbound FROM metrics_hourly WHERE endpoint = '/orders'");
+    expect(rows).toEqual([{ total_requests: 3, total_inbound: 30, total_outbound: 60 }]);
+    expect(restarted.stats()).toMatchObject({ entriesRead: 1, batchesApplied: 1 });
+  });
+});

@@ -1,0 +1,74 @@
+import { BatchRollup, storageBucketMap } from '@otel-bandwidth/aggregator';
+import { BOUNDS, HOUR, T0, batch } from './fixtures';
+
+describe('BatchRollup', () => {
+  it('adds batches by series and hour of the data time, exactly', () => {
+    const r = new BatchRollup();
+    r.add(batch('a:1', T0 + 1000, T0 + 6000, [
+      { route: '/users/:id', count: 2, durationsS: [0.004, 0.02], inBytes: 0, outBytes: 300 },
+      { route: '/orders', method: 'POST', status: 500, count: 1, durationsS: [1.2], inBytes: 50, outBytes: 20 },
+    ]));
+    r.add(batch('a:2', T0 + 6000, T0 + 11_000, [{ route: '/users/:id', count: 1, durationsS: [0.003], inBytes: 0, outBytes: 150 }]));
+    // next hour: its own row
+    r.add(batch('a:3', T0 + HOUR + 10, T0 + HOUR + 5010, [{ route: '/users/:id', count: 4, durationsS: [0.1, 0.1, 0.1, 0.1], inBytes: 0, outBytes: 600 }]));
+
+    const rows = [...r.hourly.values()].map((b) => ({ ...b.key, hour: b.startMs - T0, ...b.totals }));
+    expect(rows).toEqual([
+      {
+        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', hour: 0,
+        requests: 3, inboundBytes: 0, outboundBytes: 450, errors: 0, successes: 3,
+        durationSumMs: expect.closeTo(27, 9), minDurationMs: 3, maxDurationMs: 20,
+        durationBuckets: [2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      },
+      {
+        service: 'shop', endpoint: '/orders', method: 'POST', protocol: 'http', hour: 0,
+        requests: 1, inboundBytes: 50, outboundBytes: 20, errors: 1, successes: 0,
+        durationSumMs: 1200, minDurationMs: 1200, maxDurationMs: 1200,
+        durationBuckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+      },
+      {
+        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', hour: HOUR,
+        requests: 4, inboundBytes: 0, outboundBytes: 600, errors: 0, successes: 4,
+        durationSumMs: expect.closeTo(400, 9), minDurationMs: 100, maxDurationMs: 100,
+        durationBuckets: [0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      },
+    ]);
+    expect(r.batches).toBe(3);
+    expect(r.points).toBe(12);
+    expect([...r.minutely.values()].map((b) => [b.key.endpoint, b.startMs - T0, b.totals.requests])).toEqual([
+      ['/users/:id', 0, 3],
+      ['/orders', 0, 1],
+      ['/users/:id', HOUR, 4],
+    ]);
+  });
+
+  it('puts a point spanning an hour boundary in the hour of its midpoint', () => {
+    const r = new BatchRollup();
+    r.add(batch('b:1', T0 + HOUR - 4000, T0 + HOUR + 1000, [{ route: '/x', count: 1, durationsS: [0.001], inBytes: 1, outBytes: 1 }]));
+    expect([...r.hourly.values()].map((b) => b.startMs)).toEqual([T0]);
+  });
+
+  it('ignores another scope\'s server metrics when ours are in the batch', () => {
+    const b = batch('c:1', T0, T0 + 5000, [{ route: '/x', count: 2, durationsS: [0.001, 0.001], inBytes: 0, outBytes: 0 }]);
+    const foreign = { ...b.metrics[0]!, scope: '@opentelemetry/instrumentation-http' } as (typeof b.metrics)[number];
+    b.metrics.push(foreign);
+    const r = new BatchRollup();
+    r.add(b);
+    expect([...r.hourly.values()][0]?.totals.requests).toBe(2);
+    expect(r.ignoredPoints).toBe(1);
+  });
+
+  it('maps foreign bucket boundaries onto the stored ones, conservatively', () => {
+    expect(storageBucketMap(BOUNDS)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(storageBucketMap([0.001, 0.02, 3, 20])).toEqual([0, 2, 11, 14, 14]);
+  });
+
+  it('uses defaults for missing attributes and truncates long values', () => {
+    const b = batch('d:1', T0, T0 + 5000, [{ route: 'x'.repeat(300), count: 1, durationsS: [0.001], inBytes: 0, outBytes: 0 }], '');
+    const r = new BatchRollup();
+    r.add(b);
+    const key = [...r.hourly.values()][0]?.key;
+    expect(key?.service).toBe('unknown_service');
+    expect(key?.endpoint).toHaveLength(255);
+  });
+});

@@ -1,0 +1,133 @@
+import { WireFormatError, decodeBatch, encodeBatch, type MetricBatch } from '@otel-bandwidth/core';
+
+function sampleBatch(): MetricBatch {
+  return {
+    batchId: 'host-1-abcd:7',
+    startTimeMs: 1_700_000_000_000,
+    endTimeMs: 1_700_000_005_000,
+    resource: { 'service.name': 'shop', 'service.instance.id': 'i-1' },
+    metrics: [
+      {
+        name: 'http.server.request.duration',
+        unit: 's',
+        scope: '@otel-bandwidth/instrumentation',
+        type: 'histogram',
+        temporality: 'delta',
+        boundaries: [0.005, 0.01],
+        points: [
+          {
+            attributes: { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 },
+            startTimeMs: 1_700_000_000_000,
+            endTimeMs: 1_700_000_005_000,
+            count: 3,
+            sum: 0.012,
+            min: 0.001,
+            max: 0.008,
+            bucketCounts: [1, 2, 0],
+          },
+          {
+            attributes: { 'http.request.method': 'POST', 'http.route': '/orders', 'http.response.status_code': 500 },
+            startTimeMs: 1_699_999_999_000,
+            endTimeMs: 1_700_000_005_000,
+            count: 1,
+            sum: 0.2,
+            bucketCounts: [0, 0, 1],
+          },
+        ],
+      },
+      {
+        name: 'requests',
+        unit: '1',
+        type: 'sum',
+        temporality: 'delta',
+        monotonic: true,
+        points: [
+          {
+            attributes: { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 },
+            startTimeMs: 1_700_000_000_000,
+            endTimeMs: 1_700_000_005_000,
+            value: 3,
+          },
+        ],
+      },
+      { name: 'queue', unit: '1', type: 'gauge', points: [{ attributes: {}, startTimeMs: 1_700_000_000_000, endTimeMs: 1_700_000_005_000, value: 4 }] },
+    ],
+    users: [{ id: 'u-1', requests: 2, inboundBytes: 10, outboundBytes: 300 }],
+  };
+}
+
+describe('wire format', () => {
+  it('round-trips a batch exactly', () => {
+    const batch = sampleBatch();
+    const fields = encodeBatch(batch);
+    expect(fields.v).toBe('1');
+    expect(fields.id).toBe('host-1-abcd:7');
+    expect(fields.enc).toBe('json');
+    expect(fields.n).toBe('4');
+    expect(decodeBatch(fields)).toEqual(batch);
+  });
+
+  it('lists each attribute set once and omits point times equal to the batch times', () => {
+    const body = JSON.parse(encodeBatch(sampleBatch()).body as string);
+    expect(body.attrs).toHaveLength(3);
+    expect(body.metrics[0].points[0].s).toBeUndefined();
+    expect(body.metrics[0].points[1].s).toBe(1_699_999_999_000);
+    expect(body.metrics[1].points[0].a).toBe(0);
+  });
+
+  it('round-trips the largest entry of a 2,000-series interval', () => {
+    const attrs = (i: number) => ({
+      'http.request.method': 'GET',
+      'http.route': `/api/resource-${i}/items/:id`,
+      'http.response.status_code': 200,
+      'url.scheme': 'http',
+      'network.protocol.version': '1.1',
+    });
+    const histogram = (name: string, unit: string, boundaries: number[]) => ({
+      name,
+      unit,
+      type: 'histogram' as const,
+      temporality: 'delta' as const,
+      boundaries,
+      points: Array.from({ length: 2000 }, (_, i) => ({
+        attributes: attrs(i),
+        startTimeMs: 1,
+        endTimeMs: 2,
+        count: 1000 + i,
+        sum: 12.5 + i,
+        min: 0.001,
+        max: 1.5,
+        bucketCounts: Array.from({ length: boundaries.length + 1 }, (_, b) => (b === 3 ? 1000 + i : 0)),
+      })),
+    });
+    const batch: MetricBatch = {
+      batchId: 'x:1',
+      startTimeMs: 1,
+      endTimeMs: 2,
+      resource: { 'service.name': 'big' },
+      metrics: [
+        histogram('http.server.request.duration', 's', [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]),
+        histogram('http.server.request.body.size', 'By', []),
+        histogram('http.server.response.body.size', 'By', []),
+      ],
+    };
+    const fields = encodeBatch(batch);
+    expect(fields.n).toBe('6000');
+    expect(decodeBatch(fields)).toEqual(batch);
+  });
+
+  it.each([
+    [{}, 'missing field "v" (format version)'],
+    [{ v: '2', id: 'a', enc: 'json', body: '{}' }, 'unsupported format version "2" (this reader understands 1)'],
+    [{ v: '1', enc: 'json', body: '{}' }, 'missing field "id" (batch id)'],
+    [{ v: '1', id: 'a', enc: 'gzip', body: '{}' }, 'unsupported body encoding "gzip"'],
+    [{ v: '1', id: 'a', enc: 'json', body: '{nope' }, 'body is not valid JSON'],
+    [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[1],"points":[{"a":0,"c":1,"S":1,"b":[1,0]}]}]}' }, 'body.metrics[0].points[0].a: attribute index 0 out of range'],
+    [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[{}],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[1],"points":[{"a":0,"c":1,"S":1,"b":[1]}]}]}' }, 'body.metrics[0].points[0]: 1 bucket counts for 1 boundaries'],
+    [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[{}],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[],"points":[{"a":0,"c":-1,"S":1,"b":[1]}]}]}' }, 'body.metrics[0].points[0].c: expected a non-negative integer'],
+    [{ v: '1', id: 'a', enc: 'json', n: '3', body: '{"start":1,"end":2,"resource":{},"attrs":[],"metrics":[]}' }, 'field "n" says 3 points, body has 0'],
+  ])('rejects %j with a precise reason', (fields, reason) => {
+    expect(() => decodeBatch(fields as Record<string, string>)).toThrow(WireFormatError);
+    expect(() => decodeBatch(fields as Record<string, string>)).toThrow(reason);
+  });
+});

@@ -1,0 +1,52 @@
+import { SeriesTable, durationBucket } from '../src/series-table';
+
+const id = (route: string, status = 200) => () => ({ method: 'GET', route, status, scheme: 'http', protocolVersion: '1.1', errorType: undefined });
+
+describe('SeriesTable', () => {
+  it('buckets durations by the semantic-convention bounds (upper bound inclusive)', () => {
+    expect([0, 5, 5.0001, 10, 99, 100, 10_000, 10_001].map(durationBucket)).toEqual([0, 0, 1, 1, 5, 5, 13, 14]);
+  });
+
+  it('sums, tracks min and max, and resets on drain', () => {
+    const t = new SeriesTable(10);
+    t.recordFor('a', id('/a')).record(2, 10, 100);
+    t.recordFor('a', id('/a')).record(30, 0, 5);
+    const seen: Array<Record<string, unknown>> = [];
+    t.drain((r) => seen.push({ ...r, durationBuckets: [...r.durationBuckets] }));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({
+      count: 2,
+      durationSumMs: 32,
+      durationMinMs: 2,
+      durationMaxMs: 30,
+      requestBytes: 10,
+      requestBytesMin: 0,
+      requestBytesMax: 10,
+      responseBytes: 105,
+      responseBytesMin: 5,
+      responseBytesMax: 100,
+    });
+    expect(seen[0]?.durationBuckets).toEqual([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const again: unknown[] = [];
+    t.drain((r) => again.push(r));
+    expect(again).toEqual([]);
+  });
+
+  it('folds series past the limit into one overflow series per method and status', () => {
+    const t = new SeriesTable(2);
+    t.recordFor('1', id('/one')).record(1, 0, 1);
+    t.recordFor('2', id('/two')).record(1, 0, 1);
+    t.recordFor('3', id('/three')).record(1, 0, 1);
+    t.recordFor('4', id('/four')).record(1, 0, 1);
+    t.recordFor('5', id('/five', 500)).record(1, 0, 1);
+    const routes: Array<[unknown, unknown, number]> = [];
+    t.drain((r) => routes.push([r.attributes['http.route'], r.attributes['http.response.status_code'], r.count]));
+    expect(routes).toEqual([
+      ['/one', 200, 1],
+      ['/two', 200, 1],
+      ['(overflow)', 200, 2],
+      ['(overflow)', 500, 1],
+    ]);
+    expect(t.overflowedSeries).toBe(3);
+  });
+});
