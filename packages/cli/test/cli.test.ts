@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const BIN = path.resolve(__dirname, '..', 'dist', 'bin.js');
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+
+describe('otel-bandwidth CLI', () => {
+  it('lists its commands', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const name of ['migrate', 'aggregator', 'api', 'demo']) expect(r.stdout).toContain(`  ${name} `);
+  });
+
+  it.each(['migrate', 'aggregator', 'api', 'demo'])('%s --help explains the command and its environment', (name) => {
+    const r = run([name, '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Usage: otel-bandwidth ${name}`);
+    expect(r.stdout).toContain('REDIS_URL');
+  });
+
+  it('rejects an unknown command', () => {
+    const r = run(['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('names every bad variable at start', () => {
+    const r = run(['aggregator'], { OTEL_BANDWIDTH_FLUSH_INTERVAL: 'soon', REDIS_URL: 'http://x' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      'otel-bandwidth: invalid configuration:\n' +
+        '  - REDIS_URL="http://x" has scheme "http:", expected redis: or rediss:\n' +
+        '  - OTEL_BANDWIDTH_FLUSH_INTERVAL="soon" is not a whole number (expected 100 to 600000)\n',
+    );
+  });
+
+  it('the demo says which store does not answer, where, and how to start it', () => {
+    const r = run(['demo', '--no-keep'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      'otel-bandwidth: Redis at redis://127.0.0.1:1 does not answer (ECONNREFUSED). Start it (for example `docker compose up -d redis`) or point REDIS_URL at a running server.\n',
+    );
+    const m = run(['demo', '--no-keep'], { MYSQL_URL: 'mysql://root@127.0.0.1:1/otel_bandwidth' });
+    expect(m.status).toBe(1);
+    expect(m.stderr).toContain('MySQL at mysql://root@127.0.0.1:1/otel_bandwidth_demo does not answer (ECONNREFUSED). Start it (for example `docker compose up -d mysql`)');
+  });
+});

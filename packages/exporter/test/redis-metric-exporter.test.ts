@@ -1,0 +1,89 @@
+import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
+import { RedisMetricExporter } from '@otel-bandwidth/exporter';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { createTestRedis, type TestRedis } from 'test-support';
+
+let r: TestRedis;
+beforeAll(async () => {
+  r = await createTestRedis('exporter');
+});
+afterAll(async () => {
+  await r.cleanup();
+});
+
+function setup(exporter: RedisMetricExporter) {
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'exp-test' }), readers: [reader] });
+  const meter = provider.getMeter('test-scope');
+  return { provider, bytes: meter.createHistogram('http.server.response.body.size', { unit: 'By' }), hits: meter.createCounter('hits') };
+}
+
+async function entries(key: string) {
+  return (await r.redis.xrange(key, '-', '+')).map(([id, f]) => ({ id, batch: decodeBatch(fieldsFromArray(f)) }));
+}
+
+describe('RedisMetricExporter', () => {
+  it('XADDs one decodable entry per export, with delta data and a unique batch id', async () => {
+    const exporter = new RedisMetricExporter({ redis: r.redis, keyPrefix: `${r.prefix}-a`, instanceId: 'proc-1' });
+    const { provider, bytes, hits } = setup(exporter);
+    bytes.record(100, { 'http.route': '/a' });
+    bytes.record(50, { 'http.route': '/a' });
+    hits.add(3, { 'http.route': '/a' });
+    await provider.forceFlush();
+    hits.add(2, { 'http.route': '/a' });
+    await provider.forceFlush();
+    await provider.forceFlush(); // nothing new: no entry
+
+    const got = await entries(`{${r.prefix}-a}:metrics`);
+    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-1:1', 'proc-1:2']);
+    const first = got[0]!.batch;
+    expect(first.resource['service.name']).toBe('exp-test');
+    const hist = first.metrics.find((m) => m.name === 'http.server.response.body.size');
+    expect(hist).toMatchObject({ type: 'histogram', temporality: 'delta', scope: 'test-scope', unit: 'By' });
+    expect(hist?.points.map((p) => ({ ...p, startTimeMs: 0, endTimeMs: 0 }))).toEqual([
+      expect.objectContaining({ attributes: { 'http.route': '/a' }, count: 2, sum: 150, min: 50, max: 100 }),
+    ]);
+    const second = got[1]!.batch;
+    expect(second.metrics).toEqual([expect.objectContaining({ name: 'hits', type: 'sum', temporality: 'delta', monotonic: true, points: [expect.objectContaining({ value: 2 })] })]);
+    expect(exporter.stats()).toMatchObject({ batchesExported: 2, retries: 0, pointsPending: 0, pointsDropped: 0 });
+    await provider.shutdown();
+  });
+
+  it('holds and merges data while the stream is at its limit, then sends it as one batch', async () => {
+    const key = `{${r.prefix}-b}:metrics`;
+    await r.redis.xadd(key, '*', 'filler', '1');
+    await r.redis.xadd(key, '*', 'filler', '2');
+    const exporter = new RedisMetricExporter({ redis: r.redis, keyPrefix: `${r.prefix}-b`, instanceId: 'proc-2', maxStreamLength: 2, retryMinDelayMillis: 3_600_000 });
+    const { provider, hits } = setup(exporter);
+    hits.add(5, { 'http.route': '/x' });
+    await provider.forceFlush();
+    hits.add(7, { 'http.route': '/x' });
+    hits.add(1, { 'http.route': '/y' });
+    await provider.forceFlush();
+    expect(await r.redis.xlen(key)).toBe(2);
+    // each forceFlush tries twice: the export, then the exporter's own flush
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 4, pointsPending: 3 });
+    expect(exporter.stats().lastError).toContain('holding data locally');
+
+    await r.redis.del(key); // an aggregator caught up
+    await provider.forceFlush();
+    const got = await entries(key);
+    // the first unconfirmed batch keeps its id; what came later was merged into the next one
+    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-2:1', 'proc-2:2']);
+    const values = got.map((e) => e.batch.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value]));
+    expect(values).toEqual([[['/x', 5]], [['/x', 7], ['/y', 1]]]);
+    expect(exporter.stats()).toMatchObject({ batchesExported: 2, pointsPending: 0, pointsDropped: 0 });
+    await provider.shutdown();
+  });
+
+  it('answers within its timeout when Redis does not, never throws, and counts what it holds', async () => {
+    const exporter = new RedisMetricExporter({ url: 'redis://127.0.0.1:1', keyPrefix: `${r.prefix}-c`, sendTimeoutMillis: 300, retryMinDelayMillis: 3_600_000 });
+    const { provider, hits } = setup(exporter);
+    hits.add(1);
+    await provider.forceFlush(); // resolves: the send timed out instead of waiting on Redis
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 2, pointsPending: 1 });
+    await provider.shutdown();
+    expect(exporter.stats()).toMatchObject({ pointsPending: 0, pointsDropped: 1 });
+  });
+});

@@ -1,0 +1,110 @@
+import { RollupWriter } from '@otel-bandwidth/aggregator';
+import { encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
+import { buildQueryApi } from '@otel-bandwidth/query-api';
+import type { FastifyInstance } from 'fastify';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+
+let db: TestDatabase;
+let r: TestRedis;
+let api: FastifyInstance;
+beforeAll(async () => {
+  db = await createTestDatabase('query_api');
+  r = await createTestRedis('query_api');
+  api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, bufferWarning: 3 });
+});
+afterAll(async () => {
+  await api.close();
+  await db.drop();
+  await r.cleanup();
+});
+
+const hour = 3_600_000;
+
+function batch(id: string, atMs: number, route: string, count: number, outBytes: number): MetricBatch {
+  const point = (extra: object) => ({
+    attributes: { 'http.request.method': 'GET', 'http.route': route, 'http.response.status_code': 200 },
+    startTimeMs: atMs,
+    endTimeMs: atMs + 1000,
+    count,
+    ...extra,
+  });
+  return {
+    batchId: id,
+    startTimeMs: atMs,
+    endTimeMs: atMs + 1000,
+    resource: { 'service.name': 'api-test' },
+    metrics: [
+      { name: 'http.server.request.duration', unit: 's', type: 'histogram', temporality: 'delta', boundaries: [], points: [point({ sum: count * 0.01, min: 0.01, max: 0.01, bucketCounts: [count] })] },
+      { name: 'http.server.response.body.size', unit: 'By', type: 'histogram', temporality: 'delta', boundaries: [], points: [point({ sum: outBytes, bucketCounts: [count] })] },
+    ],
+  };
+}
+
+describe('query API', () => {
+  beforeAll(async () => {
+    const now = Date.now();
+    await new RollupWriter(db.conn).apply([
+      { streamId: '1-1', batch: batch('q:1', now - 1000, '/recent', 4, 400) },
+      { streamId: '1-2', batch: batch('q:2', now - 3 * hour, '/older', 2, 20) },
+      { streamId: '1-3', batch: batch('q:3', now - 30 * hour, '/ancient', 1, 1) },
+    ]);
+  });
+
+  it('GET /metrics/hourly returns the rows of the hours overlapping the window, newest first', async () => {
+    const one = await api.inject({ url: '/metrics/hourly?hours=1' });
+    expect(one.statusCode).toBe(200);
+    expect(one.json().map((row: { endpoint: string }) => row.endpoint)).toEqual(['/recent']);
+    const day = await api.inject({ url: '/metrics/hourly?hours=24' });
+    const rows = day.json() as Array<Record<string, unknown>>;
+    expect(rows.map((row) => [row.endpoint, row.total_requests, row.total_outbound, row.avg_response_time, row.min_response_time])).toEqual([
+      ['/recent', 4, 400, 10, 10],
+      ['/older', 2, 20, 10, 10],
+    ]);
+    expect(Object.keys(rows[0]!).sort()).toEqual(
+      [
+        'id', 'service', 'endpoint', 'method', 'protocol', 'hour_start', 'total_requests', 'total_inbound', 'total_outbound',
+        'avg_response_time', 'max_response_time', 'min_response_time', 'error_count', 'success_count', 'created_at', 'updated_at',
+      ].sort(),
+    );
+    expect(rows[0]!.hour_start).toMatch(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/);
+    const filtered = await api.inject({ url: '/metrics/hourly?hours=48&endpoint=/ancient' });
+    expect(filtered.json().map((row: { total_requests: number }) => row.total_requests)).toEqual([1]);
+  });
+
+  it.each([
+    ['/metrics/hourly?hours=abc', 'querystring/hours must be integer'],
+    ['/metrics/hourly?hours=0', 'querystring/hours must be >= 1'],
+    ['/metrics/hourly?hours=99999', 'querystring/hours must be <= 2160'],
+    ['/metrics/realtime?minutes=61', 'querystring/minutes must be <= 60'],
+  ])('%s is a 400 that says why', async (url, message) => {
+    const res = await api.inject({ url });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ statusCode: 400, error: 'Bad Request', message });
+  });
+
+  it('GET /metrics/status reports the backlog and the last persist', async () => {
+    const empty = await api.inject({ url: '/metrics/status' });
+    expect(empty.json()).toEqual({ bufferSize: 0, lastPersist: null, status: 'healthy', streamLength: 0, pending: 0, lag: 0, consumers: 0, deadLetters: 0 });
+    for (let i = 0; i < 4; i++) await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(batch(`s:${i}`, Date.now(), '/x', 1, 1))));
+    await r.redis.xgroup('CREATE', r.keys.stream, 'aggregators', '0');
+    await r.redis.xreadgroup('GROUP', 'aggregators', 'c', 'COUNT', 1, 'STREAMS', r.keys.stream, '>');
+    await r.redis.hset(r.keys.aggregatorStatus, 'lastFlushMs', '1795888680651');
+    const busy = await api.inject({ url: '/metrics/status' });
+    expect(busy.json()).toEqual({
+      bufferSize: 4,
+      lastPersist: '2026-11-28T17:58:00.651Z',
+      status: 'warning',
+      streamLength: 4,
+      pending: 1,
+      lag: 3,
+      consumers: 1,
+      deadLetters: 0,
+    });
+  });
+
+  it('GET /healthz says whether Redis and MySQL answer', async () => {
+    const res = await api.inject({ url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok', redis: 'ok', mysql: 'ok' });
+  });
+});
