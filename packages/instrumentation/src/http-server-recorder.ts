@@ -17,6 +17,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
+import { installFrameworkRouteHooks } from './framework-routes';
 import { routeOf } from './route-template';
 import type { SeriesIdentity, SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
@@ -144,6 +145,7 @@ function installPatches(): void {
     return originalPush.call(this, chunk, encoding);
   };
 
+  installFrameworkRouteHooks();
   diagnosticsChannel.subscribe('http.server.request.start', onRequestStart);
   diagnosticsChannel.subscribe('http.server.response.finish', onResponseFinish);
 }

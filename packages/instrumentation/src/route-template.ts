@@ -2,7 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import { ROUTE_UNMATCHED } from '@otel-bandwidth/core';
 import { normalisePath } from './route-normaliser';
 
+/** Set on the raw request by a framework hook (framework-routes.ts) to the matched route template. */
+export const FRAMEWORK_ROUTE = Symbol.for('otel-bandwidth.route');
+
 interface ExpressLikeRequest {
+  [FRAMEWORK_ROUTE]?: string;
   route?: { path?: unknown };
   baseUrl?: unknown;
   originalUrl?: unknown;
@@ -51,6 +55,8 @@ function expressRoute(r: IncomingMessage & ExpressLikeRequest, routePath: string
 /** The route of a finished request: the framework's template, else a normalised path. */
 export function routeOf(req: IncomingMessage, statusCode: number): string {
   const r = req as IncomingMessage & ExpressLikeRequest;
+  const template = r[FRAMEWORK_ROUTE];
+  if (template !== undefined) return template;
   const route = r.route;
   if (route !== undefined && route !== null && route.path !== undefined) {
     return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
