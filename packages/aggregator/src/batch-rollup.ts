@@ -13,6 +13,8 @@ import {
   METRIC_SERVER_DURATION,
   METRIC_SERVER_REQUEST_BODY_SIZE,
   METRIC_SERVER_RESPONSE_BODY_SIZE,
+  METRIC_SERVER_REQUEST_WIRE_SIZE,
+  METRIC_SERVER_RESPONSE_WIRE_SIZE,
   ROUTE_UNMATCHED,
   hourStart,
   minuteStart,
@@ -39,6 +41,9 @@ export interface SeriesTotals {
   requests: number;
   inboundBytes: number;
   outboundBytes: number;
+  /** bytes on the wire, headers and framing included */
+  inboundWireBytes: number;
+  outboundWireBytes: number;
   errors: number;
   successes: number;
   durationSumMs: number;
@@ -61,6 +66,8 @@ export function emptyTotals(): SeriesTotals {
     requests: 0,
     inboundBytes: 0,
     outboundBytes: 0,
+    inboundWireBytes: 0,
+    outboundWireBytes: 0,
     errors: 0,
     successes: 0,
     durationSumMs: 0,
@@ -101,10 +108,9 @@ function seriesKeyOf(service: string, a: Attributes): SeriesKey {
   };
 }
 
+/** An error: status 400 or more (as the original plan counts them), or any error.type (aborted, ...). */
 function isError(a: Attributes): boolean {
-  const status = Number(a[ATTR_HTTP_STATUS]);
-  if (Number.isFinite(status) && status > 0) return status >= 400;
-  return a[ATTR_ERROR_TYPE] !== undefined;
+  return a[ATTR_ERROR_TYPE] !== undefined || Number(a[ATTR_HTTP_STATUS]) >= 400;
 }
 
 const unitToMs = (unit: string): number => (unit === 'ms' ? 1 : unit === 'us' ? 0.001 : 1000);
@@ -154,6 +160,8 @@ export class BatchRollup {
       if (h.name === METRIC_SERVER_DURATION) this.addDurations(service, h);
       else if (h.name === METRIC_SERVER_REQUEST_BODY_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.inboundBytes += p.sum));
       else if (h.name === METRIC_SERVER_RESPONSE_BODY_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.outboundBytes += p.sum));
+      else if (h.name === METRIC_SERVER_REQUEST_WIRE_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.inboundWireBytes += p.sum));
+      else if (h.name === METRIC_SERVER_RESPONSE_WIRE_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.outboundWireBytes += p.sum));
       else this.ignoredPoints += h.points.length;
     }
   }

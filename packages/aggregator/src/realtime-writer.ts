@@ -37,6 +37,8 @@ export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys
     if (t.requests) args.push('i', realtimeField('requests', code), String(t.requests));
     if (t.inboundBytes) args.push('i', realtimeField('inboundBytes', code), String(Math.round(t.inboundBytes)));
     if (t.outboundBytes) args.push('i', realtimeField('outboundBytes', code), String(Math.round(t.outboundBytes)));
+    if (t.inboundWireBytes) args.push('i', realtimeField('inboundWireBytes', code), String(Math.round(t.inboundWireBytes)));
+    if (t.outboundWireBytes) args.push('i', realtimeField('outboundWireBytes', code), String(Math.round(t.outboundWireBytes)));
     if (t.errors) args.push('i', realtimeField('errors', code), String(t.errors));
     if (t.durationSumMs) args.push('f', realtimeField('durationSumMs', code), String(t.durationSumMs));
     if (t.maxDurationMs) args.push('x', realtimeField('maxDurationMs', code), String(t.maxDurationMs));

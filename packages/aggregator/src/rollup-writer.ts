@@ -60,6 +60,8 @@ function hourlyRow(b: BucketedTotals): MetricsHourlyInsert {
     totalRequests: t.requests,
     totalInbound: Math.round(t.inboundBytes),
     totalOutbound: Math.round(t.outboundBytes),
+    totalInboundWire: Math.round(t.inboundWireBytes),
+    totalOutboundWire: Math.round(t.outboundWireBytes),
     durationSumMs: t.durationSumMs,
     maxResponseTime: round3(t.maxDurationMs),
     minResponseTime: Number.isFinite(t.minDurationMs) ? round3(t.minDurationMs) : null,
@@ -85,6 +87,8 @@ const HOURLY_UPDATE_SET: Record<string, SQL> = (() => {
     totalRequests: addColumn('total_requests'),
     totalInbound: addColumn('total_inbound'),
     totalOutbound: addColumn('total_outbound'),
+    totalInboundWire: addColumn('total_inbound_wire'),
+    totalOutboundWire: addColumn('total_outbound_wire'),
     durationSumMs: addColumn('duration_sum_ms'),
     maxResponseTime: sql.raw('GREATEST(`max_response_time`, VALUES(`max_response_time`))'),
     minResponseTime: sql.raw(
@@ -178,13 +182,15 @@ export class RollupWriter {
       await tx.execute(sql`
         INSERT INTO metrics_daily
           (service, date, protocol, total_bandwidth, total_inbound, total_outbound, total_requests,
-           error_count, duration_sum_ms, peak_bandwidth, peak_hour)
+           error_count, duration_sum_ms, peak_bandwidth, peak_hour, total_inbound_wire, total_outbound_wire)
         SELECT service, DATE(hour_start), protocol, SUM(bw), SUM(inb), SUM(outb), SUM(req), SUM(err), SUM(dur), MAX(bw),
-               CAST(SUBSTRING_INDEX(GROUP_CONCAT(hour_start ORDER BY bw DESC, hour_start ASC SEPARATOR ','), ',', 1) AS DATETIME)
+               CAST(SUBSTRING_INDEX(GROUP_CONCAT(hour_start ORDER BY bw DESC, hour_start ASC SEPARATOR ','), ',', 1) AS DATETIME),
+               SUM(inw), SUM(outw)
         FROM (
           SELECT service, protocol, hour_start,
                  SUM(total_inbound + total_outbound) AS bw, SUM(total_inbound) AS inb, SUM(total_outbound) AS outb,
-                 SUM(total_requests) AS req, SUM(error_count) AS err, SUM(duration_sum_ms) AS dur
+                 SUM(total_requests) AS req, SUM(error_count) AS err, SUM(duration_sum_ms) AS dur,
+                 SUM(total_inbound_wire) AS inw, SUM(total_outbound_wire) AS outw
           FROM metrics_hourly
           WHERE service = ${d.service} AND protocol = ${d.protocol} AND hour_start >= ${d.dayStart} AND hour_start < ${dayEnd}
           GROUP BY service, protocol, hour_start
@@ -194,7 +200,8 @@ export class RollupWriter {
           total_bandwidth = VALUES(total_bandwidth), total_inbound = VALUES(total_inbound),
           total_outbound = VALUES(total_outbound), total_requests = VALUES(total_requests),
           error_count = VALUES(error_count), duration_sum_ms = VALUES(duration_sum_ms),
-          peak_bandwidth = VALUES(peak_bandwidth), peak_hour = VALUES(peak_hour)`);
+          peak_bandwidth = VALUES(peak_bandwidth), peak_hour = VALUES(peak_hour),
+          total_inbound_wire = VALUES(total_inbound_wire), total_outbound_wire = VALUES(total_outbound_wire)`);
     }
   }
 }

@@ -7,6 +7,9 @@
 export const METRIC_SERVER_DURATION = 'http.server.request.duration';
 export const METRIC_SERVER_REQUEST_BODY_SIZE = 'http.server.request.body.size';
 export const METRIC_SERVER_RESPONSE_BODY_SIZE = 'http.server.response.body.size';
+/** Bytes on the wire, headers and framing included (no semantic convention covers them). */
+export const METRIC_SERVER_REQUEST_WIRE_SIZE = 'otel_bandwidth.http.server.request.wire.size';
+export const METRIC_SERVER_RESPONSE_WIRE_SIZE = 'otel_bandwidth.http.server.response.wire.size';
 
 export const ATTR_SERVICE_NAME = 'service.name';
 export const ATTR_HTTP_METHOD = 'http.request.method';

@@ -14,6 +14,8 @@ export const REALTIME_STATS = {
   requests: 'req',
   inboundBytes: 'in',
   outboundBytes: 'out',
+  inboundWireBytes: 'inw',
+  outboundWireBytes: 'outw',
   errors: 'err',
   durationSumMs: 'dur',
   maxDurationMs: 'max',

@@ -75,6 +75,7 @@ export class BandwidthInstrumentation {
   stats(): BandwidthInstrumentationStats {
     return {
       requests: this.recorder?.stats.requests ?? 0,
+      aborted: this.recorder?.stats.aborted ?? 0,
       internalErrors: this.recorder?.stats.internalErrors ?? 0,
       series: this.table.size,
       overflowedSeries: this.table.overflowedSeries,

@@ -16,6 +16,8 @@ import {
   METRIC_SERVER_DURATION,
   METRIC_SERVER_REQUEST_BODY_SIZE,
   METRIC_SERVER_RESPONSE_BODY_SIZE,
+  METRIC_SERVER_REQUEST_WIRE_SIZE,
+  METRIC_SERVER_RESPONSE_WIRE_SIZE,
 } from '@otel-bandwidth/core';
 import type { SeriesTable } from './series-table';
 
@@ -32,8 +34,8 @@ function histogramMetric(name: string, unit: string, description: string, points
 
 /**
  * Hands the instrumentation's per-series records to OpenTelemetry at collection time, as
- * standard histogram data with delta temporality: http.server.request.duration (s) and the
- * request and response body sizes (By). Register it as a metric producer of the reader whose
+ * standard histogram data with delta temporality: http.server.request.duration (s), the
+ * request and response body sizes (By), and the bytes on the wire beside them. Register it as a metric producer of the reader whose
  * exporter should receive them. Each collection drains the records: use it with one reader.
  */
 export class BandwidthMetricProducer implements MetricProducer {
@@ -49,6 +51,8 @@ export class BandwidthMetricProducer implements MetricProducer {
     const durations: DataPoint<Histogram>[] = [];
     const requestSizes: DataPoint<Histogram>[] = [];
     const responseSizes: DataPoint<Histogram>[] = [];
+    const requestWire: DataPoint<Histogram>[] = [];
+    const responseWire: DataPoint<Histogram>[] = [];
     this.table.drain((r) => {
       const attributes = r.attributes;
       durations.push({
@@ -75,6 +79,8 @@ export class BandwidthMetricProducer implements MetricProducer {
         attributes,
         value: { count: r.count, sum: r.responseBytes, min: r.responseBytesMin, max: r.responseBytesMax, buckets: { boundaries: [], counts: [r.count] } },
       });
+      requestWire.push({ startTime, endTime, attributes, value: { count: r.count, sum: r.requestWireBytes, buckets: { boundaries: [], counts: [r.count] } } });
+      responseWire.push({ startTime, endTime, attributes, value: { count: r.count, sum: r.responseWireBytes, buckets: { boundaries: [], counts: [r.count] } } });
     });
     const metrics =
       durations.length === 0
@@ -83,6 +89,8 @@ export class BandwidthMetricProducer implements MetricProducer {
             histogramMetric(METRIC_SERVER_DURATION, 's', 'Duration of HTTP server requests.', durations),
             histogramMetric(METRIC_SERVER_REQUEST_BODY_SIZE, 'By', 'Size of HTTP server request bodies, as read.', requestSizes),
             histogramMetric(METRIC_SERVER_RESPONSE_BODY_SIZE, 'By', 'Size of HTTP server response bodies, as written.', responseSizes),
+            histogramMetric(METRIC_SERVER_REQUEST_WIRE_SIZE, 'By', 'Bytes of HTTP server requests on the wire, headers and framing included.', requestWire),
+            histogramMetric(METRIC_SERVER_RESPONSE_WIRE_SIZE, 'By', 'Bytes of HTTP server responses on the wire, headers and framing included.', responseWire),
           ];
     return {
       resourceMetrics: { resource: emptyResource(), scopeMetrics: metrics.length === 0 ? [] : [{ scope: INSTRUMENTATION_SCOPE, metrics }] },

@@ -6,12 +6,19 @@
  * How it sees requests without wrapping the app:
  *   - node:diagnostics_channel `http.server.request.start` / `http.server.response.finish`
  *     (published by Node's HTTP server for every request) give start and end;
- *   - response body bytes are counted as they are written, by a wrapper on
- *     ServerResponse.prototype.write/end installed once (so chunked, streamed and compressed
- *     bodies count what was actually written, and HEAD/204/304 count 0);
- *   - request body bytes are counted as Node's parser hands them to the request stream, by a
- *     wrapper on IncomingMessage.prototype.push: no `data` listener, the app reads its request
- *     exactly as before.
+ *   - body bytes out are counted as they are written, by a wrapper on
+ *     ServerResponse.prototype.write/end installed once: chunked, streamed and compressed bodies
+ *     count what was actually written, HEAD/204/304 count 0, and writes after the client left
+ *     count nothing;
+ *   - body bytes in are counted as Node's parser hands them to the request, by a wrapper on
+ *     IncomingMessage.prototype.push: no `data` listener, the app reads its request exactly as
+ *     before;
+ *   - bytes on the wire (headers, chunk framing, 100-continue included) are the socket's own
+ *     counters, read at each response's end: per connection, each response takes what the socket
+ *     read and wrote since the previous one, so the totals are exact on keep-alive connections;
+ *   - a response the client abandoned is recorded when its connection closes, as an error
+ *     (error.type "aborted"), with the bytes that were written: one `close` listener per
+ *     connection, not per request.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -25,6 +32,7 @@ import type { UserUsageTable } from './user-usage';
 const kStart = Symbol('otel-bandwidth.start');
 const kResponseBytes = Symbol('otel-bandwidth.responseBytes');
 const kRequestBytes = Symbol('otel-bandwidth.requestBytes');
+const kSocketState = Symbol('otel-bandwidth.socket');
 
 interface TrackedResponse extends ServerResponse {
   [kStart]?: number;
@@ -34,10 +42,21 @@ interface TrackedResponse extends ServerResponse {
 interface TrackedRequest extends IncomingMessage {
   [kRequestBytes]?: number;
 }
+/** Per connection: the socket counters already attributed, and the responses not yet finished. */
+interface SocketState {
+  read: number;
+  written: number;
+  open: TrackedResponse[];
+}
+interface TrackedSocket extends Socket {
+  [kSocketState]?: SocketState;
+  _bytesDispatched?: number;
+  encrypted?: boolean;
+}
 interface ServerMessage {
   request: TrackedRequest;
   response: TrackedResponse;
-  socket: Socket;
+  socket: TrackedSocket;
 }
 
 export type UserIdResolver = (req: IncomingMessage, res: ServerResponse) => string | undefined | null;
@@ -45,6 +64,8 @@ export type UserIdResolver = (req: IncomingMessage, res: ServerResponse) => stri
 export interface RecorderStats {
   /** requests recorded */
   requests: number;
+  /** of which the client left before the response ended */
+  aborted: number;
   /** exceptions caught inside the instrumentation (the request went unrecorded) */
   internalErrors: number;
 }
@@ -55,6 +76,12 @@ function chunkBytes(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   if (chunk instanceof Uint8Array) return chunk.byteLength;
   return 0;
+}
+
+/** Bytes the socket has handed to the OS (after it closes, what it had). */
+function socketWritten(socket: TrackedSocket): number {
+  const dispatched = socket._bytesDispatched;
+  return typeof dispatched === 'number' ? dispatched : (socket.bytesWritten ?? 0);
 }
 
 interface ActiveRecorder {
@@ -69,43 +96,78 @@ let patched = false;
 
 function onRequestStart(message: unknown): void {
   if (active === undefined) return;
-  const { request, response } = message as ServerMessage;
+  const { request, response, socket } = message as ServerMessage;
   response[kStart] = performance.now();
   response[kResponseBytes] = 0;
   request[kRequestBytes] = 0;
+  let state = socket[kSocketState];
+  if (state === undefined) {
+    state = { read: 0, written: 0, open: [] };
+    socket[kSocketState] = state;
+    socket.once('close', onSocketClose);
+  }
+  state.open.push(response);
 }
 
 function onResponseFinish(message: unknown): void {
+  const { request, response, socket } = message as ServerMessage;
+  const state = socket[kSocketState];
+  if (state === undefined) return;
+  const i = state.open.indexOf(response);
+  if (i === -1) return;
+  state.open.splice(i, 1);
+  record(request, response, socket, state, false);
+}
+
+function onSocketClose(this: TrackedSocket): void {
+  const state = this[kSocketState];
+  if (state === undefined || state.open.length === 0) return;
+  const abandoned = state.open;
+  state.open = [];
+  for (const response of abandoned) {
+    const request = (response as ServerResponse & { req?: TrackedRequest }).req;
+    if (request !== undefined) record(request, response, this, state, true);
+  }
+}
+
+function record(request: TrackedRequest, response: TrackedResponse, socket: TrackedSocket, state: SocketState, aborted: boolean): void {
   const rec = active;
   if (rec === undefined) return;
   try {
-    const { request, response, socket } = message as ServerMessage;
     const start = response[kStart];
     if (start === undefined) return;
     const durationMs = performance.now() - start;
-    const status = response.statusCode;
+    const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const method = METHODS.get(request.method ?? '') ?? '_OTHER';
     const route = routeOf(request, status);
     const version = request.httpVersion;
-    const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
-    const key = method + ' ' + status + ' ' + version + (encrypted ? 's ' : ' ') + route;
+    const encrypted = socket.encrypted === true;
+    let key = method + ' ' + status + ' ' + version + (encrypted ? 's ' : ' ') + route;
+    if (aborted) key += ' aborted';
     const series = rec.table.recordFor(key, (): SeriesIdentity => ({
       method,
       route,
       status,
       scheme: encrypted ? 'https' : 'http',
       protocolVersion: version,
-      errorType: status >= 500 ? String(status) : undefined,
+      errorType: aborted ? 'aborted' : status >= 500 ? String(status) : undefined,
     }));
     let requestBytes = request[kRequestBytes] ?? 0;
-    if (!request.complete) {
+    if (!request.complete && !aborted) {
       // The app answered before reading the whole body; Node discards the rest unread.
       const declared = Number(request.headers['content-length']);
       if (declared > requestBytes) requestBytes = declared;
     }
     const responseBytes = response[kResponseBytes] ?? 0;
-    series.record(durationMs, requestBytes, responseBytes);
+    const read = socket.bytesRead;
+    const written = socketWritten(socket);
+    const requestWire = read - state.read;
+    const responseWire = written - state.written;
+    state.read = read;
+    state.written = written;
+    series.record(durationMs, requestBytes, responseBytes, requestWire, responseWire);
     rec.stats.requests++;
+    if (aborted) rec.stats.aborted++;
     if (rec.userId !== undefined && rec.users !== undefined) {
       const user = rec.userId(request, response);
       if (user !== undefined && user !== null && user !== '') rec.users.add(String(user), requestBytes, responseBytes);
@@ -122,16 +184,17 @@ function installPatches(): void {
   const originalWrite = proto.write;
   const originalEnd = proto.end;
   proto.write = function write(this: TrackedResponse, ...args: unknown[]): boolean {
-    const result = Reflect.apply(originalWrite, this, args) as boolean;
     const counted = this[kResponseBytes];
-    if (counted !== undefined && this._hasBody !== false) this[kResponseBytes] = counted + chunkBytes(args[0], args[1]);
+    const writable = !this.destroyed && !this.writableEnded;
+    const result = Reflect.apply(originalWrite, this, args) as boolean;
+    if (counted !== undefined && writable && this._hasBody !== false) this[kResponseBytes] = counted + chunkBytes(args[0], args[1]);
     return result;
   } as typeof proto.write;
   proto.end = function end(this: TrackedResponse, ...args: unknown[]): TrackedResponse {
     const counted = this[kResponseBytes];
-    const finishedBefore = this.writableEnded;
+    const writable = !this.destroyed && !this.writableEnded;
     const result = Reflect.apply(originalEnd, this, args) as TrackedResponse;
-    if (counted !== undefined && !finishedBefore && this._hasBody !== false && typeof args[0] !== 'function') {
+    if (counted !== undefined && writable && this._hasBody !== false && typeof args[0] !== 'function') {
       this[kResponseBytes] = counted + chunkBytes(args[0], args[1]);
     }
     return result;
@@ -159,7 +222,12 @@ export function startHttpServerRecorder(
   options: { users?: UserUsageTable; userId?: UserIdResolver } = {},
 ): { stats: RecorderStats; stop(): void } {
   installPatches();
-  const recorder: ActiveRecorder = { table, users: options.users, userId: options.userId, stats: { requests: 0, internalErrors: 0 } };
+  const recorder: ActiveRecorder = {
+    table,
+    users: options.users,
+    userId: options.userId,
+    stats: { requests: 0, aborted: 0, internalErrors: 0 },
+  };
   active = recorder;
   return {
     stats: recorder.stats,

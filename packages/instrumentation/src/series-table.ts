@@ -43,12 +43,14 @@ export class SeriesRecord {
   responseBytes = 0;
   responseBytesMin = Number.POSITIVE_INFINITY;
   responseBytesMax = 0;
+  requestWireBytes = 0;
+  responseWireBytes = 0;
   /** collections in a row that found this record empty */
   idleCollections = 0;
 
   constructor(readonly attributes: Attributes) {}
 
-  record(durationMs: number, requestBytes: number, responseBytes: number): void {
+  record(durationMs: number, requestBytes: number, responseBytes: number, requestWireBytes: number, responseWireBytes: number): void {
     this.count++;
     this.durationSumMs += durationMs;
     if (durationMs < this.durationMinMs) this.durationMinMs = durationMs;
@@ -60,6 +62,8 @@ export class SeriesRecord {
     this.responseBytes += responseBytes;
     if (responseBytes < this.responseBytesMin) this.responseBytesMin = responseBytes;
     if (responseBytes > this.responseBytesMax) this.responseBytesMax = responseBytes;
+    this.requestWireBytes += requestWireBytes;
+    this.responseWireBytes += responseWireBytes;
   }
 
   reset(): void {
@@ -74,6 +78,8 @@ export class SeriesRecord {
     this.responseBytes = 0;
     this.responseBytesMin = Number.POSITIVE_INFINITY;
     this.responseBytesMax = 0;
+    this.requestWireBytes = 0;
+    this.responseWireBytes = 0;
   }
 }
 

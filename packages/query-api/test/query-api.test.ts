@@ -63,6 +63,7 @@ describe('query API', () => {
     expect(Object.keys(rows[0]!).sort()).toEqual(
       [
         'id', 'service', 'endpoint', 'method', 'protocol', 'hour_start', 'total_requests', 'total_inbound', 'total_outbound',
+        'total_inbound_wire', 'total_outbound_wire',
         'avg_response_time', 'max_response_time', 'min_response_time', 'error_count', 'success_count', 'created_at', 'updated_at',
       ].sort(),
     );

@@ -70,6 +70,9 @@ export const metricsHourly = mysqlTable(
     avgResponseTime: decimal('avg_response_time', { precision: 14, scale: 3, mode: 'number' }).generatedAlwaysAs(avgFromSum, {
       mode: 'stored',
     }),
+    /** bytes on the wire, headers and framing included (total_inbound/outbound count bodies) */
+    totalInboundWire: counter('total_inbound_wire'),
+    totalOutboundWire: counter('total_outbound_wire'),
     maxResponseTime: milliseconds('max_response_time'),
     /** null while the row has seen no request (LEAST ignores it through COALESCE) */
     minResponseTime: decimal('min_response_time', { precision: 14, scale: 3, mode: 'number' }),
@@ -119,6 +122,8 @@ export const metricsDaily = mysqlTable(
     /** the day's busiest hour: its bytes in + out */
     peakBandwidth: counter('peak_bandwidth'),
     peakHour: datetime('peak_hour', { mode: 'date' }),
+    totalInboundWire: counter('total_inbound_wire'),
+    totalOutboundWire: counter('total_outbound_wire'),
     uniqueUsers: int('unique_users', { unsigned: true }).notNull().default(0),
     createdAt: timestamp('created_at').notNull().defaultNow(),
     updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),

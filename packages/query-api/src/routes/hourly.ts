@@ -27,6 +27,8 @@ export async function readHourly(ctx: ApiContext, q: HourlyQuery, nowMs = Date.n
     total_requests: r.totalRequests,
     total_inbound: r.totalInbound,
     total_outbound: r.totalOutbound,
+    total_inbound_wire: r.totalInboundWire,
+    total_outbound_wire: r.totalOutboundWire,
     avg_response_time: Number(r.avgResponseTime ?? 0),
     max_response_time: Number(r.maxResponseTime),
     min_response_time: r.minResponseTime === null ? null : Number(r.minResponseTime),

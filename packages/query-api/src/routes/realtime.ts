@@ -30,6 +30,8 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
             totalRequests: 0,
             totalInbound: 0,
             totalOutbound: 0,
+            totalInboundWire: 0,
+            totalOutboundWire: 0,
             avgResponseTime: 0,
             maxResponseTime: 0,
             errorCount: 0,
@@ -44,6 +46,8 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
         case 'requests': e.totalRequests += n; break;
         case 'inboundBytes': e.totalInbound += n; break;
         case 'outboundBytes': e.totalOutbound += n; break;
+        case 'inboundWireBytes': e.totalInboundWire += n; break;
+        case 'outboundWireBytes': e.totalOutboundWire += n; break;
         case 'errors': e.errorCount += n; break;
         case 'durationSumMs': acc.durationSumMs += n; break;
         case 'maxDurationMs': e.maxResponseTime = Math.max(e.maxResponseTime, n); break;
