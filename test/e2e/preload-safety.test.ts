@@ -1,0 +1,75 @@
+/**
+ * The preload never harms the app: ESM apps load it with --import, an idle app still exits on its
+ * own (and its last interval is exported on the way out), a bad configuration costs one warning,
+ * and a Redis that does not answer changes nothing for the app.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
+import { REGISTER, createTestRedis, type TestRedis } from 'test-support';
+
+const APP = path.join(__dirname, 'fixtures', 'self-driving-server.mjs');
+let r: TestRedis;
+beforeAll(async () => {
+  r = await createTestRedis('preload_safety');
+});
+afterAll(async () => {
+  await r.cleanup();
+});
+
+function runApp(loader: '--require' | '--import', env: Record<string, string>) {
+  return spawnSync(process.execPath, ['--unhandled-rejections=strict', loader, REGISTER, APP], {
+    encoding: 'utf8',
+    env: { ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_LOG_LEVEL: '', ...env },
+    timeout: 30_000,
+  });
+}
+
+async function recordedRequests(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [, f] of await r.redis.xrange(r.keys.stream, '-', '+')) {
+    for (const m of decodeBatch(fieldsFromArray(f)).metrics) {
+      if (m.name !== 'http.server.request.duration' || m.type !== 'histogram') continue;
+      for (const p of m.points) {
+        const k = `${p.attributes['http.request.method']} ${p.attributes['http.route']}`;
+        out[k] = (out[k] ?? 0) + p.count;
+      }
+    }
+  }
+  return out;
+}
+
+describe('the preload', () => {
+  it('loads with --import, lets an idle app exit by itself, and exports the last interval on the way out', async () => {
+    const res = runApp('--import', { OTEL_SERVICE_NAME: 'esm-app', OTEL_BANDWIDTH_KEY_PREFIX: r.prefix, REQUESTS: '4' });
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toBe('served 4\n');
+    expect(res.status).toBe(0);
+    expect(res.signal).toBe(null);
+    expect(await recordedRequests()).toEqual({ 'GET /items/:id': 4 });
+  });
+
+  it('with a bad configuration prints one warning and the app runs unmeasured', () => {
+    const res = runApp('--require', { OTEL_METRIC_EXPORT_INTERVAL: 'fast', OTEL_BANDWIDTH_CARDINALITY_LIMIT: '-3' });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toBe('served 3\n');
+    expect(res.stderr).toBe(
+      'otel-bandwidth: not measuring this process: invalid configuration:\n' +
+        '  - OTEL_METRIC_EXPORT_INTERVAL="fast" is not a whole number (expected 100 to 3600000)\n' +
+        '  - OTEL_BANDWIDTH_CARDINALITY_LIMIT=-3 is out of range (expected 1 to 1000000)\n',
+    );
+  });
+
+  it('changes nothing for the app when Redis does not answer', () => {
+    const res = runApp('--require', { REDIS_URL: 'redis://127.0.0.1:1', OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1000' });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toBe('served 3\n');
+    expect(res.stderr).not.toMatch(/Unhandled|Error:|at /);
+  });
+
+  it('is off with OTEL_BANDWIDTH_ENABLED=false', async () => {
+    const res = runApp('--require', { OTEL_BANDWIDTH_ENABLED: 'false', OTEL_BANDWIDTH_KEY_PREFIX: `${r.prefix}-off` });
+    expect(res.status).toBe(0);
+    expect(await r.redis.exists(`{${r.prefix}-off}:metrics`)).toBe(0);
+  });
+});
