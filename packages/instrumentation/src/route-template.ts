@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ROUTE_UNMATCHED } from '@otel-bandwidth/core';
+import { expressRouteTemplate } from './express-routes';
 import { normalisePath } from './route-normaliser';
 
 /** Set on the raw request by a framework hook (framework-routes.ts) to the matched route template. */
@@ -8,6 +9,7 @@ export const FRAMEWORK_ROUTE = Symbol.for('otel-bandwidth.route');
 interface ExpressLikeRequest {
   [FRAMEWORK_ROUTE]?: string;
   route?: { path?: unknown };
+  app?: unknown;
   baseUrl?: unknown;
   originalUrl?: unknown;
 }
@@ -28,10 +30,11 @@ function pathOnly(url: string): string {
 const SIMPLE_ROUTE = /^(\/[^/*?()[\]{}]*)*$/;
 
 /**
- * The Express route template: the innermost router's route path below its mount path.
- * `req.baseUrl` holds the mount path with real values (normalised here), and is reset to the
- * parent's when an error leaves a router; then the mount path is taken from the original URL,
- * as many segments as the route itself does not account for.
+ * The Express route template when the router tree cannot tell it (express-routes.ts): the
+ * innermost router's route path below its mount path. `req.baseUrl` holds the mount path with
+ * real values (normalised here: id-like values become `:id`, others stay), and is reset to the parent's when
+ * an error leaves a router; then the mount path is taken from the original URL, as many segments
+ * as the route itself does not account for.
  */
 function expressRoute(r: IncomingMessage & ExpressLikeRequest, routePath: string): string {
   const base = typeof r.baseUrl === 'string' ? r.baseUrl : '';
@@ -59,6 +62,8 @@ export function routeOf(req: IncomingMessage, statusCode: number): string {
   if (template !== undefined) return template;
   const route = r.route;
   if (route !== undefined && route !== null && route.path !== undefined) {
+    const full = expressRouteTemplate(route, r.app);
+    if (full !== null) return full;
     return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
   }
   if (statusCode === 404) return ROUTE_UNMATCHED;

@@ -1,0 +1,140 @@
+/**
+ * Full Express route templates, mount paths included with their parameter names
+ * (`/tenants/:tenantId/projects/:projectId`), read from the app's router tree.
+ *
+ * At finish time an Express request carries `req.route` (the matched Route, whose path is relative
+ * to the innermost router) and `req.baseUrl` (the mount path with the real values, and reset to the
+ * parent's when an error leaves a router). The mount paths as written are only in the router
+ * layers. So the first time a Route is seen, the tree of its app is walked once, from the top app
+ * through every nested router, and each Route found gets its template; the request path then does
+ * one WeakMap lookup per request.
+ *
+ * A Route the walk cannot place unambiguously gets `null` and routeOf falls back to its heuristic:
+ * a router mounted at more than one path, a mount path that is a RegExp or a list, a Route inside
+ * a mounted sub-app (its mount layer does not reference the sub-app), or an Express 4 app (its
+ * layers do not keep the path they were registered with).
+ */
+
+/** The part of an Express application read here. */
+interface ExpressAppLike {
+  /** Express 5: the app's router (a lazy getter) */
+  readonly router?: unknown;
+  /** Express 4: the app's router */
+  readonly _router?: unknown;
+  /** a mounted sub-app's parent app */
+  readonly parent?: unknown;
+}
+
+interface LayerLike {
+  readonly route?: unknown;
+  readonly handle?: unknown;
+  /** router 2.x: the path the layer was registered with */
+  readonly rawPath?: unknown;
+}
+
+const MAX_DEPTH = 64;
+
+/** Route object → its full template, or null when the tree does not tell it unambiguously. */
+const templates = new WeakMap<object, string | null>();
+
+function isObjectLike(v: unknown): v is object {
+  return (typeof v === 'object' && v !== null) || typeof v === 'function';
+}
+
+function topApp(app: unknown): object | undefined {
+  if (!isObjectLike(app)) return undefined;
+  let current: object = app;
+  for (let i = 0; i < MAX_DEPTH; i++) {
+    const parent = (current as ExpressAppLike).parent;
+    if (!isObjectLike(parent)) break;
+    current = parent;
+  }
+  return current;
+}
+
+function routerOf(app: object): unknown {
+  try {
+    const legacy = (app as ExpressAppLike)._router;
+    if (legacy !== undefined) return legacy;
+    return (app as ExpressAppLike).router; // Express 4's getter throws; the catch covers it
+  } catch {
+    return undefined;
+  }
+}
+
+function stackOf(router: unknown): unknown[] | undefined {
+  if (!isObjectLike(router)) return undefined;
+  const stack = (router as { stack?: unknown }).stack;
+  return Array.isArray(stack) ? stack : undefined;
+}
+
+/** The path a mount layer was registered with, if it is a single string. */
+function mountPathOf(layer: LayerLike): string | null {
+  const raw = layer.rawPath;
+  if (typeof raw === 'string') return raw;
+  if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === 'string') return raw[0];
+  return null;
+}
+
+/** `prefix` followed by a mount path: `/` adds nothing, a trailing slash is dropped. */
+export function joinMountPath(prefix: string, mount: string): string {
+  let end = mount.length;
+  while (end > 0 && mount.charCodeAt(end - 1) === 47) end--;
+  if (end === 0) return prefix;
+  const trimmed = end === mount.length ? mount : mount.slice(0, end);
+  return trimmed.charCodeAt(0) === 47 ? prefix + trimmed : prefix + '/' + trimmed;
+}
+
+/** `prefix` followed by a route path: a route at `/` below a prefix is the prefix itself. */
+export function joinRoutePath(prefix: string, path: string): string {
+  if (prefix === '') return path === '' ? '/' : path;
+  if (path === '' || path === '/') return prefix;
+  return path.charCodeAt(0) === 47 ? prefix + path : prefix + '/' + path;
+}
+
+function collect(router: unknown, prefix: string | null, found: Map<object, string | null>, onPath: Set<unknown>, depth: number): void {
+  const stack = stackOf(router);
+  if (stack === undefined || depth > MAX_DEPTH) return;
+  if (onPath.has(router)) {
+    // a router mounted inside itself: its routes are reachable at endless paths
+    if (prefix !== null) collect(router, null, found, new Set(), depth + 1);
+    return;
+  }
+  onPath.add(router);
+  for (const entry of stack) {
+    if (!isObjectLike(entry)) continue;
+    const layer = entry as LayerLike;
+    const route = layer.route;
+    if (isObjectLike(route)) {
+      const path = (route as { path?: unknown }).path;
+      const template = prefix !== null && typeof path === 'string' ? joinRoutePath(prefix, path) : null;
+      found.set(route, found.has(route) && found.get(route) !== template ? null : template);
+      continue;
+    }
+    const handle = layer.handle;
+    if (typeof handle === 'function' && stackOf(handle) !== undefined) {
+      const mount = mountPathOf(layer);
+      collect(handle, prefix !== null && mount !== null ? joinMountPath(prefix, mount) : null, found, onPath, depth + 1);
+    }
+  }
+  onPath.delete(router);
+}
+
+/**
+ * The full template of an Express Route reached from `app` (the request's `req.app`), or null when
+ * it cannot be told from the router tree. The tree is walked at most once per Route seen.
+ */
+export function expressRouteTemplate(route: object, app: unknown): string | null {
+  const cached = templates.get(route);
+  if (cached !== undefined) return cached;
+  const top = topApp(app);
+  if (top !== undefined) {
+    const found = new Map<object, string | null>();
+    collect(routerOf(top), '', found, new Set(), 0);
+    for (const [r, template] of found) if (!templates.has(r)) templates.set(r, template);
+  }
+  const template = templates.get(route);
+  if (template !== undefined) return template;
+  templates.set(route, null);
+  return null;
+}
