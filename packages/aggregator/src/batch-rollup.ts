@@ -7,7 +7,16 @@ import {
   ATTR_HTTP_METHOD,
   ATTR_HTTP_ROUTE,
   ATTR_HTTP_STATUS,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
   ATTR_SERVICE_NAME,
+  ATTR_URL_SCHEME,
+  ATTR_URL_TEMPLATE,
+  METRIC_CLIENT_DURATION,
+  METRIC_CLIENT_REQUEST_BODY_SIZE,
+  METRIC_CLIENT_REQUEST_WIRE_SIZE,
+  METRIC_CLIENT_RESPONSE_BODY_SIZE,
+  METRIC_CLIENT_RESPONSE_WIRE_SIZE,
   DURATION_BOUNDARIES_SECONDS,
   INSTRUMENTATION_SCOPE_NAME,
   METRIC_SERVER_DURATION,
@@ -30,11 +39,15 @@ const MAX_SERVICE = 128;
 const MAX_ENDPOINT = 255;
 const MAX_METHOD = 16;
 
+export type Direction = 'server' | 'client';
+
 export interface SeriesKey {
   service: string;
   endpoint: string;
   method: string;
   protocol: 'http' | 'webrtc';
+  /** requests the service served, or calls it made */
+  direction: Direction;
 }
 
 export interface SeriesTotals {
@@ -99,14 +112,44 @@ function text(v: unknown, fallback: string, max: number): string {
   return s.length > max ? s.slice(0, max) : s;
 }
 
-function seriesKeyOf(service: string, a: Attributes): SeriesKey {
+/** A called endpoint: scheme://host[:port]/template, the port only when not the scheme's default. */
+function calledEndpoint(a: Attributes): string {
+  const scheme = text(a[ATTR_URL_SCHEME], 'http', 16);
+  const host = text(a[ATTR_SERVER_ADDRESS], 'unknown', MAX_ENDPOINT);
+  const port = Number(a[ATTR_SERVER_PORT]);
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  const template = text(a[ATTR_URL_TEMPLATE], '', MAX_ENDPOINT);
+  return `${scheme}://${host}${Number.isFinite(port) && port > 0 && port !== defaultPort ? `:${port}` : ''}${template}`;
+}
+
+function seriesKeyOf(service: string, a: Attributes, direction: Direction): SeriesKey {
+  const endpoint = direction === 'server' ? text(a[ATTR_HTTP_ROUTE], ROUTE_UNMATCHED, MAX_ENDPOINT) : calledEndpoint(a);
   return {
     service,
-    endpoint: text(a[ATTR_HTTP_ROUTE], ROUTE_UNMATCHED, MAX_ENDPOINT),
+    endpoint: endpoint.length > MAX_ENDPOINT ? endpoint.slice(0, MAX_ENDPOINT) : endpoint,
     method: text(a[ATTR_HTTP_METHOD], '_OTHER', MAX_METHOD),
     protocol: 'http',
+    direction,
   };
 }
+
+type Field = 'inboundBytes' | 'outboundBytes' | 'inboundWireBytes' | 'outboundWireBytes';
+
+/** What each size metric adds to: inbound is what the service received, outbound what it sent. */
+const SIZE_METRICS = new Map<string, { direction: Direction; field: Field }>([
+  [METRIC_SERVER_REQUEST_BODY_SIZE, { direction: 'server', field: 'inboundBytes' }],
+  [METRIC_SERVER_RESPONSE_BODY_SIZE, { direction: 'server', field: 'outboundBytes' }],
+  [METRIC_SERVER_REQUEST_WIRE_SIZE, { direction: 'server', field: 'inboundWireBytes' }],
+  [METRIC_SERVER_RESPONSE_WIRE_SIZE, { direction: 'server', field: 'outboundWireBytes' }],
+  [METRIC_CLIENT_REQUEST_BODY_SIZE, { direction: 'client', field: 'outboundBytes' }],
+  [METRIC_CLIENT_RESPONSE_BODY_SIZE, { direction: 'client', field: 'inboundBytes' }],
+  [METRIC_CLIENT_REQUEST_WIRE_SIZE, { direction: 'client', field: 'outboundWireBytes' }],
+  [METRIC_CLIENT_RESPONSE_WIRE_SIZE, { direction: 'client', field: 'inboundWireBytes' }],
+]);
+const DURATION_METRICS = new Map<string, Direction>([
+  [METRIC_SERVER_DURATION, 'server'],
+  [METRIC_CLIENT_DURATION, 'client'],
+]);
 
 /** An error: status 400 or more (as the original plan counts them), or any error.type (aborted, ...). */
 function isError(a: Attributes): boolean {
@@ -125,7 +168,7 @@ export class BatchRollup {
   ignoredPoints = 0;
 
   private totalsFor(map: Map<string, BucketedTotals>, key: SeriesKey, startMs: number): SeriesTotals {
-    const k = `${realtimeSeriesCode(key)}@${startMs}`;
+    const k = `${key.direction}${realtimeSeriesCode(key)}@${startMs}`;
     let b = map.get(k);
     if (!b) {
       b = { key, startMs, totals: emptyTotals() };
@@ -134,9 +177,9 @@ export class BatchRollup {
     return b.totals;
   }
 
-  private forPoint(service: string, p: HistogramPoint, fn: (t: SeriesTotals) => void): void {
+  private forPoint(service: string, direction: Direction, p: HistogramPoint, fn: (t: SeriesTotals) => void): void {
     const mid = p.startTimeMs + (p.endTimeMs - p.startTimeMs) / 2;
-    const key = seriesKeyOf(service, p.attributes);
+    const key = seriesKeyOf(service, p.attributes, direction);
     fn(this.totalsFor(this.hourly, key, hourStart(mid)));
     fn(this.totalsFor(this.minutely, key, minuteStart(mid)));
   }
@@ -144,7 +187,7 @@ export class BatchRollup {
   add(batch: MetricBatch): void {
     this.batches++;
     const service = text(batch.resource[ATTR_SERVICE_NAME], 'unknown_service', MAX_SERVICE);
-    const ours = batch.metrics.some((m) => m.scope === INSTRUMENTATION_SCOPE_NAME && m.name === METRIC_SERVER_DURATION);
+    const ours = batch.metrics.some((m) => m.scope === INSTRUMENTATION_SCOPE_NAME && DURATION_METRICS.has(m.name));
     for (const m of batch.metrics) {
       this.points += m.points.length;
       const usable =
@@ -157,21 +200,20 @@ export class BatchRollup {
         continue;
       }
       const h = m as HistogramMetric;
-      if (h.name === METRIC_SERVER_DURATION) this.addDurations(service, h);
-      else if (h.name === METRIC_SERVER_REQUEST_BODY_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.inboundBytes += p.sum));
-      else if (h.name === METRIC_SERVER_RESPONSE_BODY_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.outboundBytes += p.sum));
-      else if (h.name === METRIC_SERVER_REQUEST_WIRE_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.inboundWireBytes += p.sum));
-      else if (h.name === METRIC_SERVER_RESPONSE_WIRE_SIZE) for (const p of h.points) this.forPoint(service, p, (t) => (t.outboundWireBytes += p.sum));
+      const durationOf = DURATION_METRICS.get(h.name);
+      const size = SIZE_METRICS.get(h.name);
+      if (durationOf !== undefined) this.addDurations(service, durationOf, h);
+      else if (size !== undefined) for (const p of h.points) this.forPoint(service, size.direction, p, (t) => (t[size.field] += p.sum));
       else this.ignoredPoints += h.points.length;
     }
   }
 
-  private addDurations(service: string, h: HistogramMetric): void {
+  private addDurations(service: string, direction: Direction, h: HistogramMetric): void {
     const toMs = unitToMs(h.unit);
     const map = storageBucketMap(h.boundaries.map((b) => (b * toMs) / 1000));
     for (const p of h.points) {
       const error = isError(p.attributes);
-      this.forPoint(service, p, (t) => {
+      this.forPoint(service, direction, p, (t) => {
         t.requests += p.count;
         if (error) t.errors += p.count;
         else t.successes += p.count;

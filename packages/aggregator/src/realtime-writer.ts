@@ -27,6 +27,7 @@ return 1
 export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys, rollup: BatchRollup): Promise<void> {
   const byMinute = new Map<number, string[]>();
   for (const b of rollup.minutely.values()) {
+    if (b.key.direction !== 'server') continue;
     const t = b.totals;
     const code = realtimeSeriesCode(b.key);
     let args = byMinute.get(b.startMs);

@@ -8,6 +8,7 @@ import type { MetricBatch } from '@otel-bandwidth/core';
 import {
   DURATION_BUCKET_COLUMNS,
   metricsBatchLedger,
+  metricsClientHourly,
   metricsHourly,
   type MetricsHourlyInsert,
   type MysqlConnection,
@@ -156,11 +157,15 @@ export class RollupWriter {
     const applied = candidates.filter((b) => fresh.has(b.batch.batchId.slice(0, 191)));
     for (const b of applied) rollup.add(b.batch);
 
-    const rows = [...rollup.hourly.values()]
-      .sort((a, b) => compareKeys(a, b))
-      .map(hourlyRow);
-    for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
-      await tx.insert(metricsHourly).values(part).onDuplicateKeyUpdate({ set: HOURLY_UPDATE_SET });
+    const sorted = [...rollup.hourly.values()].sort((a, b) => compareKeys(a, b));
+    for (const [table, direction] of [
+      [metricsHourly, 'server'],
+      [metricsClientHourly, 'client'],
+    ] as const) {
+      const rows = sorted.filter((b) => b.key.direction === direction).map(hourlyRow);
+      for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+        await tx.insert(table).values(part).onDuplicateKeyUpdate({ set: HOURLY_UPDATE_SET });
+      }
     }
     await this.recomputeDaily(tx, rollup);
     return { applied, rollup };
@@ -170,6 +175,7 @@ export class RollupWriter {
   private async recomputeDaily(tx: Tx, rollup: BatchRollup): Promise<void> {
     const days = new Map<string, { service: string; protocol: string; dayStart: Date }>();
     for (const b of rollup.hourly.values()) {
+      if (b.key.direction !== 'server') continue;
       const dayStartMs = Math.floor(b.startMs / 86_400_000) * 86_400_000;
       const k = `${b.key.service}\u0000${b.key.protocol}\u0000${dayStartMs}`;
       if (!days.has(k)) days.set(k, { service: b.key.service, protocol: b.key.protocol, dayStart: new Date(dayStartMs) });

@@ -15,19 +15,19 @@ describe('BatchRollup', () => {
     const rows = [...r.hourly.values()].map((b) => ({ ...b.key, hour: b.startMs - T0, ...b.totals }));
     expect(rows).toEqual([
       {
-        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', hour: 0,
+        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', direction: 'server', hour: 0,
         requests: 3, inboundBytes: 0, outboundBytes: 450, inboundWireBytes: 0, outboundWireBytes: 0, errors: 0, successes: 3,
         durationSumMs: expect.closeTo(27, 9), minDurationMs: 3, maxDurationMs: 20,
         durationBuckets: [2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
       },
       {
-        service: 'shop', endpoint: '/orders', method: 'POST', protocol: 'http', hour: 0,
+        service: 'shop', endpoint: '/orders', method: 'POST', protocol: 'http', direction: 'server', hour: 0,
         requests: 1, inboundBytes: 50, outboundBytes: 20, inboundWireBytes: 0, outboundWireBytes: 0, errors: 1, successes: 0,
         durationSumMs: 1200, minDurationMs: 1200, maxDurationMs: 1200,
         durationBuckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
       },
       {
-        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', hour: HOUR,
+        service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', direction: 'server', hour: HOUR,
         requests: 4, inboundBytes: 0, outboundBytes: 600, inboundWireBytes: 0, outboundWireBytes: 0, errors: 0, successes: 4,
         durationSumMs: expect.closeTo(400, 9), minDurationMs: 100, maxDurationMs: 100,
         durationBuckets: [0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],

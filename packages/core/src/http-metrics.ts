@@ -39,3 +39,14 @@ export const KNOWN_HTTP_METHODS: readonly string[] = [
 
 /** The instrumentation scope of otel-bandwidth's own HTTP metrics. */
 export const INSTRUMENTATION_SCOPE_NAME = '@otel-bandwidth/instrumentation';
+
+// Outbound calls the service makes (node:http client and fetch).
+export const METRIC_CLIENT_DURATION = 'http.client.request.duration';
+export const METRIC_CLIENT_REQUEST_BODY_SIZE = 'http.client.request.body.size';
+export const METRIC_CLIENT_RESPONSE_BODY_SIZE = 'http.client.response.body.size';
+export const METRIC_CLIENT_REQUEST_WIRE_SIZE = 'otel_bandwidth.http.client.request.wire.size';
+export const METRIC_CLIENT_RESPONSE_WIRE_SIZE = 'otel_bandwidth.http.client.response.wire.size';
+export const ATTR_SERVER_ADDRESS = 'server.address';
+export const ATTR_SERVER_PORT = 'server.port';
+/** The client request's path with ids replaced (`/v1/charges/:id`), no query string. */
+export const ATTR_URL_TEMPLATE = 'url.template';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserUsage } from '@otel-bandwidth/core';
 import { BandwidthMetricProducer } from './bandwidth-metric-producer';
+import { clientStats, createClientSeriesTable, startHttpClientRecorder } from './http-client-recorder';
 import { startHttpServerRecorder, type RecorderStats, type UserIdResolver } from './http-server-recorder';
 import { SeriesTable } from './series-table';
 import { UserUsageTable } from './user-usage';
@@ -17,6 +18,8 @@ export interface BandwidthInstrumentationOptions {
   userIdHeader?: string;
   /** Distinct users tracked per export interval. Default 10000. */
   maxUsersPerInterval?: number;
+  /** Also measure the outbound calls the service makes (node:http clients, fetch). Default true. */
+  outbound?: boolean;
 }
 
 export interface BandwidthInstrumentationStats extends RecorderStats {
@@ -26,6 +29,8 @@ export interface BandwidthInstrumentationStats extends RecorderStats {
   overflowedSeries: number;
   /** users not tracked because an interval already had maxUsersPerInterval */
   droppedUsers: number;
+  /** outbound calls recorded */
+  outboundRequests: number;
 }
 
 function headerResolver(name: string): UserIdResolver {
@@ -46,6 +51,8 @@ function headerResolver(name: string): UserIdResolver {
 export class BandwidthInstrumentation {
   readonly metricProducer: BandwidthMetricProducer;
   private readonly table: SeriesTable;
+  private readonly clientTable: SeriesTable | undefined;
+  private clientRecorder: { stop(): void } | undefined;
   private readonly users: UserUsageTable;
   private readonly userId: UserIdResolver | undefined;
   private recorder: { stats: RecorderStats; stop(): void } | undefined;
@@ -54,12 +61,14 @@ export class BandwidthInstrumentation {
     this.table = new SeriesTable(options.cardinalityLimit ?? 2000);
     this.users = new UserUsageTable(options.maxUsersPerInterval ?? 10_000);
     this.userId = options.userId ?? (options.userIdHeader ? headerResolver(options.userIdHeader) : undefined);
-    this.metricProducer = new BandwidthMetricProducer(this.table);
+    this.clientTable = options.outbound === false ? undefined : createClientSeriesTable(options.cardinalityLimit ?? 2000);
+    this.metricProducer = new BandwidthMetricProducer(this.table, this.clientTable);
   }
 
   enable(): this {
     if (!this.recorder) {
       this.recorder = this.userId ? startHttpServerRecorder(this.table, { users: this.users, userId: this.userId }) : startHttpServerRecorder(this.table);
+      if (this.clientTable) this.clientRecorder = startHttpClientRecorder(this.clientTable);
     }
     return this;
   }
@@ -67,6 +76,8 @@ export class BandwidthInstrumentation {
   disable(): void {
     this.recorder?.stop();
     this.recorder = undefined;
+    this.clientRecorder?.stop();
+    this.clientRecorder = undefined;
   }
 
   /** The users seen since the last call (for the exporter's collectUserUsage). */
@@ -80,6 +91,7 @@ export class BandwidthInstrumentation {
       series: this.table.size,
       overflowedSeries: this.table.overflowedSeries,
       droppedUsers: this.users.droppedUsers,
+      outboundRequests: clientStats.requests,
     };
   }
 }

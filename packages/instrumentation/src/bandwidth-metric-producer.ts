@@ -8,20 +8,52 @@ import {
   type DataPoint,
   type Histogram,
   type HistogramMetricData,
+  type MetricData,
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import {
   DURATION_BOUNDARIES_SECONDS,
   INSTRUMENTATION_SCOPE_NAME,
+  METRIC_CLIENT_DURATION,
+  METRIC_CLIENT_REQUEST_BODY_SIZE,
+  METRIC_CLIENT_REQUEST_WIRE_SIZE,
+  METRIC_CLIENT_RESPONSE_BODY_SIZE,
+  METRIC_CLIENT_RESPONSE_WIRE_SIZE,
   METRIC_SERVER_DURATION,
   METRIC_SERVER_REQUEST_BODY_SIZE,
-  METRIC_SERVER_RESPONSE_BODY_SIZE,
   METRIC_SERVER_REQUEST_WIRE_SIZE,
+  METRIC_SERVER_RESPONSE_BODY_SIZE,
   METRIC_SERVER_RESPONSE_WIRE_SIZE,
 } from '@otel-bandwidth/core';
 import type { SeriesTable } from './series-table';
 
 export const INSTRUMENTATION_SCOPE = { name: INSTRUMENTATION_SCOPE_NAME, version: '0.1.0' };
+
+interface MetricNames {
+  duration: string;
+  requestBody: string;
+  responseBody: string;
+  requestWire: string;
+  responseWire: string;
+  side: 'server' | 'client';
+}
+
+const SERVER: MetricNames = {
+  duration: METRIC_SERVER_DURATION,
+  requestBody: METRIC_SERVER_REQUEST_BODY_SIZE,
+  responseBody: METRIC_SERVER_RESPONSE_BODY_SIZE,
+  requestWire: METRIC_SERVER_REQUEST_WIRE_SIZE,
+  responseWire: METRIC_SERVER_RESPONSE_WIRE_SIZE,
+  side: 'server',
+};
+const CLIENT: MetricNames = {
+  duration: METRIC_CLIENT_DURATION,
+  requestBody: METRIC_CLIENT_REQUEST_BODY_SIZE,
+  responseBody: METRIC_CLIENT_RESPONSE_BODY_SIZE,
+  requestWire: METRIC_CLIENT_REQUEST_WIRE_SIZE,
+  responseWire: METRIC_CLIENT_RESPONSE_WIRE_SIZE,
+  side: 'client',
+};
 
 function histogramMetric(name: string, unit: string, description: string, points: DataPoint<Histogram>[]): HistogramMetricData {
   return {
@@ -32,66 +64,64 @@ function histogramMetric(name: string, unit: string, description: string, points
   };
 }
 
+const sumOnly = (count: number, sum: number): Histogram => ({ count, sum, buckets: { boundaries: [], counts: [count] } });
+
+function drainTable(table: SeriesTable, names: MetricNames, startTime: HrTime, endTime: HrTime): MetricData[] {
+  const durations: DataPoint<Histogram>[] = [];
+  const requestBodies: DataPoint<Histogram>[] = [];
+  const responseBodies: DataPoint<Histogram>[] = [];
+  const requestWire: DataPoint<Histogram>[] = [];
+  const responseWire: DataPoint<Histogram>[] = [];
+  table.drain((r) => {
+    const attributes = r.attributes;
+    const point = (value: Histogram): DataPoint<Histogram> => ({ startTime, endTime, attributes, value });
+    durations.push(
+      point({
+        count: r.count,
+        sum: r.durationSumMs / 1000,
+        min: r.durationMinMs / 1000,
+        max: r.durationMaxMs / 1000,
+        buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: [...r.durationBuckets] },
+      }),
+    );
+    requestBodies.push(point({ ...sumOnly(r.count, r.requestBytes), min: r.requestBytesMin, max: r.requestBytesMax }));
+    responseBodies.push(point({ ...sumOnly(r.count, r.responseBytes), min: r.responseBytesMin, max: r.responseBytesMax }));
+    requestWire.push(point(sumOnly(r.count, r.requestWireBytes)));
+    responseWire.push(point(sumOnly(r.count, r.responseWireBytes)));
+  });
+  if (durations.length === 0) return [];
+  const what = names.side === 'server' ? 'HTTP server' : 'outbound HTTP client';
+  return [
+    histogramMetric(names.duration, 's', `Duration of ${what} requests.`, durations),
+    histogramMetric(names.requestBody, 'By', `Size of ${what} request bodies, as ${names.side === 'server' ? 'read' : 'written'}.`, requestBodies),
+    histogramMetric(names.responseBody, 'By', `Size of ${what} response bodies, as ${names.side === 'server' ? 'written' : 'read'}.`, responseBodies),
+    histogramMetric(names.requestWire, 'By', `Bytes of ${what} requests on the wire, headers and framing included.`, requestWire),
+    histogramMetric(names.responseWire, 'By', `Bytes of ${what} responses on the wire, headers and framing included.`, responseWire),
+  ];
+}
+
 /**
  * Hands the instrumentation's per-series records to OpenTelemetry at collection time, as
  * standard histogram data with delta temporality: http.server.request.duration (s), the
- * request and response body sizes (By), and the bytes on the wire beside them. Register it as a metric producer of the reader whose
- * exporter should receive them. Each collection drains the records: use it with one reader.
+ * request and response body sizes (By) and the bytes on the wire beside them, and the same for
+ * outbound calls (http.client.*). Register it as a metric producer of the reader whose exporter
+ * should receive them. Each collection drains the records: use it with one reader.
  */
 export class BandwidthMetricProducer implements MetricProducer {
   private lastCollectionMs = Date.now();
 
-  constructor(private readonly table: SeriesTable) {}
+  constructor(
+    private readonly serverTable: SeriesTable,
+    private readonly clientTable?: SeriesTable,
+  ) {}
 
   async collect(): Promise<CollectionResult> {
     const nowMs = Date.now();
     const startTime: HrTime = millisToHrTime(this.lastCollectionMs);
     const endTime: HrTime = millisToHrTime(nowMs);
     this.lastCollectionMs = nowMs;
-    const durations: DataPoint<Histogram>[] = [];
-    const requestSizes: DataPoint<Histogram>[] = [];
-    const responseSizes: DataPoint<Histogram>[] = [];
-    const requestWire: DataPoint<Histogram>[] = [];
-    const responseWire: DataPoint<Histogram>[] = [];
-    this.table.drain((r) => {
-      const attributes = r.attributes;
-      durations.push({
-        startTime,
-        endTime,
-        attributes,
-        value: {
-          count: r.count,
-          sum: r.durationSumMs / 1000,
-          min: r.durationMinMs / 1000,
-          max: r.durationMaxMs / 1000,
-          buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: [...r.durationBuckets] },
-        },
-      });
-      requestSizes.push({
-        startTime,
-        endTime,
-        attributes,
-        value: { count: r.count, sum: r.requestBytes, min: r.requestBytesMin, max: r.requestBytesMax, buckets: { boundaries: [], counts: [r.count] } },
-      });
-      responseSizes.push({
-        startTime,
-        endTime,
-        attributes,
-        value: { count: r.count, sum: r.responseBytes, min: r.responseBytesMin, max: r.responseBytesMax, buckets: { boundaries: [], counts: [r.count] } },
-      });
-      requestWire.push({ startTime, endTime, attributes, value: { count: r.count, sum: r.requestWireBytes, buckets: { boundaries: [], counts: [r.count] } } });
-      responseWire.push({ startTime, endTime, attributes, value: { count: r.count, sum: r.responseWireBytes, buckets: { boundaries: [], counts: [r.count] } } });
-    });
-    const metrics =
-      durations.length === 0
-        ? []
-        : [
-            histogramMetric(METRIC_SERVER_DURATION, 's', 'Duration of HTTP server requests.', durations),
-            histogramMetric(METRIC_SERVER_REQUEST_BODY_SIZE, 'By', 'Size of HTTP server request bodies, as read.', requestSizes),
-            histogramMetric(METRIC_SERVER_RESPONSE_BODY_SIZE, 'By', 'Size of HTTP server response bodies, as written.', responseSizes),
-            histogramMetric(METRIC_SERVER_REQUEST_WIRE_SIZE, 'By', 'Bytes of HTTP server requests on the wire, headers and framing included.', requestWire),
-            histogramMetric(METRIC_SERVER_RESPONSE_WIRE_SIZE, 'By', 'Bytes of HTTP server responses on the wire, headers and framing included.', responseWire),
-          ];
+    const metrics = drainTable(this.serverTable, SERVER, startTime, endTime);
+    if (this.clientTable) metrics.push(...drainTable(this.clientTable, CLIENT, startTime, endTime));
     return {
       resourceMetrics: { resource: emptyResource(), scopeMetrics: metrics.length === 0 ? [] : [{ scope: INSTRUMENTATION_SCOPE, metrics }] },
       errors: [],

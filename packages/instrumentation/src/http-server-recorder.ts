@@ -26,7 +26,7 @@ import type { Socket } from 'node:net';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
 import { routeOf } from './route-template';
-import type { SeriesIdentity, SeriesTable } from './series-table';
+import { seriesAttributes, type SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
 
 const kStart = Symbol('otel-bandwidth.start');
@@ -144,14 +144,19 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
     const encrypted = socket.encrypted === true;
     let key = method + ' ' + status + ' ' + version + (encrypted ? 's ' : ' ') + route;
     if (aborted) key += ' aborted';
-    const series = rec.table.recordFor(key, (): SeriesIdentity => ({
-      method,
-      route,
-      status,
-      scheme: encrypted ? 'https' : 'http',
-      protocolVersion: version,
-      errorType: aborted ? 'aborted' : status >= 500 ? String(status) : undefined,
-    }));
+    const series =
+      rec.table.get(key) ??
+      rec.table.add(
+        key,
+        seriesAttributes({
+          method,
+          route,
+          status,
+          scheme: encrypted ? 'https' : 'http',
+          protocolVersion: version,
+          errorType: aborted ? 'aborted' : status >= 500 ? String(status) : undefined,
+        }),
+      );
     let requestBytes = request[kRequestBytes] ?? 0;
     if (!request.complete && !aborted) {
       // The app answered before reading the whole body; Node discards the rest unread.

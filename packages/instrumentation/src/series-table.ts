@@ -107,37 +107,53 @@ export function seriesAttributes(id: SeriesIdentity): Attributes {
 /** How many collections a series may stay empty before its record is freed. */
 const IDLE_COLLECTIONS_BEFORE_EVICTION = 12;
 
+/** Where a series past the cardinality limit goes: its overflow series' key and attributes. */
+export type SeriesFolder = (attributes: Attributes) => { key: string; attributes: Attributes };
+
+/** Server series fold into one per method and status, route "(overflow)". */
+export const foldServerSeries: SeriesFolder = (a) => ({
+  key: `${String(a[ATTR_HTTP_METHOD])} ${String(a[ATTR_HTTP_STATUS] ?? 0)} ${String(a[ATTR_ERROR_TYPE] ?? '')} (overflow)`,
+  attributes: { ...a, [ATTR_HTTP_ROUTE]: ROUTE_OVERFLOW },
+});
+
 /**
  * The per-series records of one process, with a cardinality limit: past `limit` series, new
- * ones are folded into an overflow series per method and status (route "(overflow)").
+ * ones are folded into overflow series (see SeriesFolder), which are stored and shown like any.
  */
 export class SeriesTable {
   private readonly records = new Map<string, SeriesRecord>();
   /** series folded into overflow since the process started */
   overflowedSeries = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly fold: SeriesFolder = foldServerSeries,
+  ) {}
 
   get size(): number {
     return this.records.size;
   }
 
-  /** The record for a series key; `identity` is called only when the series is new. */
-  recordFor(key: string, identity: () => SeriesIdentity): SeriesRecord {
+  /** The record of a known series (the request path's only lookup). */
+  get(key: string): SeriesRecord | undefined {
+    return this.records.get(key);
+  }
+
+  /** Creates the record of a new series, or returns its overflow series past the limit. */
+  add(key: string, attributes: Attributes): SeriesRecord {
     let rec = this.records.get(key);
     if (rec !== undefined) return rec;
-    const id = identity();
     if (this.records.size >= this.limit) {
       this.overflowedSeries++;
-      const overflowKey = `${id.method} ${id.status} (overflow)`;
-      rec = this.records.get(overflowKey);
+      const overflow = this.fold(attributes);
+      rec = this.records.get(overflow.key);
       if (rec === undefined) {
-        rec = new SeriesRecord(seriesAttributes({ ...id, route: ROUTE_OVERFLOW }));
-        this.records.set(overflowKey, rec);
+        rec = new SeriesRecord(overflow.attributes);
+        this.records.set(overflow.key, rec);
       }
       return rec;
     }
-    rec = new SeriesRecord(seriesAttributes(id));
+    rec = new SeriesRecord(attributes);
     this.records.set(key, rec);
     return rec;
   }

@@ -53,6 +53,10 @@ export const HourlyQuery = Type.Object({
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+  direction: Type.Union([Type.Literal('server'), Type.Literal('client')], {
+    default: 'server',
+    description: 'server: requests the services answered (metrics_hourly); client: calls they made (metrics_client_hourly)',
+  }),
 });
 export type HourlyQuery = Static<typeof HourlyQuery>;
 

@@ -54,54 +54,63 @@ export const DURATION_BUCKET_COLUMNS = [
 ] as const;
 export type DurationBucketColumn = (typeof DURATION_BUCKET_COLUMNS)[number];
 
-export const metricsHourly = mysqlTable(
-  'metrics_hourly',
-  {
-    id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
-    service: varchar('service', { length: 128 }).notNull().default(''),
-    endpoint: varchar('endpoint', { length: 255 }).notNull(),
-    method: varchar('method', { length: 16 }).notNull(),
-    protocol: mysqlEnum('protocol', PROTOCOLS).notNull().default('http'),
-    hourStart: datetime('hour_start', { mode: 'date' }).notNull(),
-    totalRequests: counter('total_requests'),
-    totalInbound: counter('total_inbound'),
-    totalOutbound: counter('total_outbound'),
-    durationSumMs: double('duration_sum_ms').notNull().default(0),
-    avgResponseTime: decimal('avg_response_time', { precision: 14, scale: 3, mode: 'number' }).generatedAlwaysAs(avgFromSum, {
-      mode: 'stored',
-    }),
-    /** bytes on the wire, headers and framing included (total_inbound/outbound count bodies) */
-    totalInboundWire: counter('total_inbound_wire'),
-    totalOutboundWire: counter('total_outbound_wire'),
-    maxResponseTime: milliseconds('max_response_time'),
-    /** null while the row has seen no request (LEAST ignores it through COALESCE) */
-    minResponseTime: decimal('min_response_time', { precision: 14, scale: 3, mode: 'number' }),
-    errorCount: counter('error_count'),
-    successCount: counter('success_count'),
-    durationLe5ms: counter('duration_le_5ms'),
-    durationLe10ms: counter('duration_le_10ms'),
-    durationLe25ms: counter('duration_le_25ms'),
-    durationLe50ms: counter('duration_le_50ms'),
-    durationLe75ms: counter('duration_le_75ms'),
-    durationLe100ms: counter('duration_le_100ms'),
-    durationLe250ms: counter('duration_le_250ms'),
-    durationLe500ms: counter('duration_le_500ms'),
-    durationLe750ms: counter('duration_le_750ms'),
-    durationLe1s: counter('duration_le_1s'),
-    durationLe2500ms: counter('duration_le_2500ms'),
-    durationLe5s: counter('duration_le_5s'),
-    durationLe7500ms: counter('duration_le_7500ms'),
-    durationLe10s: counter('duration_le_10s'),
-    durationLeInf: counter('duration_le_inf'),
-    createdAt: timestamp('created_at').notNull().defaultNow(),
-    updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),
-  },
-  (t) => [
-    uniqueIndex('uq_hourly_series').on(t.service, t.endpoint, t.method, t.protocol, t.hourStart),
-    index('idx_hourly_hour_start').on(t.hourStart),
-    index('idx_hourly_protocol').on(t.protocol),
-  ],
-);
+/** The columns of an hourly table: metrics_hourly (served) and metrics_client_hourly (called). */
+const hourlyColumns = () => ({
+  id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+  service: varchar('service', { length: 128 }).notNull().default(''),
+  endpoint: varchar('endpoint', { length: 255 }).notNull(),
+  method: varchar('method', { length: 16 }).notNull(),
+  protocol: mysqlEnum('protocol', PROTOCOLS).notNull().default('http'),
+  hourStart: datetime('hour_start', { mode: 'date' }).notNull(),
+  totalRequests: counter('total_requests'),
+  totalInbound: counter('total_inbound'),
+  totalOutbound: counter('total_outbound'),
+  durationSumMs: double('duration_sum_ms').notNull().default(0),
+  avgResponseTime: decimal('avg_response_time', { precision: 14, scale: 3, mode: 'number' }).generatedAlwaysAs(avgFromSum, {
+    mode: 'stored',
+  }),
+  /** bytes on the wire, headers and framing included (total_inbound/outbound count bodies) */
+  totalInboundWire: counter('total_inbound_wire'),
+  totalOutboundWire: counter('total_outbound_wire'),
+  maxResponseTime: milliseconds('max_response_time'),
+  /** null while the row has seen no request (LEAST ignores it through COALESCE) */
+  minResponseTime: decimal('min_response_time', { precision: 14, scale: 3, mode: 'number' }),
+  errorCount: counter('error_count'),
+  successCount: counter('success_count'),
+  durationLe5ms: counter('duration_le_5ms'),
+  durationLe10ms: counter('duration_le_10ms'),
+  durationLe25ms: counter('duration_le_25ms'),
+  durationLe50ms: counter('duration_le_50ms'),
+  durationLe75ms: counter('duration_le_75ms'),
+  durationLe100ms: counter('duration_le_100ms'),
+  durationLe250ms: counter('duration_le_250ms'),
+  durationLe500ms: counter('duration_le_500ms'),
+  durationLe750ms: counter('duration_le_750ms'),
+  durationLe1s: counter('duration_le_1s'),
+  durationLe2500ms: counter('duration_le_2500ms'),
+  durationLe5s: counter('duration_le_5s'),
+  durationLe7500ms: counter('duration_le_7500ms'),
+  durationLe10s: counter('duration_le_10s'),
+  durationLeInf: counter('duration_le_inf'),
+  createdAt: timestamp('created_at').notNull().defaultNow(),
+  updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),
+});
+
+export const metricsHourly = mysqlTable('metrics_hourly', hourlyColumns(), (t) => [
+  uniqueIndex('uq_hourly_series').on(t.service, t.endpoint, t.method, t.protocol, t.hourStart),
+  index('idx_hourly_hour_start').on(t.hourStart),
+  index('idx_hourly_protocol').on(t.protocol),
+]);
+
+/**
+ * Outbound calls the services make, by hour: the same columns, where endpoint is the called
+ * `scheme://host[:port]/path-template`, inbound the response bodies received and outbound the
+ * request bodies sent.
+ */
+export const metricsClientHourly = mysqlTable('metrics_client_hourly', hourlyColumns(), (t) => [
+  uniqueIndex('uq_client_hourly_series').on(t.service, t.endpoint, t.method, t.protocol, t.hourStart),
+  index('idx_client_hourly_hour_start').on(t.hourStart),
+]);
 
 export const metricsDaily = mysqlTable(
   'metrics_daily',

@@ -1,5 +1,5 @@
 import { HOUR_MS, hourStart } from '@otel-bandwidth/core';
-import { metricsHourly } from '@otel-bandwidth/storage';
+import { metricsClientHourly, metricsHourly } from '@otel-bandwidth/storage';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, desc, eq, gte, type SQL } from 'drizzle-orm';
 import type { ApiContext } from '../api-context';
@@ -7,15 +7,16 @@ import { HourlyQuery, HourlyResponse, type HourlyRow } from '../schemas';
 
 export async function readHourly(ctx: ApiContext, q: HourlyQuery, nowMs = Date.now()): Promise<HourlyRow[]> {
   const since = new Date(hourStart(nowMs - q.hours * HOUR_MS));
-  const where: SQL[] = [gte(metricsHourly.hourStart, since)];
-  if (q.service !== undefined) where.push(eq(metricsHourly.service, q.service));
-  if (q.endpoint !== undefined) where.push(eq(metricsHourly.endpoint, q.endpoint));
-  if (q.method !== undefined) where.push(eq(metricsHourly.method, q.method.toUpperCase()));
+  const table = q.direction === 'client' ? metricsClientHourly : metricsHourly;
+  const where: SQL[] = [gte(table.hourStart, since)];
+  if (q.service !== undefined) where.push(eq(table.service, q.service));
+  if (q.endpoint !== undefined) where.push(eq(table.endpoint, q.endpoint));
+  if (q.method !== undefined) where.push(eq(table.method, q.method.toUpperCase()));
   const rows = await ctx.mysql.db
     .select()
-    .from(metricsHourly)
+    .from(table)
     .where(and(...where))
-    .orderBy(desc(metricsHourly.hourStart), metricsHourly.service, metricsHourly.endpoint, metricsHourly.method)
+    .orderBy(desc(table.hourStart), table.service, table.endpoint, table.method)
     .limit(50_000);
   return rows.map((r) => ({
     id: r.id,
