@@ -154,4 +154,35 @@ describe('pipeline end to end', () => {
     expect(expected.get('GET /api/users/:id')).toMatchObject({ requests: 4, inbound: 0 });
     expect(expected.get('POST /api/items')).toMatchObject({ requests: 2, inbound: 2 * items.length });
   });
+
+  it('counts unique users per hour and per day exactly, from a header, without making them metric attributes', async () => {
+    const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
+      OTEL_SERVICE_NAME: 'e2e-users',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_BANDWIDTH_USER_HEADER: 'x-user-id',
+    });
+    const p = server.port;
+    const as = (user: string | undefined, body: string) => request(p, 'POST', '/users/1', body, user ? { 'x-user-id': user } : {});
+    await as('alice', 'a'.repeat(10));
+    await as('alice', 'a'.repeat(20));
+    await as('bob', 'b'.repeat(300));
+    await as('carol', 'c');
+    await as(undefined, 'anonymous');
+    expect(await server.stop()).toBe(null);
+    await applyStream();
+
+    const [users] = await db.conn.pool.query(
+      "SELECT user_id, requests, total_inbound, total_outbound FROM metrics_users_hourly WHERE service = 'e2e-users' ORDER BY user_id",
+    );
+    const reply = (n: number) => `{"id":"1","received":${n}}`.length;
+    expect(users).toEqual([
+      { user_id: 'alice', requests: 2, total_inbound: 30, total_outbound: reply(10) + reply(20) },
+      { user_id: 'bob', requests: 1, total_inbound: 300, total_outbound: reply(300) },
+      { user_id: 'carol', requests: 1, total_inbound: 1, total_outbound: reply(1) },
+    ]);
+    const [daily] = await db.conn.pool.query("SELECT total_requests, unique_users FROM metrics_daily WHERE service = 'e2e-users'");
+    expect(daily).toEqual([{ total_requests: 5, unique_users: 3 }]);
+    const [attrs] = await db.conn.pool.query("SELECT COUNT(*) AS n FROM metrics_hourly WHERE service = 'e2e-users' AND endpoint LIKE '%alice%'");
+    expect(attrs).toEqual([{ n: 0 }]);
+  });
 });

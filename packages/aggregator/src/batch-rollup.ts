@@ -158,9 +158,21 @@ function isError(a: Attributes): boolean {
 
 const unitToMs = (unit: string): number => (unit === 'ms' ? 1 : unit === 'us' ? 0.001 : 1000);
 
-/** Totals by (series, hour) and by (series, minute), for the batches added. */
+export interface UserHour {
+  service: string;
+  hourStartMs: number;
+  userId: string;
+  requests: number;
+  inboundBytes: number;
+  outboundBytes: number;
+}
+
+const MAX_USER_ID = 191;
+
+/** Totals by (series, hour) and by (series, minute), and per-user usage by hour, for the batches added. */
 export class BatchRollup {
   readonly hourly = new Map<string, BucketedTotals>();
+  readonly users = new Map<string, UserHour>();
   readonly minutely = new Map<string, BucketedTotals>();
   batches = 0;
   points = 0;
@@ -187,6 +199,7 @@ export class BatchRollup {
   add(batch: MetricBatch): void {
     this.batches++;
     const service = text(batch.resource[ATTR_SERVICE_NAME], 'unknown_service', MAX_SERVICE);
+    if (batch.users && batch.users.length > 0) this.addUsers(service, batch);
     const ours = batch.metrics.some((m) => m.scope === INSTRUMENTATION_SCOPE_NAME && DURATION_METRICS.has(m.name));
     for (const m of batch.metrics) {
       this.points += m.points.length;
@@ -205,6 +218,23 @@ export class BatchRollup {
       if (durationOf !== undefined) this.addDurations(service, durationOf, h);
       else if (size !== undefined) for (const p of h.points) this.forPoint(service, size.direction, p, (t) => (t[size.field] += p.sum));
       else this.ignoredPoints += h.points.length;
+    }
+  }
+
+  /** A batch's users belong to the hour of the batch's midpoint. */
+  private addUsers(service: string, batch: MetricBatch): void {
+    const hour = hourStart(batch.startTimeMs + (batch.endTimeMs - batch.startTimeMs) / 2);
+    for (const u of batch.users ?? []) {
+      const userId = u.id.length > MAX_USER_ID ? u.id.slice(0, MAX_USER_ID) : u.id;
+      const k = `${service}\u0000${hour}\u0000${userId}`;
+      let row = this.users.get(k);
+      if (!row) {
+        row = { service, hourStartMs: hour, userId, requests: 0, inboundBytes: 0, outboundBytes: 0 };
+        this.users.set(k, row);
+      }
+      row.requests += u.requests;
+      row.inboundBytes += u.inboundBytes;
+      row.outboundBytes += u.outboundBytes;
     }
   }
 

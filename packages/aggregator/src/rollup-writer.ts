@@ -10,6 +10,7 @@ import {
   metricsBatchLedger,
   metricsClientHourly,
   metricsHourly,
+  metricsUsersHourly,
   type MetricsHourlyInsert,
   type MysqlConnection,
   type StorageDatabase,
@@ -111,8 +112,16 @@ function errno(err: unknown): number | undefined {
   return undefined;
 }
 
+export interface RollupWriterOptions {
+  /** Called inside the transaction, after every write and before COMMIT (fault-injection tests). */
+  beforeCommit?: () => void | Promise<void>;
+}
+
 export class RollupWriter {
-  constructor(private readonly conn: MysqlConnection) {}
+  constructor(
+    private readonly conn: MysqlConnection,
+    private readonly options: RollupWriterOptions = {},
+  ) {}
 
   async apply(batches: readonly StreamBatch[]): Promise<FlushResult> {
     // the same batch may arrive twice in one read window
@@ -167,7 +176,26 @@ export class RollupWriter {
         await tx.insert(table).values(part).onDuplicateKeyUpdate({ set: HOURLY_UPDATE_SET });
       }
     }
+    const users = [...rollup.users.values()].sort((a, b) =>
+      a.service < b.service ? -1 : a.service > b.service ? 1 : a.hourStartMs - b.hourStartMs || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0),
+    );
+    for (const part of chunks(users, ROWS_PER_STATEMENT)) {
+      await tx
+        .insert(metricsUsersHourly)
+        .values(
+          part.map((u) => ({
+            service: u.service,
+            hourStart: new Date(u.hourStartMs),
+            userId: u.userId,
+            requests: u.requests,
+            totalInbound: Math.round(u.inboundBytes),
+            totalOutbound: Math.round(u.outboundBytes),
+          })),
+        )
+        .onDuplicateKeyUpdate({ set: { requests: addColumn('requests'), totalInbound: addColumn('total_inbound'), totalOutbound: addColumn('total_outbound') } });
+    }
     await this.recomputeDaily(tx, rollup);
+    await this.options.beforeCommit?.();
     return { applied, rollup };
   }
 
@@ -208,6 +236,20 @@ export class RollupWriter {
           error_count = VALUES(error_count), duration_sum_ms = VALUES(duration_sum_ms),
           peak_bandwidth = VALUES(peak_bandwidth), peak_hour = VALUES(peak_hour),
           total_inbound_wire = VALUES(total_inbound_wire), total_outbound_wire = VALUES(total_outbound_wire)`);
+    }
+    // unique users of each day the flush brought users for: exact, from the per-user hours
+    const userDays = new Map<string, { service: string; dayStart: Date }>();
+    for (const u of rollup.users.values()) {
+      const dayStartMs = Math.floor(u.hourStartMs / 86_400_000) * 86_400_000;
+      userDays.set(`${u.service}\u0000${dayStartMs}`, { service: u.service, dayStart: new Date(dayStartMs) });
+    }
+    for (const d of userDays.values()) {
+      const dayEnd = new Date(d.dayStart.getTime() + 86_400_000);
+      await tx.execute(sql`
+        UPDATE metrics_daily SET unique_users = (
+          SELECT COUNT(DISTINCT user_id) FROM metrics_users_hourly
+          WHERE service = ${d.service} AND hour_start >= ${d.dayStart} AND hour_start < ${dayEnd})
+        WHERE service = ${d.service} AND date = DATE(${d.dayStart}) AND protocol = 'http'`);
     }
   }
 }

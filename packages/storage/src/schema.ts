@@ -18,6 +18,7 @@ import {
   int,
   mysqlEnum,
   mysqlTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -138,6 +139,24 @@ export const metricsDaily = mysqlTable(
     updatedAt: timestamp('updated_at').notNull().defaultNow().onUpdateNow(),
   },
   (t) => [uniqueIndex('uq_daily_series').on(t.service, t.date, t.protocol), index('idx_daily_date').on(t.date)],
+);
+
+/**
+ * Who used the services, by hour: one row per (service, hour, user) with the user's requests and
+ * body bytes. Unique users of an hour are its row count, of a day COUNT(DISTINCT user_id): exact.
+ * User ids come from the instrumentation's user resolver; they are never metric attributes.
+ */
+export const metricsUsersHourly = mysqlTable(
+  'metrics_users_hourly',
+  {
+    service: varchar('service', { length: 128 }).notNull(),
+    hourStart: datetime('hour_start', { mode: 'date' }).notNull(),
+    userId: varchar('user_id', { length: 191 }).notNull(),
+    requests: counter('requests'),
+    totalInbound: counter('total_inbound'),
+    totalOutbound: counter('total_outbound'),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.hourStart, t.userId] }), index('idx_users_hour_start').on(t.hourStart)],
 );
 
 export const ALERT_TYPES = ['threshold', 'spike', 'anomaly'] as const;
