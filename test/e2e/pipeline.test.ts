@@ -185,4 +185,24 @@ describe('pipeline end to end', () => {
     const [attrs] = await db.conn.pool.query("SELECT COUNT(*) AS n FROM metrics_hourly WHERE service = 'e2e-users' AND endpoint LIKE '%alice%'");
     expect(attrs).toEqual([{ n: 0 }]);
   });
+
+  it('folds series past the cardinality limit into one overflow series that reaches storage', async () => {
+    const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
+      OTEL_SERVICE_NAME: 'e2e-overflow',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_BANDWIDTH_CARDINALITY_LIMIT: '2',
+    });
+    await request(server.port, 'GET', '/health');
+    await request(server.port, 'POST', '/users/1', 'x');
+    for (const route of ['/reports', '/reports', '/boom']) await request(server.port, 'GET', route);
+    await request(server.port, 'GET', '/missing');
+    expect(await server.stop()).toBe(null);
+    await applyStream();
+    const stored = await storedByEndpoint('e2e-overflow');
+    expect([...stored].map(([k, v]) => [k, v.requests, v.errors]).sort()).toEqual([
+      ['GET (overflow)', 4, 2],
+      ['GET /health', 1, 0],
+      ['POST /users/:id', 1, 0],
+    ]);
+  });
 });

@@ -31,9 +31,10 @@ export async function stopAllInstrumented(): Promise<void> {
 }
 
 /** Starts a script under the preload (built packages) and waits for it to report its port over IPC. */
-export function startInstrumented(script: string, env: Record<string, string>): Promise<InstrumentedProcess> {
+export function startInstrumented(script: string, env: Record<string, string>, preload: string = REGISTER): Promise<InstrumentedProcess> {
   const child = fork(script, [], {
-    execArgv: ['--unhandled-rejections=strict', '--require', REGISTER],
+    cwd: path.dirname(script),
+    execArgv: ['--unhandled-rejections=strict', '--require', preload],
     env: { ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '200', ...env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
