@@ -27,6 +27,8 @@ export interface EndpointCount {
 
 export interface TrafficOptions {
   baseUrl: string;
+  /** sends `x-user-id: user-<n>` with n drawn from 1..users (none when 0 or absent) */
+  users?: number;
   durationMs: number;
   concurrency: number;
   targets: TrafficTarget[];
@@ -42,7 +44,7 @@ function pick(targets: TrafficTarget[], total: number): TrafficTarget {
   return targets[targets.length - 1] as TrafficTarget;
 }
 
-function send(agent: http.Agent, base: URL, t: TrafficTarget): Promise<{ sent: number; received: number; ms: number }> {
+function send(agent: http.Agent, base: URL, t: TrafficTarget, user: string | undefined): Promise<{ sent: number; received: number; ms: number }> {
   return new Promise((resolve, reject) => {
     const body = t.body?.();
     const started = performance.now();
@@ -53,7 +55,10 @@ function send(agent: http.Agent, base: URL, t: TrafficTarget): Promise<{ sent: n
         method: t.method,
         path: t.path(),
         agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...(user === undefined ? {} : { 'x-user-id': user }),
+        },
       },
       (res) => {
         let received = 0;
@@ -69,7 +74,13 @@ function send(agent: http.Agent, base: URL, t: TrafficTarget): Promise<{ sent: n
   });
 }
 
-export async function driveTraffic(options: TrafficOptions): Promise<EndpointCount[]> {
+export interface TrafficResult {
+  endpoints: EndpointCount[];
+  /** distinct user ids sent */
+  users: number;
+}
+
+export async function driveTraffic(options: TrafficOptions): Promise<TrafficResult> {
   const base = new URL(options.baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   const counts = new Map<string, EndpointCount>();
@@ -77,6 +88,7 @@ export async function driveTraffic(options: TrafficOptions): Promise<EndpointCou
   const start = performance.now();
   const deadline = start + options.durationMs;
   let requests = 0;
+  const usersSeen = new Set<string>();
   const progress = setInterval(() => options.onProgress?.(performance.now() - start, requests), 200);
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
@@ -88,7 +100,9 @@ export async function driveTraffic(options: TrafficOptions): Promise<EndpointCou
         counts.set(key, c);
       }
       try {
-        const r = await send(agent, base, t);
+        const user = options.users ? `user-${1 + Math.floor(Math.random() * options.users)}` : undefined;
+        if (user !== undefined) usersSeen.add(user);
+        const r = await send(agent, base, t, user);
         c.requests++;
         c.bytesSent += r.sent;
         c.bytesReceived += r.received;
@@ -106,5 +120,5 @@ export async function driveTraffic(options: TrafficOptions): Promise<EndpointCou
     options.onProgress?.(Math.min(performance.now() - start, options.durationMs), requests);
     agent.destroy();
   }
-  return [...counts.values()];
+  return { endpoints: [...counts.values()], users: usersSeen.size };
 }

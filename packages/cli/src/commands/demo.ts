@@ -23,6 +23,7 @@ import { driveTraffic, type TrafficTarget } from '../traffic-generator';
 const DEMO_DATABASE = 'otel_bandwidth_demo';
 const DEMO_PREFIX = 'otel-bandwidth-demo';
 const DEMO_SERVICE = 'demo-shop';
+const DEMO_USERS = 40;
 
 const SHOP_TARGETS: TrafficTarget[] = [
   { endpoint: '/api/products', method: 'GET', path: () => '/api/products', weight: 4 },
@@ -103,6 +104,7 @@ function startShop(appPath: string, redisUrl: string): Promise<{ child: ChildPro
       OTEL_SERVICE_NAME: DEMO_SERVICE,
       OTEL_BANDWIDTH_KEY_PREFIX: DEMO_PREFIX,
       OTEL_METRIC_EXPORT_INTERVAL: '1000',
+      OTEL_BANDWIDTH_USER_HEADER: 'x-user-id',
     },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -185,8 +187,9 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
       out(`\nDriving traffic for ${opts.durationSeconds} s over ${opts.connections} keep-alive connections`);
       const durationMs = opts.durationSeconds * 1000;
       let lastLine = 0;
-      const counts = await driveTraffic({
+      const traffic = await driveTraffic({
         baseUrl: shopUrl,
+        users: DEMO_USERS,
         durationMs,
         concurrency: opts.connections,
         targets: SHOP_TARGETS,
@@ -199,6 +202,7 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
         },
       });
       if (process.stdout.isTTY) out('');
+      const counts = traffic.endpoints;
       const sent = counts.reduce((s, c) => s + c.requests, 0);
 
       const waitStart = Date.now();
@@ -239,12 +243,18 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
           ? '\nEvery request and every byte the generator counted is in MySQL, exactly.'
           : '\nThe pipeline and the generator disagree (see the rows marked ✗).',
       );
-      if (!exact) exitCode = 1;
+      const status = await fetch(`${apiAddress}/metrics/status`);
+      const daily = await mysql.pool.query(`SELECT unique_users FROM metrics_daily WHERE service = ?`, [DEMO_SERVICE]);
+      const uniqueUsers = (daily[0] as Array<{ unique_users: number }>).reduce((m, r) => Math.max(m, r.unique_users), 0);
+      out(`Unique users today: ${uniqueUsers} in MySQL, ${traffic.users} sent by the generator (x-user-id header).`);
+      const backlog = (await status.json()) as { bufferSize: number; deadLetters: number };
+      out(`Stream backlog: ${backlog.bufferSize} entries, ${backlog.deadLetters} dead-lettered.`);
+      if (!exact || uniqueUsers !== traffic.users) exitCode = 1;
       out(`\nThe query API is at ${apiAddress}:`);
       out(`  ${apiAddress}/metrics/hourly?hours=1`);
       out(`  ${apiAddress}/metrics/realtime?minutes=5`);
       out(`  ${apiAddress}/metrics/status`);
-      out(`  MySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily)`);
+      out(`  MySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly)`);
       if (opts.keep) {
         out('\nEverything keeps running; the shop is still instrumented. Ctrl-C stops it all.');
         await new Promise<void>((resolve) => {
