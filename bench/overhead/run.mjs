@@ -1,0 +1,635 @@
+#!/usr/bin/env node
+// Overhead of the otel-bandwidth preload on a plain node:http server, beside the stock
+// OpenTelemetry HTTP instrumentation (metrics only, and metrics + tracing), every figure a ratio
+// (or a difference) against the bare server measured in the same round.
+//
+//   node bench/overhead/run.mjs [--quick] [--rounds N] [--duration S] [--warmup S]
+//                               [--connections N] [--tool wrk|autocannon]
+//                               [--handlers json,stream] [--variants bare,preload,...]
+//                               [--server-cpu N] [--load-cpu N] [--out FILE]
+//
+// Every (round, handler, variant) gets a fresh server process pinned to one core, a warm-up load
+// run that is not counted, then the measured run from a load generator pinned to the other core.
+// Rounds are interleaved (bare, preload, otel-http-metrics, otel-http-tracing, bare, ...) and the
+// summary takes medians over rounds, so slow drift in the machine's load hits every variant alike.
+// See bench/README.md.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+const HELP = `usage: node bench/overhead/run.mjs [options]
+
+  --quick               smoke run: 1 round, 2 s runs, 1 s warm-up
+  --rounds N            interleaved rounds (default 5; env BENCH_ROUNDS)
+  --duration S          seconds per measured run (default 5; env BENCH_DURATION)
+  --warmup S            seconds of uncounted warm-up load per server (default 2; env BENCH_WARMUP)
+  --connections N       concurrent connections (default 32; env BENCH_CONNECTIONS)
+  --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
+  --handlers LIST       json,stream (default both)
+  --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default all; bare is always run)
+  --server-cpu N        core for the server (default 0)
+  --load-cpu N          core for the load generator (default 1)
+  --out FILE            raw results JSON (default bench/results/overhead-<time>.json)
+
+Targets for the preload (information only, never the exit status): >= 0.97x bare throughput,
+<= 3% added CPU per request, <= +0.2 ms p99, <= +25 MB RSS.
+`;
+
+function parseArgs(argv) {
+  const env = process.env;
+  const opts = {
+    rounds: Number(env.BENCH_ROUNDS ?? 5),
+    duration: Number(env.BENCH_DURATION ?? 5),
+    warmup: Number(env.BENCH_WARMUP ?? 2),
+    connections: Number(env.BENCH_CONNECTIONS ?? 32),
+    tool: env.BENCH_TOOL || undefined,
+    handlers: ['json', 'stream'],
+    variants: ['bare', 'preload', 'otel-http-metrics', 'otel-http-tracing'],
+    serverCpu: 0,
+    loadCpu: 1,
+    out: undefined,
+    quick: false,
+  };
+  const explicit = new Set();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') continue;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fail(`${flag} needs a value`);
+      return v;
+    };
+    const num = (min) => {
+      const v = Number(value());
+      if (!Number.isFinite(v) || v < min) fail(`${flag} must be a number >= ${min}`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        process.stdout.write(HELP);
+        process.exit(0);
+        break;
+      case '--quick':
+        opts.quick = true;
+        break;
+      case '--rounds':
+        opts.rounds = Math.floor(num(1));
+        explicit.add('rounds');
+        break;
+      case '--duration':
+        opts.duration = num(1);
+        explicit.add('duration');
+        break;
+      case '--warmup':
+        opts.warmup = num(0);
+        explicit.add('warmup');
+        break;
+      case '--connections':
+        opts.connections = Math.floor(num(1));
+        break;
+      case '--tool':
+        opts.tool = value();
+        break;
+      case '--handlers':
+        opts.handlers = value().split(',').filter(Boolean);
+        break;
+      case '--variants':
+        opts.variants = value().split(',').filter(Boolean);
+        break;
+      case '--server-cpu':
+        opts.serverCpu = Math.floor(num(0));
+        break;
+      case '--load-cpu':
+        opts.loadCpu = Math.floor(num(0));
+        break;
+      case '--out':
+        opts.out = path.resolve(value());
+        break;
+      default:
+        fail(`unknown option ${arg}\n\n${HELP}`);
+    }
+  }
+  if (opts.quick) {
+    if (!explicit.has('rounds')) opts.rounds = 1;
+    if (!explicit.has('duration')) opts.duration = 2;
+    if (!explicit.has('warmup')) opts.warmup = 1;
+  }
+  for (const h of opts.handlers) if (!HANDLERS[h]) fail(`unknown handler ${h} (json, stream)`);
+  for (const v of opts.variants) if (!VARIANTS[v]) fail(`unknown variant ${v} (${Object.keys(VARIANTS).join(', ')})`);
+  opts.variants = ['bare', ...Object.keys(VARIANTS).filter((v) => v !== 'bare' && opts.variants.includes(v))];
+  if (opts.tool && opts.tool !== 'wrk' && opts.tool !== 'autocannon') fail('--tool must be wrk or autocannon');
+  if (!opts.tool) opts.tool = onPath('wrk') ? 'wrk' : 'autocannon';
+  if (opts.tool === 'wrk' && !onPath('wrk')) fail('wrk is not on PATH (apt-get install -y wrk), or use --tool autocannon');
+  return opts;
+}
+
+function fail(message) {
+  process.stderr.write(`bench:overhead: ${message}\n`);
+  process.exit(2);
+}
+
+function onPath(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// what is measured
+
+const HANDLERS = {
+  json: { path: '/json', label: 'json: 1 KiB JSON body (res.end)' },
+  stream: { path: '/stream', label: 'stream: 64 KiB as 16 writes of 4 KiB, chunked' },
+};
+
+const KEY_PREFIX = 'bench-overhead';
+const STREAM_KEY = `{${KEY_PREFIX}}:metrics`;
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+const VARIANTS = {
+  bare: { label: 'bare', require: [] },
+  preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
+  'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
+  'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
+};
+
+const SERVER_ENV = {
+  OTEL_SERVICE_NAME: 'bench',
+  REDIS_URL,
+  OTEL_BANDWIDTH_KEY_PREFIX: KEY_PREFIX,
+  OTEL_METRIC_EXPORT_INTERVAL: '5000',
+};
+
+const TARGETS = {
+  throughputRatioMin: 0.97,
+  cpuPerRequestRatioMax: 1.03,
+  p99DiffMsMax: 0.2,
+  rssDiffMbMax: 25,
+};
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+function procCpuMicros(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name (field 2) may hold spaces: count fields from the closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]); // field 14
+  const stime = Number(fields[12]); // field 15
+  return ((utime + stime) * 1e6) / CLK_TCK;
+}
+
+function procRssKb(pid) {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function pinnedCommand(cpu, cmd, args, pinning) {
+  return pinning.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+}
+
+const live = new Set();
+function killAll() {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+process.on('exit', killAll);
+
+async function startServer(variant, opts, pinning) {
+  const def = VARIANTS[variant];
+  const nodeArgs = [...def.require.flatMap((r) => ['--require', r]), path.join(here, 'server.cjs')];
+  const [cmd, args] = pinnedCommand(opts.serverCpu, process.execPath, nodeArgs, pinning);
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...SERVER_ENV, ...(def.env ?? {}), PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const port = await new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => reject(new Error(`${variant} server did not start within 20 s\n${stderr}`)), 20000);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /listening (\d+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${variant} server exited (${code ?? signal}) before listening\n${stderr}`));
+    });
+  });
+  // taskset execs node in place, so the pid is the server's own
+  const comm = fs.readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+  if (comm !== 'node' && !comm.startsWith('node')) throw new Error(`pid ${child.pid} is "${comm}", not the node server`);
+  return {
+    pid: child.pid,
+    port,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const result = await exited;
+      clearTimeout(timer);
+      live.delete(child);
+      return result;
+    },
+  };
+}
+
+function runChild(cmd, args, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code ?? signal}\n${stderr}${stdout}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+// One load run; returns requests, seconds, requests/s, latency percentiles in ms, errors.
+async function load(opts, pinning, url, seconds) {
+  const timeoutMs = (seconds + 30) * 1000;
+  if (opts.tool === 'wrk') {
+    const wrkArgs = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'wrk-report.lua'), url];
+    const [cmd, args] = pinnedCommand(opts.loadCpu, 'wrk', wrkArgs, pinning);
+    const { stdout } = await runChild(cmd, args, timeoutMs);
+    const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
+    if (!line) throw new Error(`no summary from wrk:\n${stdout}`);
+    const r = JSON.parse(line.slice('WRK_JSON '.length));
+    const secs = r.duration_us / 1e6;
+    const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
+    return {
+      requests: r.requests,
+      seconds: secs,
+      rps: r.requests / secs,
+      bytes: r.bytes,
+      latencyMs: { mean: r.latency_us.mean / 1000, p50: r.latency_us.p50 / 1000, p90: r.latency_us.p90 / 1000, p99: r.latency_us.p99 / 1000, max: r.latency_us.max / 1000 },
+      errors,
+      errorDetail: r.errors,
+    };
+  }
+  const acArgs = [path.join(root, 'node_modules', 'autocannon', 'autocannon.js'), '-c', String(opts.connections), '-d', String(seconds), '-j', url];
+  const [cmd, args] = pinnedCommand(opts.loadCpu, process.execPath, acArgs, pinning);
+  const { stdout } = await runChild(cmd, args, timeoutMs);
+  const r = JSON.parse(stdout.slice(stdout.indexOf('{')));
+  const errors = (r.errors ?? 0) + (r.timeouts ?? 0) + (r.non2xx ?? 0);
+  return {
+    requests: r.requests.total,
+    seconds: r.duration,
+    rps: r.requests.total / r.duration,
+    bytes: r.throughput?.total,
+    latencyMs: { mean: r.latency.mean, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max },
+    errors,
+    errorDetail: { errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis: the preload exports to {bench-overhead}:metrics; count what it wrote and leave nothing
+
+async function openRedis() {
+  try {
+    const { default: Redis } = await import('ioredis');
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    await redis.connect();
+    await redis.ping();
+    return redis;
+  } catch (err) {
+    return { error: err };
+  }
+}
+
+// The requests the preload's entries count: the sum of the http.server.request.duration
+// histogram counts (delta temporality) over every JSON-encoded entry in the stream.
+async function readPreloadStream(redis) {
+  let entries = 0;
+  let requests = 0;
+  let cursor = '-';
+  for (;;) {
+    const batch = await redis.xrange(STREAM_KEY, cursor, '+', 'COUNT', 200);
+    for (const [id, fields] of batch) {
+      if (id === cursor) continue;
+      entries++;
+      const f = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+      if (f.enc !== 'json' || !f.body) continue;
+      try {
+        for (const metric of JSON.parse(f.body).metrics ?? []) {
+          if (metric.name !== 'http.server.request.duration') continue;
+          for (const point of metric.points ?? []) requests += Number(point.c) || 0;
+        }
+      } catch {
+        /* not an entry this benchmark can read: counted, not summed */
+      }
+    }
+    if (batch.length < 200) break;
+    cursor = batch[batch.length - 1][0];
+  }
+  return { entries, requests };
+}
+
+// ---------------------------------------------------------------------------------------------
+// statistics and printing
+
+function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+function summarise(runs, opts) {
+  const summary = {};
+  for (const handler of opts.handlers) {
+    summary[handler] = {};
+    const rounds = [...new Set(runs.map((r) => r.round))];
+    const byRound = (variant) => rounds.map((round) => runs.find((r) => r.round === round && r.handler === handler && r.variant === variant));
+    const bare = byRound('bare');
+    for (const variant of opts.variants) {
+      const mine = byRound(variant);
+      const pairs = mine.map((m, i) => [m, bare[i]]).filter(([m, b]) => m && b);
+      const abs = (f) => median(mine.filter(Boolean).map(f));
+      const rel = (f) => pairs.map(([m, b]) => f(m, b));
+      const throughputRatios = rel((m, b) => m.rps / b.rps);
+      const cpuRatios = rel((m, b) => m.cpuUsPerRequest / b.cpuUsPerRequest);
+      summary[handler][variant] = {
+        rounds: pairs.length,
+        rps: abs((r) => r.rps),
+        cpuUsPerRequest: abs((r) => r.cpuUsPerRequest),
+        p50Ms: abs((r) => r.latencyMs.p50),
+        p99Ms: abs((r) => r.latencyMs.p99),
+        rssMb: abs((r) => r.rssMb),
+        serverCpuShare: abs((r) => r.serverCpuShare),
+        errors: mine.filter(Boolean).reduce((a, r) => a + r.errors, 0),
+        throughputRatio: median(throughputRatios),
+        throughputRatioRange: [Math.min(...throughputRatios), Math.max(...throughputRatios)],
+        cpuPerRequestRatio: median(cpuRatios),
+        cpuPerRequestRatioRange: [Math.min(...cpuRatios), Math.max(...cpuRatios)],
+        p50DiffMs: median(rel((m, b) => m.latencyMs.p50 - b.latencyMs.p50)),
+        p99DiffMs: median(rel((m, b) => m.latencyMs.p99 - b.latencyMs.p99)),
+        rssDiffMb: median(rel((m, b) => m.rssMb - b.rssMb)),
+      };
+    }
+  }
+  return summary;
+}
+
+const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const fmt = (n, d) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+const signed = (n, d) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${n.toFixed(d)}` : '-');
+const ratio = (n) => (Number.isFinite(n) ? `${n.toFixed(3)}x` : '-');
+const range = ([lo, hi], rounds) => (rounds > 1 && Number.isFinite(lo) ? `${lo.toFixed(2)}-${hi.toFixed(2)}` : '');
+
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  return rows
+    .map((r) => r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('  '))
+    .join('\n');
+}
+
+function printSummary(summary, opts) {
+  for (const handler of opts.handlers) {
+    process.stdout.write(`\n${HANDLERS[handler].label}\n`);
+    const rows = [['variant', 'req/s', 'x bare', '(range)', 'CPU us/req', 'x bare', '(range)', 'p50 ms', 'diff', 'p99 ms', 'diff', 'RSS MB', 'diff', 'core busy', 'errors']];
+    for (const variant of opts.variants) {
+      const s = summary[handler][variant];
+      const isBare = variant === 'bare';
+      rows.push([
+        VARIANTS[variant].label,
+        fmtInt(s.rps),
+        isBare ? '' : ratio(s.throughputRatio),
+        isBare ? '' : range(s.throughputRatioRange, s.rounds),
+        fmt(s.cpuUsPerRequest, 1),
+        isBare ? '' : ratio(s.cpuPerRequestRatio),
+        isBare ? '' : range(s.cpuPerRequestRatioRange, s.rounds),
+        fmt(s.p50Ms, 2),
+        isBare ? '' : signed(s.p50DiffMs, 2),
+        fmt(s.p99Ms, 2),
+        isBare ? '' : signed(s.p99DiffMs, 2),
+        fmt(s.rssMb, 1),
+        isBare ? '' : signed(s.rssDiffMb, 1),
+        `${fmt(s.serverCpuShare * 100, 0)}%`,
+        String(s.errors),
+      ]);
+    }
+    process.stdout.write(`${table(rows)}\n`);
+  }
+  process.stdout.write(
+    '\nAbsolute figures are medians over rounds; "x bare" and "diff" are medians of the per-round\n' +
+      'comparison with the bare server of the same round, "(range)" the lowest and highest of those.\n' +
+      '"core busy" is the server\'s CPU time over the run\'s wall time: well under 100% means its core\n' +
+      'was shared with other work (or the load generator fell short), and req/s then says less than\n' +
+      'CPU us/req, which counts only the time the server itself ran.\n',
+  );
+}
+
+function checkTargets(summary, opts) {
+  if (!opts.variants.includes('preload')) return [];
+  const checks = [];
+  for (const handler of opts.handlers) {
+    const s = summary[handler].preload;
+    checks.push(
+      { handler, target: 'throughput', value: ratio(s.throughputRatio), limit: `>= ${TARGETS.throughputRatioMin}x bare`, pass: s.throughputRatio >= TARGETS.throughputRatioMin },
+      { handler, target: 'CPU per request', value: `${signed((s.cpuPerRequestRatio - 1) * 100, 1)}%`, limit: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`, pass: s.cpuPerRequestRatio <= TARGETS.cpuPerRequestRatioMax },
+      { handler, target: 'p99 latency', value: `${signed(s.p99DiffMs, 2)} ms`, limit: `<= +${TARGETS.p99DiffMsMax} ms`, pass: s.p99DiffMs <= TARGETS.p99DiffMsMax },
+      { handler, target: 'RSS', value: `${signed(s.rssDiffMb, 1)} MB`, limit: `<= +${TARGETS.rssDiffMbMax} MB`, pass: s.rssDiffMb <= TARGETS.rssDiffMbMax },
+    );
+  }
+  process.stdout.write('\nPreload against its targets (information only; the exit status does not depend on it)\n');
+  const rows = [['handler', 'target', 'measured', 'limit', '']];
+  for (const c of checks) rows.push([c.handler, c.target, c.value, c.limit, c.pass ? 'PASS' : 'FAIL']);
+  process.stdout.write(`${table(rows)}\n`);
+  return checks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+function detectPinning(opts) {
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  if (!onPath('taskset')) return { enabled: false, reason: 'taskset not found (util-linux): server and load generator run unpinned' };
+  if (opts.serverCpu === opts.loadCpu) return { enabled: false, reason: '--server-cpu equals --load-cpu: running unpinned' };
+  for (const cpu of [opts.serverCpu, opts.loadCpu]) {
+    if (spawnSync('taskset', ['-c', String(cpu), 'true'], { stdio: 'ignore' }).status !== 0) {
+      return { enabled: false, reason: `cannot pin to cpu ${cpu} (${cpus} available): running unpinned` };
+    }
+  }
+  return { enabled: true, reason: `server on cpu ${opts.serverCpu}, load generator on cpu ${opts.loadCpu}` };
+}
+
+function toolVersion(tool) {
+  if (tool === 'wrk') {
+    const r = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
+  }
+  return `autocannon ${JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version}`;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const pinning = detectPinning(opts);
+  const registerJs = VARIANTS.preload.require[0];
+  if (opts.variants.includes('preload') && !fs.existsSync(registerJs)) {
+    fail(`${path.relative(root, registerJs)} is missing: build first (pnpm bench:overhead does, or npx tsc -b)`);
+  }
+
+  const redis = opts.variants.includes('preload') ? await openRedis() : null;
+  if (redis?.error) {
+    process.stdout.write(`warning: Redis at ${REDIS_URL} does not answer (${redis.error.message}); the preload runs but cannot export\n`);
+  } else if (redis) {
+    await redis.del(STREAM_KEY);
+  }
+
+  const perRun = opts.warmup + opts.duration + 1.5;
+  const total = opts.rounds * opts.handlers.length * opts.variants.length * perRun;
+  process.stdout.write(
+    `otel-bandwidth overhead benchmark\n` +
+      `  load generator: ${opts.tool} (${toolVersion(opts.tool)}), ${opts.connections} connections, ` +
+      `${opts.warmup} s warm-up + ${opts.duration} s measured per run\n` +
+      `  ${opts.rounds} interleaved round(s) x ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
+      `(${opts.variants.join(', ')}), about ${Math.ceil(total / 60)} min\n` +
+      `  pinning: ${pinning.reason}\n` +
+      `  node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim()}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n\n`,
+  );
+
+  const startedAt = new Date();
+  const loadAvgStart = os.loadavg();
+  const runs = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const handler of opts.handlers) {
+      for (const variant of opts.variants) {
+        const server = await startServer(variant, opts, pinning);
+        const url = `http://127.0.0.1:${server.port}${HANDLERS[handler].path}`;
+        try {
+          const warmup = opts.warmup > 0 ? await load(opts, pinning, url, opts.warmup) : { requests: 0 };
+          const cpuBefore = procCpuMicros(server.pid);
+          const result = await load(opts, pinning, url, opts.duration);
+          const cpuAfter = procCpuMicros(server.pid);
+          const rssKb = procRssKb(server.pid);
+          const cpuUs = cpuAfter - cpuBefore;
+          const run = {
+            round,
+            handler,
+            variant,
+            ...result,
+            warmupRequests: warmup.requests,
+            serverCpuUs: cpuUs,
+            cpuUsPerRequest: result.requests > 0 ? cpuUs / result.requests : NaN,
+            serverCpuShare: cpuUs / 1e6 / result.seconds,
+            rssMb: rssKb / 1024,
+          };
+          const exit = await server.stop();
+          const report = /otel-http-preload (\{.*\})/.exec(server.stderr());
+          if (report) run.otel = JSON.parse(report[1]);
+          run.serverExit = exit;
+          runs.push(run);
+          process.stdout.write(
+            `  round ${round}/${opts.rounds}  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ` +
+              `${fmtInt(run.rps).padStart(7)} req/s  ${fmt(run.cpuUsPerRequest, 1).padStart(6)} us/req  ` +
+              `p50 ${fmt(run.latencyMs.p50, 2)} ms  p99 ${fmt(run.latencyMs.p99, 2)} ms  RSS ${fmt(run.rssMb, 1)} MB  ` +
+              `core ${fmt(run.serverCpuShare * 100, 0)}%` +
+              `${run.errors ? `  ERRORS ${run.errors}` : ''}\n`,
+          );
+          const served = run.warmupRequests + run.requests;
+          if (run.otel && run.otel.httpServerDurationCount < served) {
+            process.stdout.write(`    warning: the OpenTelemetry instrumentation recorded ${run.otel.httpServerDurationCount} requests, fewer than the ${served} served\n`);
+          }
+        } finally {
+          if (live.size) await server.stop().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  let streamEntries;
+  let streamRequests;
+  if (redis && !redis.error) {
+    ({ entries: streamEntries, requests: streamRequests } = await readPreloadStream(redis));
+    await redis.del(STREAM_KEY);
+    await redis.quit();
+  }
+  const preloadServed = runs.filter((r) => r.variant === 'preload').reduce((a, r) => a + r.warmupRequests + r.requests, 0);
+
+  const summary = summarise(runs, opts);
+  printSummary(summary, opts);
+  if (streamEntries !== undefined) {
+    process.stdout.write(
+      `The preload wrote ${streamEntries} entries to ${STREAM_KEY} (deleted now), counting ${fmtInt(streamRequests)} requests; ` +
+        `the load generator saw ${fmtInt(preloadServed)} completed (warm-up included; requests in flight when a run ends are not counted by it).\n`,
+    );
+    if (streamEntries === 0 || streamRequests < preloadServed) {
+      process.stdout.write('  warning: the preload recorded fewer requests than were served: it may not have been measuring\n');
+    }
+  }
+  const checks = checkTargets(summary, opts);
+
+  const outFile = opts.out ?? path.join(root, 'bench', 'results', `overhead-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(
+    outFile,
+    `${JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        options: { ...opts, out: undefined },
+        tool: { name: opts.tool, version: toolVersion(opts.tool) },
+        pinning,
+        machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadAvgStart, loadAvgEnd: os.loadavg(), clkTck: CLK_TCK },
+        serverEnv: SERVER_ENV,
+        preloadStream: { entries: streamEntries, requestsRecorded: streamRequests, requestsCompleted: preloadServed },
+        targets: TARGETS,
+        checks,
+        summary,
+        runs,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  process.stdout.write(`\nRaw results: ${path.relative(process.cwd(), outFile)}\n`);
+}
+
+main().catch((err) => {
+  killAll();
+  process.stderr.write(`bench:overhead: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
