@@ -20,12 +20,13 @@ import {
   ROUTE_OVERFLOW,
   type Attributes,
 } from '@otel-bandwidth/core';
+import { RECEIVED_BYTES, countReceivedBytes } from './received-bytes';
 import { normalisePath } from './route-normaliser';
 import { SeriesTable, type SeriesFolder } from './series-table';
 
 const kStart = Symbol('otel-bandwidth.client.start');
 const kSent = Symbol('otel-bandwidth.client.sent');
-const kReceived = Symbol('otel-bandwidth.client.received');
+
 const kStatus = Symbol('otel-bandwidth.client.status');
 const kSocket = Symbol('otel-bandwidth.client.socket');
 const kSocketState = Symbol('otel-bandwidth.client.socketState');
@@ -35,7 +36,7 @@ interface Counted {
   [kDone]?: boolean;
   [kStart]?: number;
   [kSent]?: number;
-  [kReceived]?: number;
+  [RECEIVED_BYTES]?: number;
   [kStatus]?: number;
   [kSocket]?: TrackedSocket;
 }
@@ -115,7 +116,7 @@ function record(
   if (t === undefined) return;
   const template = normalisePath(path);
   const key = `${method} ${status} ${scheme}://${address}:${port}${template} ${errorType ?? ''}`;
-  let series = t.get(key);
+  let series = t.get(key, 0);
   if (series === undefined) {
     const attributes: Attributes = {
       [ATTR_HTTP_METHOD]: method,
@@ -126,7 +127,7 @@ function record(
     };
     if (status > 0) attributes[ATTR_HTTP_STATUS] = status;
     if (errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorType;
-    series = t.add(key, attributes);
+    series = t.add(key, 0, attributes);
   }
   const wire = socketCounters(socket);
   series.record(performance.now() - start, sent, received, wire.requestWire, wire.responseWire);
@@ -160,7 +161,7 @@ function finishNodeRequest(req: TrackedClientRequest, res: TrackedResponse | und
   try {
     const { address, port, scheme } = hostAndPort(req);
     const method = METHODS.get(req.method) ?? '_OTHER';
-    record(method, scheme, address, port, req.path, res?.statusCode ?? 0, errorType, start, req[kSent] ?? 0, res?.[kReceived] ?? 0, req.socket as TrackedSocket | null);
+    record(method, scheme, address, port, req.path, res?.statusCode ?? 0, errorType, start, req[kSent] ?? 0, res?.[RECEIVED_BYTES] ?? 0, req.socket as TrackedSocket | null);
   } catch {
     clientStats.internalErrors++;
   }
@@ -174,7 +175,7 @@ function onNodeRequestStart(message: unknown): void {
 function onNodeResponse(message: unknown): void {
   const { request, response } = message as { request: TrackedClientRequest; response: TrackedResponse };
   if (request[kStart] === undefined) return;
-  response[kReceived] = 0;
+  response[RECEIVED_BYTES] = 0;
   const done = (): void => finishNodeRequest(request, response, response.complete ? undefined : 'aborted');
   response.once('end', done);
   response.once('close', done);
@@ -194,8 +195,8 @@ function patchUndici(proto: UndiciRequest): void {
   const onData = proto.onData;
   if (typeof onData === 'function') {
     proto.onData = function (this: UndiciRequest, chunk: Buffer): boolean {
-      const n = this[kReceived];
-      if (n !== undefined) this[kReceived] = n + chunk.length;
+      const n = this[RECEIVED_BYTES];
+      if (n !== undefined) this[RECEIVED_BYTES] = n + chunk.length;
       return onData.call(this, chunk);
     };
   }
@@ -215,7 +216,7 @@ function onUndiciCreate(message: unknown): void {
   patchUndici(Object.getPrototypeOf(request) as UndiciRequest);
   request[kStart] = performance.now();
   request[kSent] = 0;
-  request[kReceived] = 0;
+  request[RECEIVED_BYTES] = 0;
 }
 
 function onUndiciSendHeaders(message: unknown): void {
@@ -237,7 +238,7 @@ function finishUndici(request: UndiciRequest, errorType: string | undefined): vo
     const scheme = origin.protocol === 'https:' ? 'https' : 'http';
     const port = origin.port ? Number(origin.port) : scheme === 'https' ? 443 : 80;
     const method = METHODS.get(request.method) ?? '_OTHER';
-    record(method, scheme, origin.hostname, port, request.path, request[kStatus] ?? 0, errorType, start, request[kSent] ?? 0, request[kReceived] ?? 0, request[kSocket]);
+    record(method, scheme, origin.hostname, port, request.path, request[kStatus] ?? 0, errorType, start, request[kSent] ?? 0, request[RECEIVED_BYTES] ?? 0, request[kSocket]);
   } catch {
     clientStats.internalErrors++;
   }
@@ -275,15 +276,8 @@ function installPatches(): void {
     if (n !== undefined && writable && typeof args[0] !== 'function') this[kSent] = (this[kSent] ?? 0) + bytesOf(args[0], args[1]);
     return result;
   } as typeof proto.end;
-  // response bodies: IncomingMessage.prototype.push is wrapped by the server recorder for
-  // requests; client responses are marked with kReceived and counted here
-  const msgProto = IncomingMessage.prototype as TrackedResponse;
-  const push = msgProto.push;
-  msgProto.push = function (this: TrackedResponse, chunk: unknown, encoding?: BufferEncoding): boolean {
-    const n = this[kReceived];
-    if (n !== undefined && chunk !== null && chunk !== undefined) this[kReceived] = n + bytesOf(chunk, encoding);
-    return push.call(this, chunk, encoding);
-  };
+  // response bodies: counted by the shared IncomingMessage wrapper once kReceived is set
+  countReceivedBytes();
   diagnosticsChannel.subscribe('http.client.request.start', onNodeRequestStart);
   diagnosticsChannel.subscribe('http.client.response.finish', onNodeResponse);
   diagnosticsChannel.subscribe('http.client.request.error', onNodeRequestError);

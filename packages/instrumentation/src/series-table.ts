@@ -121,7 +121,9 @@ export const foldServerSeries: SeriesFolder = (a) => ({
  * ones are folded into overflow series (see SeriesFolder), which are stored and shown like any.
  */
 export class SeriesTable {
-  private readonly records = new Map<string, SeriesRecord>();
+  /** route (or any series name) -> a small number coding the rest of the identity -> record */
+  private readonly routes = new Map<string, Map<number, SeriesRecord>>();
+  private records = 0;
   /** series folded into overflow since the process started */
   overflowedSeries = 0;
 
@@ -131,30 +133,40 @@ export class SeriesTable {
   ) {}
 
   get size(): number {
-    return this.records.size;
+    return this.records;
   }
 
-  /** The record of a known series (the request path's only lookup). */
-  get(key: string): SeriesRecord | undefined {
-    return this.records.get(key);
+  /**
+   * The record of a known series: the request path's only lookup. Two levels so that no key
+   * string is built per request: the route strings come from caches (their hash is kept), and
+   * the rest of the identity is a small integer.
+   */
+  get(route: string, code: number): SeriesRecord | undefined {
+    const byCode = this.routes.get(route);
+    return byCode === undefined ? undefined : byCode.get(code);
   }
 
   /** Creates the record of a new series, or returns its overflow series past the limit. */
-  add(key: string, attributes: Attributes): SeriesRecord {
-    let rec = this.records.get(key);
-    if (rec !== undefined) return rec;
-    if (this.records.size >= this.limit) {
+  add(route: string, code: number, attributes: Attributes): SeriesRecord {
+    const known = this.get(route, code);
+    if (known !== undefined) return known;
+    if (this.records >= this.limit) {
       this.overflowedSeries++;
       const overflow = this.fold(attributes);
-      rec = this.records.get(overflow.key);
-      if (rec === undefined) {
-        rec = new SeriesRecord(overflow.attributes);
-        this.records.set(overflow.key, rec);
-      }
-      return rec;
+      return this.get(`\u0000${overflow.key}`, 0) ?? this.insert(`\u0000${overflow.key}`, 0, overflow.attributes);
     }
-    rec = new SeriesRecord(attributes);
-    this.records.set(key, rec);
+    return this.insert(route, code, attributes);
+  }
+
+  private insert(route: string, code: number, attributes: Attributes): SeriesRecord {
+    let byCode = this.routes.get(route);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.routes.set(route, byCode);
+    }
+    const rec = new SeriesRecord(attributes);
+    byCode.set(code, rec);
+    this.records++;
     return rec;
   }
 
@@ -163,14 +175,20 @@ export class SeriesTable {
    * a while are dropped so their slots return to the cardinality budget.
    */
   drain(visit: (rec: SeriesRecord) => void): void {
-    for (const [key, rec] of this.records) {
-      if (rec.count === 0) {
-        if (++rec.idleCollections >= IDLE_COLLECTIONS_BEFORE_EVICTION) this.records.delete(key);
-        continue;
+    for (const [route, byCode] of this.routes) {
+      for (const [code, rec] of byCode) {
+        if (rec.count === 0) {
+          if (++rec.idleCollections >= IDLE_COLLECTIONS_BEFORE_EVICTION) {
+            byCode.delete(code);
+            this.records--;
+          }
+          continue;
+        }
+        rec.idleCollections = 0;
+        visit(rec);
+        rec.reset();
       }
-      rec.idleCollections = 0;
-      visit(rec);
-      rec.reset();
+      if (byCode.size === 0) this.routes.delete(route);
     }
   }
 }

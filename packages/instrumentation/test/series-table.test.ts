@@ -9,8 +9,8 @@ describe('SeriesTable', () => {
 
   it('sums, tracks min and max, and resets on drain', () => {
     const t = new SeriesTable(10);
-    t.add('a', id('/a')).record(2, 10, 100, 110, 200);
-    t.add('a', id('/a')).record(30, 0, 5, 60, 90);
+    t.add('/a', 1, id('/a')).record(2, 10, 100, 110, 200);
+    t.add('/a', 1, id('/a')).record(30, 0, 5, 60, 90);
     const seen: Array<Record<string, unknown>> = [];
     t.drain((r) => seen.push({ ...r, durationBuckets: [...r.durationBuckets] }));
     expect(seen).toHaveLength(1);
@@ -36,11 +36,11 @@ describe('SeriesTable', () => {
 
   it('folds series past the limit into one overflow series per method and status', () => {
     const t = new SeriesTable(2);
-    t.add('1', id('/one')).record(1, 0, 1, 0, 1);
-    t.add('2', id('/two')).record(1, 0, 1, 0, 1);
-    t.add('3', id('/three')).record(1, 0, 1, 0, 1);
-    t.add('4', id('/four')).record(1, 0, 1, 0, 1);
-    t.add('5', id('/five', 500)).record(1, 0, 1, 0, 1);
+    t.add('/one', 1, id('/one')).record(1, 0, 1, 0, 1);
+    t.add('/two', 1, id('/two')).record(1, 0, 1, 0, 1);
+    t.add('/three', 1, id('/three')).record(1, 0, 1, 0, 1);
+    t.add('/four', 1, id('/four')).record(1, 0, 1, 0, 1);
+    t.add('/five', 2, id('/five', 500)).record(1, 0, 1, 0, 1);
     const routes: Array<[unknown, unknown, number]> = [];
     t.drain((r) => routes.push([r.attributes['http.route'], r.attributes['http.response.status_code'], r.count]));
     expect(routes).toEqual([
