@@ -1,5 +1,6 @@
 import {
   attributesKey,
+  type Attributes,
   type HistogramMetric,
   type HistogramPoint,
   type Metric,
@@ -9,6 +10,18 @@ import {
 } from '@otel-bandwidth/core';
 
 export type UnsentBatch = Omit<MetricBatch, 'batchId'>;
+
+// Attribute sets are never changed once in a batch, and one set is shared by the points of a
+// series across metrics: its key is worked out once.
+const keys = new WeakMap<object, string>();
+function keyOf(a: Attributes): string {
+  let k = keys.get(a);
+  if (k === undefined) {
+    k = attributesKey(a);
+    keys.set(a, k);
+  }
+  return k;
+}
 
 function metricKey(m: Metric): string {
   const base = `${m.type}|${m.scope ?? ''}|${m.name}|${m.unit}`;
@@ -58,9 +71,9 @@ export function mergeInto(target: UnsentBatch, later: UnsentBatch): void {
       continue;
     }
     const points = new Map<string, HistogramPoint | SumPoint>();
-    for (const p of existing.points) points.set(attributesKey(p.attributes), p);
+    for (const p of existing.points) points.set(keyOf(p.attributes), p);
     for (const p of m.points) {
-      const k = attributesKey(p.attributes);
+      const k = keyOf(p.attributes);
       const into = points.get(k);
       if (existing.type === 'histogram') {
         const hp = p as HistogramPoint;

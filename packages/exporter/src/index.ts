@@ -1,3 +1,4 @@
-export { RedisMetricExporter, type RedisMetricExporterOptions, type ExporterStats } from './redis-metric-exporter';
+export { RedisMetricExporter, STATS_REPORT_INTERVAL_MILLIS, type RedisMetricExporterOptions, type ExporterStats } from './redis-metric-exporter';
 export { resourceMetricsToBatch, toWireAttributes } from './resource-metrics-to-batch';
 export { mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';
+export { parseRedisSeeds, type RedisSeeds } from './redis-client';

@@ -4,28 +4,40 @@ import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, type InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatch, fieldsToArray, redisKeys, type UserUsage } from '@otel-bandwidth/core';
-import Redis, { type Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { countBatchPoints, mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';
+import { createOwnedClient } from './redis-client';
 import { resourceMetricsToBatch } from './resource-metrics-to-batch';
 
 export interface RedisMetricExporterOptions {
   /** A client to use (Redis or Cluster). The exporter never closes a client it was given. */
   redis?: Redis | Cluster;
-  /** Used when no client is given. Default: REDIS_URL, else redis://127.0.0.1:6379. */
+  /**
+   * Used when no client is given. Default: REDIS_URL, else redis://127.0.0.1:6379. With
+   * `cluster`, the seed nodes, comma-separated (`redis://a:7000,b:7001`).
+   */
   url?: string;
+  /** `url` names Redis Cluster nodes: the exporter's own client is an ioredis Cluster. */
+  cluster?: boolean;
   /** Key prefix; every key is `{prefix}:...`. Default "otel-bandwidth". */
   keyPrefix?: string;
   /** Identifies this process in batch ids. Default: host-pid-random. */
   instanceId?: string;
   /** While the stream holds this many entries or more, data is held and merged locally. Default 100000. */
   maxStreamLength?: number;
-  /** How long one attempt to send may take. Default 2000 ms. */
+  /** How long one attempt to connect or send may take. Default 2000 ms. */
   sendTimeoutMillis?: number;
-  /** Backoff between retries while Redis fails: from min, doubling, to max, with jitter. */
+  /** Backoff between attempts while sending fails: from min, doubling, to max, with jitter. Defaults 500 and 30000 ms. */
   retryMinDelayMillis?: number;
   retryMaxDelayMillis?: number;
+  /** How long `shutdown` keeps trying to deliver what is held before giving it up. Default 5000 ms. */
+  shutdownTimeoutMillis?: number;
   /** Called at each export for the interval's per-user usage (see the instrumentation). */
   collectUserUsage?: () => UserUsage[];
+  /** The clock of the once-a-minute report. Default Date.now. */
+  now?: () => number;
+  /** The source of the backoff's jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
 }
 
 export interface ExporterStats {
@@ -33,15 +45,24 @@ export interface ExporterStats {
   batchesExported: number;
   /** data points in those batches */
   pointsExported: number;
-  /** attempts to send that failed or were held back by the stream limit */
+  /** attempts to send that failed or were held back by the stream limit (each is retried) */
   retries: number;
-  /** data points held in memory, not yet in the stream */
+  /** sends of a batch that may already be in the stream (an earlier attempt timed out or lost its connection); same batch id */
+  resends: number;
+  /** data points held in memory, not yet confirmed in the stream */
   pointsPending: number;
-  /** data points given up (only at shutdown past its deadline) */
+  /** data points given up (only at shutdown, past its deadline) */
   pointsDropped: number;
+  /** failed attempts since the last success */
+  failuresInARow: number;
+  /** the delay chosen for the next attempt while failing, in ms */
+  retryDelayMillis: number | undefined;
   /** the last reason a send failed, if the last attempt failed */
   lastError: string | undefined;
 }
+
+/** The counters are reported through OTel's diag logger at most this often. */
+export const STATS_REPORT_INTERVAL_MILLIS = 60_000;
 
 // XADD unless the stream is at its limit: back-pressure without ever trimming unread data.
 const XADD_UNLESS_FULL = `
@@ -49,7 +70,18 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
 return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 `;
 
+/** The stream is at its limit: nothing was added. */
 class StreamFullError extends Error {}
+
+/** A batch being sent: encoded once, so that every attempt sends the same id and bytes. */
+interface Attempt {
+  batchId: string;
+  fields: string[];
+  points: number;
+  batch: UnsentBatch;
+  /** an attempt ended without an answer: the entry may be in the stream already */
+  maybeSent: boolean;
+}
 
 function defaultInstanceId(): string {
   return `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -64,82 +96,90 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+function sleepUnref(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function messageOf(err: unknown): string {
+  const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(err);
+}
+
+/** Redis answered with an error: the script ran and added nothing. */
+function isReplyError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ReplyError';
+}
+
 /**
  * An OpenTelemetry PushMetricExporter that XADDs one entry per export to a Redis Stream.
  *
- * Delta temporality for every instrument. Nothing is lost while Redis is down or the stream is
- * full: the unsent data is merged into one pending batch (bounded by the number of series) and
- * retried with backoff. A batch that was sent but not confirmed keeps its id when retried, so the
- * aggregator's ledger applies it once. `export` never throws and never waits on Redis past the
- * send timeout.
+ * Delta temporality for every instrument. `export` only takes the data and answers at once; the
+ * sending happens beside it. Nothing is lost while Redis is down or the stream is full: data not
+ * yet sent is merged into one pending batch (bounded by the number of series) and retried with
+ * exponential backoff and jitter, on unref'd timers. A batch whose send got no answer (timeout,
+ * lost connection) may be in the stream already: it is sent again as it was, under the same id,
+ * and the aggregator's ledger applies it once. `shutdown` keeps trying until its deadline.
  */
 export class RedisMetricExporter implements PushMetricExporter {
   readonly streamKey: string;
   readonly instanceId: string;
-  private readonly redis: Redis | Cluster;
-  private readonly ownsClient: boolean;
+  private readonly givenClient: Redis | Cluster | undefined;
+  private readonly url: string;
+  private readonly cluster: boolean;
   private readonly maxStreamLength: number;
   private readonly sendTimeoutMillis: number;
   private readonly retryMin: number;
   private readonly retryMax: number;
+  private readonly shutdownTimeoutMillis: number;
   private readonly collectUserUsage: (() => UserUsage[]) | undefined;
+  private readonly now: () => number;
+  private readonly random: () => number;
 
+  /** the client the exporter made and owns (created on first use, replaced after a failure) */
+  private ownClient: Redis | Cluster | undefined;
   private sequence = 0;
-  /** a batch sent at least once without confirmation: retried as it is, with its id */
-  private unconfirmed: { batchId: string; fields: string[]; points: number } | undefined;
+  private attempt: Attempt | undefined;
   /** data not yet sent, merged across intervals */
   private pending: UnsentBatch | undefined;
-  private draining: Promise<boolean> | undefined;
+  private sending: Promise<boolean> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMillis: number | undefined;
   private failuresInARow = 0;
-  private lastWarnMs = 0;
   private isShutdown = false;
-  private readonly counters: Omit<ExporterStats, 'pointsPending' | 'lastError'> = {
-    batchesExported: 0,
-    pointsExported: 0,
-    retries: 0,
-    pointsDropped: 0,
-  };
+  private shuttingDown: Promise<void> | undefined;
+  private readonly counters = { batchesExported: 0, pointsExported: 0, retries: 0, resends: 0, pointsDropped: 0 };
   private lastError: string | undefined;
+  private lastReportMs: number;
+  private reported = { retries: 0, pointsDropped: 0 };
 
   constructor(options: RedisMetricExporterOptions = {}) {
     this.streamKey = redisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX).stream;
     this.instanceId = options.instanceId ?? defaultInstanceId();
     this.maxStreamLength = options.maxStreamLength ?? 100_000;
     this.sendTimeoutMillis = options.sendTimeoutMillis ?? 2000;
-    this.retryMin = options.retryMinDelayMillis ?? 500;
-    this.retryMax = options.retryMaxDelayMillis ?? 30_000;
+    this.retryMin = Math.max(1, options.retryMinDelayMillis ?? 500);
+    this.retryMax = Math.max(this.retryMin, options.retryMaxDelayMillis ?? 30_000);
+    this.shutdownTimeoutMillis = options.shutdownTimeoutMillis ?? 5000;
     this.collectUserUsage = options.collectUserUsage;
-    if (options.redis) {
-      this.redis = options.redis;
-      this.ownsClient = false;
-    } else {
-      this.ownsClient = true;
-      const client = new Redis(options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL, {
-        lazyConnect: true,
-        // reconnecting is ours to do (from unref'd timers), so no ioredis timer keeps the app alive
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        connectTimeout: this.sendTimeoutMillis,
-        commandTimeout: this.sendTimeoutMillis,
-        enableReadyCheck: false,
-      });
-      client.on('error', () => undefined); // failures are handled (and counted) where commands fail
-      client.on('connect', () => client.stream?.unref?.());
-      this.redis = client;
-    }
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.givenClient = options.redis;
+    this.url = options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+    this.cluster = options.cluster ?? false;
+    this.lastReportMs = this.now();
   }
 
   selectAggregationTemporality(_instrumentType: InstrumentType): AggregationTemporality {
     return AggregationTemporality.DELTA;
   }
 
+  /** Takes the interval's data and answers at once; sending happens beside it. Never throws. */
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    if (this.isShutdown) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
+      return;
+    }
     try {
-      if (this.isShutdown) {
-        resultCallback({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
-        return;
-      }
       const batch = resourceMetricsToBatch(metrics);
       const users = this.collectUserUsage?.() ?? [];
       if (batch) {
@@ -148,41 +188,64 @@ export class RedisMetricExporter implements PushMetricExporter {
       } else if (users.length > 0 && this.pending) {
         this.pending.users = mergeUsers(this.pending.users ?? [], users);
       }
-      this.drain().then(
-        () => resultCallback({ code: ExportResultCode.SUCCESS }),
-        () => resultCallback({ code: ExportResultCode.SUCCESS }),
-      );
     } catch (err) {
       resultCallback({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+      return;
     }
+    resultCallback({ code: ExportResultCode.SUCCESS });
+    // while backing off, the data waits for the scheduled attempt
+    if (!this.retryTimer) void this.drain();
+    this.maybeReport();
   }
 
-  /** Sends everything held, if Redis takes it. Resolves true when nothing is left. */
+  /** Tries now to send everything held; resolves when that attempt ends, whatever its outcome. */
   async forceFlush(): Promise<void> {
     await this.drain();
   }
 
-  async shutdown(): Promise<void> {
-    if (this.isShutdown) return;
-    await this.drain();
+  /**
+   * Sends what is held, retrying until shutdownTimeoutMillis has passed, then gives up what is
+   * left (counted in pointsDropped) and closes the client the exporter made.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= this.shutdownNow();
+    return this.shuttingDown;
+  }
+
+  stats(): ExporterStats {
+    return {
+      ...this.counters,
+      pointsPending: this.pointsPending(),
+      failuresInARow: this.failuresInARow,
+      retryDelayMillis: this.retryDelayMillis,
+      lastError: this.lastError,
+    };
+  }
+
+  private async shutdownNow(): Promise<void> {
     this.isShutdown = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clearRetry();
+    const deadline = Date.now() + this.shutdownTimeoutMillis;
+    let pause = 100;
+    for (;;) {
+      if (await this.drain()) break;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await sleepUnref(Math.min(pause, left));
+      pause = Math.min(pause * 2, 1000);
+    }
     const left = this.pointsPending();
     if (left > 0) {
       this.counters.pointsDropped += left;
       diag.warn(`otel-bandwidth exporter: shutting down with ${left} data points not delivered (${this.lastError ?? 'unknown reason'})`);
       this.pending = undefined;
-      this.unconfirmed = undefined;
+      this.attempt = undefined;
     }
-    if (this.ownsClient) this.redis.disconnect();
-  }
-
-  stats(): ExporterStats {
-    return { ...this.counters, pointsPending: this.pointsPending(), lastError: this.lastError };
+    this.discardClient();
   }
 
   private pointsPending(): number {
-    return (this.unconfirmed?.points ?? 0) + (this.pending ? countBatchPoints(this.pending) : 0);
+    return (this.attempt?.points ?? 0) + (this.pending ? countBatchPoints(this.pending) : 0);
   }
 
   private hold(batch: UnsentBatch): void {
@@ -191,67 +254,168 @@ export class RedisMetricExporter implements PushMetricExporter {
   }
 
   private drain(): Promise<boolean> {
-    if (!this.draining) {
-      this.draining = this.sendAll().finally(() => {
-        this.draining = undefined;
+    this.sending ??= this.sendAll()
+      .catch((err: unknown) => {
+        this.onFailure(err, false);
+        return false;
+      })
+      .finally(() => {
+        this.sending = undefined;
       });
-    }
-    return this.draining;
+    return this.sending;
   }
 
   private async sendAll(): Promise<boolean> {
     for (;;) {
-      if (!this.unconfirmed) {
-        if (!this.pending) return true;
-        const batchId = `${this.instanceId}:${++this.sequence}`;
-        const fields = encodeBatch({ ...this.pending, batchId });
-        this.unconfirmed = { batchId, fields: fieldsToArray(fields), points: countBatchPoints(this.pending) };
+      if (!this.attempt) {
+        if (!this.pending) {
+          this.onAllDelivered();
+          return true;
+        }
+        // encoding is the costly part of an export (see bench/exporter): not in the same turn of
+        // the event loop as the collection that came before it
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const batch = this.pending;
+        if (!batch) continue;
         this.pending = undefined;
+        const batchId = `${this.instanceId}:${++this.sequence}`;
+        const points = countBatchPoints(batch);
+        try {
+          this.attempt = { batchId, fields: fieldsToArray(encodeBatch({ ...batch, batchId })), points, batch, maybeSent: false };
+        } catch (err) {
+          // data the wire format cannot carry would fail the same way forever
+          this.sequence--;
+          this.counters.pointsDropped += points;
+          this.lastError = `batch not encodable: ${messageOf(err)}`;
+          continue;
+        }
+      }
+      const attempt = this.attempt;
+      let client: Redis | Cluster;
+      try {
+        client = await this.connectedClient();
+      } catch (err) {
+        this.onFailure(err, true);
+        return false;
       }
       try {
-        await this.connectIfNeeded();
+        if (attempt.maybeSent) this.counters.resends++;
         const id = await withTimeout(
-          this.redis.eval(XADD_UNLESS_FULL, 1, this.streamKey, String(this.maxStreamLength), ...this.unconfirmed.fields),
+          client.eval(XADD_UNLESS_FULL, 1, this.streamKey, String(this.maxStreamLength), ...attempt.fields),
           this.sendTimeoutMillis,
           'XADD',
         );
         if (id === null) throw new StreamFullError(`stream ${this.streamKey} holds ${this.maxStreamLength} entries or more; holding data locally`);
         this.counters.batchesExported++;
-        this.counters.pointsExported += this.unconfirmed.points;
-        this.unconfirmed = undefined;
+        this.counters.pointsExported += attempt.points;
+        this.attempt = undefined;
         this.failuresInARow = 0;
         this.lastError = undefined;
       } catch (err) {
-        this.onSendFailure(err);
+        const nothingAdded = err instanceof StreamFullError || isReplyError(err);
+        if (!nothingAdded) {
+          // no answer: the entry may have been added; the connection's state is unknown
+          attempt.maybeSent = true;
+          this.discardClient();
+        }
+        this.onFailure(err, nothingAdded);
         return false;
       }
     }
   }
 
-  private async connectIfNeeded(): Promise<void> {
-    if (!this.ownsClient) return;
-    const r = this.redis as Redis;
-    if (r.status === 'wait' || r.status === 'end' || r.status === 'close') {
-      await withTimeout(r.connect(), this.sendTimeoutMillis, 'connect');
+  private async connectedClient(): Promise<Redis | Cluster> {
+    if (this.givenClient) return this.givenClient;
+    if (this.ownClient && this.ownClient.status !== 'ready') this.discardClient();
+    if (!this.ownClient) {
+      const client = createOwnedClient({ url: this.url, cluster: this.cluster, connectTimeoutMillis: this.sendTimeoutMillis });
+      this.ownClient = client;
+      let socketError: unknown;
+      const onError = (err: unknown): void => {
+        socketError ??= err;
+      };
+      client.on('error', onError);
+      try {
+        await withTimeout(client.connect(), this.sendTimeoutMillis, 'connecting to Redis');
+      } catch (err) {
+        if (this.ownClient === client) this.discardClient();
+        throw socketError ?? err; // the socket's reason (ECONNREFUSED ...) rather than "Connection is closed."
+      } finally {
+        client.removeListener('error', onError);
+      }
+    }
+    return this.ownClient;
+  }
+
+  private discardClient(): void {
+    const client = this.ownClient;
+    this.ownClient = undefined;
+    if (client) {
+      try {
+        client.disconnect();
+      } catch {
+        // already closed
+      }
     }
   }
 
-  private onSendFailure(err: unknown): void {
+  /**
+   * Counts the failure and schedules the next attempt. When nothing was added (the stream was
+   * full, Redis refused, no connection) and no earlier attempt of the batch went unanswered,
+   * the batch goes back into the pending data: what is held stays one merged batch.
+   */
+  private onFailure(err: unknown, nothingAdded: boolean): void {
     this.counters.retries++;
     this.failuresInARow++;
-    this.lastError = err instanceof Error ? err.message : String(err);
-    const now = Date.now();
-    if (now - this.lastWarnMs >= 60_000) {
-      this.lastWarnMs = now;
-      diag.warn(`otel-bandwidth exporter: could not send to Redis (${this.lastError}); ${this.pointsPending()} data points held, retrying`);
+    this.lastError = messageOf(err);
+    const attempt = this.attempt;
+    if (nothingAdded && attempt && !attempt.maybeSent) {
+      this.attempt = undefined;
+      this.sequence--; // the id was never seen outside this process
+      if (this.pending) mergeInto(attempt.batch, this.pending);
+      this.pending = attempt.batch;
     }
+    this.scheduleRetry();
+  }
+
+  private onAllDelivered(): void {
+    this.failuresInARow = 0;
+    this.lastError = undefined;
+    this.clearRetry();
+  }
+
+  private scheduleRetry(): void {
     if (this.isShutdown || this.retryTimer) return;
-    const base = Math.min(this.retryMax, this.retryMin * 2 ** Math.min(this.failuresInARow - 1, 16));
-    const delay = base / 2 + Math.random() * (base / 2);
+    const base = Math.min(this.retryMax, this.retryMin * 2 ** Math.min(this.failuresInARow - 1, 30));
+    // "equal jitter": half the delay fixed, half random, so processes that failed together spread out
+    const delay = Math.round(base / 2 + this.random() * (base / 2));
+    this.retryDelayMillis = delay;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.drain();
+      void this.drain().then(() => this.maybeReport());
     }, delay);
     this.retryTimer.unref();
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelayMillis = undefined;
+  }
+
+  /** The counters, through OTel's diag logger, at most once a minute: warn when anything went wrong. */
+  private maybeReport(): void {
+    const now = this.now();
+    if (now - this.lastReportMs < STATS_REPORT_INTERVAL_MILLIS) return;
+    this.lastReportMs = now;
+    const s = this.stats();
+    const troubled = s.failuresInARow > 0 || s.retries > this.reported.retries || s.pointsDropped > this.reported.pointsDropped;
+    this.reported = { retries: s.retries, pointsDropped: s.pointsDropped };
+    const line =
+      `otel-bandwidth exporter: ${s.batchesExported} batches (${s.pointsExported} data points) exported, ` +
+      `${s.retries} retries, ${s.resends} resends, ${s.pointsPending} data points pending, ${s.pointsDropped} dropped` +
+      (s.lastError ? `; last failure: ${s.lastError}` : '');
+    if (troubled) diag.warn(line);
+    else diag.info(line);
   }
 }

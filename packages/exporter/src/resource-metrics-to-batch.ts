@@ -1,7 +1,7 @@
 import type { HrTime } from '@opentelemetry/api';
 import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Attributes, AttributeValue, HistogramMetric, Metric, MetricBatch, SumMetric, SumPoint } from '@otel-bandwidth/core';
+import type { Attributes, AttributeValue, HistogramMetric, HistogramPoint, Metric, MetricBatch, SumMetric, SumPoint } from '@otel-bandwidth/core';
 
 /** OTel attribute values may be arrays or undefined; the wire format keeps primitives. */
 export function toWireAttributes(attrs: Readonly<Record<string, unknown>>): Attributes {
@@ -19,14 +19,32 @@ const ms = (t: HrTime): number => Math.round(hrTimeToMilliseconds(t));
  * Converts one collection into the wire format's batch (without a batch id yet). Empty delta
  * points are left out; exponential histograms are not carried (the reader selects explicit
  * buckets). Returns undefined when there is nothing to ship.
+ *
+ * Runs on the app's event loop at every export, over every series: attribute sets shared by
+ * several metrics (the instrumentation's five histograms of a series share one) are converted
+ * once, and so are the shared start and end times.
  */
 export function resourceMetricsToBatch(rm: ResourceMetrics): Omit<MetricBatch, 'batchId'> | undefined {
   const metrics: Metric[] = [];
   let start = Number.POSITIVE_INFINITY;
   let end = 0;
-  const seeTimes = (s: number, e: number): void => {
-    if (s < start) start = s;
-    if (e > end) end = e;
+  const wireAttributes = new Map<object, Attributes>();
+  const attributesOf = (a: Readonly<Record<string, unknown>>): Attributes => {
+    let w = wireAttributes.get(a);
+    if (w === undefined) {
+      w = toWireAttributes(a);
+      wireAttributes.set(a, w);
+    }
+    return w;
+  };
+  let lastHr: HrTime | undefined;
+  let lastMs = 0;
+  const msOf = (t: HrTime): number => {
+    if (t !== lastHr) {
+      lastHr = t;
+      lastMs = ms(t);
+    }
+    return lastMs;
   };
   for (const scope of rm.scopeMetrics) {
     for (const md of scope.metrics) {
@@ -34,39 +52,50 @@ export function resourceMetricsToBatch(rm: ResourceMetrics): Omit<MetricBatch, '
       const temporality = md.aggregationTemporality === AggregationTemporality.DELTA ? 'delta' : 'cumulative';
       if (md.dataPointType === DataPointType.HISTOGRAM) {
         const byBounds = new Map<string, HistogramMetric>();
+        let lastBounds: number[] | undefined;
+        let lastMetric: HistogramMetric | undefined;
         for (const dp of md.dataPoints) {
-          if (temporality === 'delta' && dp.value.count === 0) continue;
-          const boundaries = dp.value.buckets.boundaries;
-          const key = boundaries.join(',');
-          let metric = byBounds.get(key);
+          const v = dp.value;
+          if (temporality === 'delta' && v.count === 0) continue;
+          const boundaries = v.buckets.boundaries;
+          let metric = boundaries === lastBounds ? lastMetric : undefined;
           if (!metric) {
-            metric = { name, unit, type: 'histogram', temporality, boundaries: [...boundaries], points: [], scope: scope.scope.name };
-            if (description) metric.description = description;
-            byBounds.set(key, metric);
-            metrics.push(metric);
+            const key = boundaries.join(',');
+            metric = byBounds.get(key);
+            if (!metric) {
+              metric = { name, unit, type: 'histogram', temporality, boundaries: boundaries.slice(), points: [], scope: scope.scope.name };
+              if (description) metric.description = description;
+              byBounds.set(key, metric);
+              metrics.push(metric);
+            }
+            lastBounds = boundaries;
+            lastMetric = metric;
           }
-          const s = ms(dp.startTime);
-          const e = ms(dp.endTime);
-          seeTimes(s, e);
-          metric.points.push({
-            attributes: toWireAttributes(dp.attributes),
+          const s = msOf(dp.startTime);
+          const e = msOf(dp.endTime);
+          if (s < start) start = s;
+          if (e > end) end = e;
+          const point: HistogramPoint = {
+            attributes: attributesOf(dp.attributes),
             startTimeMs: s,
             endTimeMs: e,
-            count: dp.value.count,
-            sum: dp.value.sum ?? 0,
-            ...(dp.value.min !== undefined && Number.isFinite(dp.value.min) ? { min: dp.value.min } : {}),
-            ...(dp.value.max !== undefined && Number.isFinite(dp.value.max) ? { max: dp.value.max } : {}),
-            bucketCounts: [...dp.value.buckets.counts],
-          });
+            count: v.count,
+            sum: v.sum ?? 0,
+            bucketCounts: v.buckets.counts.slice(),
+          };
+          if (v.min !== undefined && Number.isFinite(v.min)) point.min = v.min;
+          if (v.max !== undefined && Number.isFinite(v.max)) point.max = v.max;
+          metric.points.push(point);
         }
       } else if (md.dataPointType === DataPointType.SUM || md.dataPointType === DataPointType.GAUGE) {
         const points: SumPoint[] = [];
         for (const dp of md.dataPoints) {
           if (md.dataPointType === DataPointType.SUM && temporality === 'delta' && dp.value === 0) continue;
-          const s = ms(dp.startTime);
-          const e = ms(dp.endTime);
-          seeTimes(s, e);
-          points.push({ attributes: toWireAttributes(dp.attributes), startTimeMs: s, endTimeMs: e, value: dp.value });
+          const s = msOf(dp.startTime);
+          const e = msOf(dp.endTime);
+          if (s < start) start = s;
+          if (e > end) end = e;
+          points.push({ attributes: attributesOf(dp.attributes), startTimeMs: s, endTimeMs: e, value: dp.value });
         }
         if (points.length === 0) continue;
         if (md.dataPointType === DataPointType.SUM) {

@@ -50,7 +50,7 @@ describe('RedisMetricExporter', () => {
     await provider.shutdown();
   });
 
-  it('holds and merges data while the stream is at its limit, then sends it as one batch', async () => {
+  it('holds data while the stream is at its limit, merged into one pending batch, then sends it as one entry', async () => {
     const key = `{${r.prefix}-b}:metrics`;
     await r.redis.xadd(key, '*', 'filler', '1');
     await r.redis.xadd(key, '*', 'filler', '2');
@@ -62,28 +62,36 @@ describe('RedisMetricExporter', () => {
     hits.add(1, { 'http.route': '/y' });
     await provider.forceFlush();
     expect(await r.redis.xlen(key)).toBe(2);
-    // each forceFlush tries twice: the export, then the exporter's own flush
-    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 4, pointsPending: 3 });
+    // each forceFlush makes one attempt: the export starts it and the exporter's flush waits for it
+    // (the second export only holds: a retry is scheduled; the flush then tries)
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 2, pointsPending: 2 });
     expect(exporter.stats().lastError).toContain('holding data locally');
 
     await r.redis.del(key); // an aggregator caught up
     await provider.forceFlush();
     const got = await entries(key);
-    // the first unconfirmed batch keeps its id; what came later was merged into the next one
-    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-2:1', 'proc-2:2']);
+    // nothing was added while the stream was full: one batch, one id, the intervals summed
+    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-2:1']);
     const values = got.map((e) => e.batch.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value]));
-    expect(values).toEqual([[['/x', 5]], [['/x', 7], ['/y', 1]]]);
-    expect(exporter.stats()).toMatchObject({ batchesExported: 2, pointsPending: 0, pointsDropped: 0 });
+    expect(values).toEqual([[['/x', 12], ['/y', 1]]]);
+    expect(exporter.stats()).toMatchObject({ batchesExported: 1, pointsExported: 2, pointsPending: 0, pointsDropped: 0, failuresInARow: 0, lastError: undefined });
     await provider.shutdown();
   });
 
   it('answers within its timeout when Redis does not, never throws, and counts what it holds', async () => {
-    const exporter = new RedisMetricExporter({ url: 'redis://127.0.0.1:1', keyPrefix: `${r.prefix}-c`, sendTimeoutMillis: 300, retryMinDelayMillis: 3_600_000 });
+    const exporter = new RedisMetricExporter({
+      url: 'redis://127.0.0.1:1',
+      keyPrefix: `${r.prefix}-c`,
+      sendTimeoutMillis: 300,
+      retryMinDelayMillis: 3_600_000,
+      shutdownTimeoutMillis: 300,
+    });
     const { provider, hits } = setup(exporter);
     hits.add(1);
-    await provider.forceFlush(); // resolves: the send timed out instead of waiting on Redis
-    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 2, pointsPending: 1 });
-    await provider.shutdown();
+    await provider.forceFlush(); // resolves: the connection was refused, the data is held
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, retries: 1, pointsPending: 1, failuresInARow: 1 });
+    expect(exporter.stats().lastError).toMatch(/ECONNREFUSED/);
+    await provider.shutdown(); // tries until shutdownTimeoutMillis, then gives up what is left
     expect(exporter.stats()).toMatchObject({ pointsPending: 0, pointsDropped: 1 });
   });
 });
