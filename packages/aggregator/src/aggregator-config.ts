@@ -1,8 +1,11 @@
 import os from 'node:os';
-import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, EnvReader, redactUrl, type Env } from '@otel-bandwidth/core';
 
 export interface AggregatorConfig {
+  /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
   redisUrl: string;
+  /** OTEL_BANDWIDTH_REDIS_CLUSTER: REDIS_URL names Redis Cluster nodes */
+  redisCluster: boolean;
   mysqlUrl: string;
   keyPrefix: string;
   group: string;
@@ -12,13 +15,50 @@ export interface AggregatorConfig {
   readCount: number;
   claimIdleMs: number;
   maxDeliveries: number;
+  /** days of hourly rows kept before today's (UTC); 0 keeps them for ever */
+  retentionDays: number;
+  /** days an applied batch id stays in the ledger; 0 keeps them for ever */
+  ledgerRetentionDays: number;
+}
+
+/**
+ * REDIS_URL: a redis:// or rediss:// URL or, with OTEL_BANDWIDTH_REDIS_CLUSTER=true, the seed
+ * nodes of a Redis Cluster, comma-separated (later ones may be bare host:port).
+ */
+function readRedisUrl(r: EnvReader, cluster: boolean): string {
+  const value = r.optionalString('REDIS_URL');
+  if (!cluster) {
+    if (value?.includes(',')) {
+      r.problem('REDIS_URL lists several nodes; set OTEL_BANDWIDTH_REDIS_CLUSTER=true if they are a Redis Cluster');
+      return DEFAULT_REDIS_URL;
+    }
+    return r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
+  }
+  const seeds = value ?? DEFAULT_REDIS_URL;
+  const items = seeds.split(',').map((s) => s.trim());
+  for (const item of items) {
+    let ok = false;
+    try {
+      const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `redis://${item}`);
+      ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      r.problem(`REDIS_URL="${items.map((s) => redactUrl(s)).join(',')}": "${redactUrl(item)}" is not a Redis Cluster node (expected redis://host:port or host:port)`);
+      return DEFAULT_REDIS_URL;
+    }
+  }
+  return seeds;
 }
 
 /** Throws a ConfigError naming every bad variable. */
 export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
   const r = new EnvReader(env);
+  const redisCluster = r.bool('OTEL_BANDWIDTH_REDIS_CLUSTER', false);
   const config: AggregatorConfig = {
-    redisUrl: r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']),
+    redisUrl: readRedisUrl(r, redisCluster),
+    redisCluster,
     mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
     keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
     group: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),
@@ -28,6 +68,8 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     readCount: r.int('OTEL_BANDWIDTH_READ_COUNT', 500, { min: 1, max: 10_000 }),
     claimIdleMs: r.int('OTEL_BANDWIDTH_CLAIM_IDLE', 60_000, { min: 1000 }),
     maxDeliveries: r.int('OTEL_BANDWIDTH_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
+    retentionDays: r.int('OTEL_BANDWIDTH_RETENTION_DAYS', 90, { min: 0, max: 36_500 }),
+    ledgerRetentionDays: r.int('OTEL_BANDWIDTH_LEDGER_RETENTION_DAYS', 7, { min: 0, max: 36_500 }),
   };
   if (/[{}]/.test(config.keyPrefix)) r.problem(`OTEL_BANDWIDTH_KEY_PREFIX="${config.keyPrefix}" must not contain { or }`);
   r.done();

@@ -1,42 +1,65 @@
 /**
- * Flushes the last interval when the process is told to stop, within a deadline, and then lets
- * it stop as it would have without us: a signal the app does not handle itself is re-raised.
+ * Exports the last interval when the process is told to stop, within a deadline, and then lets
+ * it stop as it would have without us.
+ *
+ * - SIGTERM or SIGINT that the app does not handle: shut down (export the rest), then re-raise
+ *   the signal, so the process ends of it as it would have.
+ * - A signal the app handles itself (closing its servers, finishing requests): export what is
+ *   recorded so far at once, and the rest when the process runs out of work (`beforeExit`).
+ * - `beforeExit` (the app ended by itself): shut down, exporting the rest.
+ *
+ * Each of these keeps the process alive only until the export ends or the deadline passes;
+ * past the deadline the process goes on stopping, whatever Redis does.
  */
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
-export function installShutdownHooks(flush: () => Promise<void>, deadlineMillis: number): () => void {
-  let flushing: Promise<void> | undefined;
-  const flushOnce = (): Promise<void> => {
-    flushing ??= new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, deadlineMillis);
-      timer.unref();
-      flush().then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      );
-    });
-    return flushing;
+export interface ShutdownTarget {
+  /** exports what is recorded so far */
+  forceFlush(): Promise<void>;
+  /** stops recording and exports the rest */
+  shutdown(): Promise<void>;
+}
+
+/** Runs work, holding the process open (one ref'd timer) until it ends or deadlineMillis pass. */
+function withinDeadline(work: () => Promise<void>, deadlineMillis: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const deadline = setTimeout(resolve, deadlineMillis);
+    const done = (): void => {
+      clearTimeout(deadline);
+      resolve();
+    };
+    let running: Promise<void>;
+    try {
+      running = work();
+    } catch {
+      running = Promise.resolve();
+    }
+    running.then(done, done);
+  });
+}
+
+export function installShutdownHooks(target: ShutdownTarget, deadlineMillis: number): () => void {
+  let finalExport: Promise<void> | undefined;
+  const shutdownOnce = (): Promise<void> => {
+    finalExport ??= withinDeadline(() => target.shutdown(), deadlineMillis);
+    return finalExport;
   };
 
   const onSignal = (signal: NodeJS.Signals): void => {
     for (const s of SIGNALS) process.removeListener(s, onSignal);
-    const appHandlesIt = process.listenerCount(signal) > 0;
-    // keep the process alive until the flush ends or the deadline passes
-    const keepAlive = setTimeout(() => undefined, deadlineMillis + 1000);
-    void flushOnce().then(() => {
-      clearTimeout(keepAlive);
-      if (!appHandlesIt) process.kill(process.pid, signal);
+    if (process.listenerCount(signal) > 0) {
+      // the app stops in its own way; whatever it records meanwhile goes out at beforeExit
+      if (!finalExport) void withinDeadline(() => target.forceFlush(), deadlineMillis);
+      return;
+    }
+    void shutdownOnce().then(() => {
+      process.removeListener('beforeExit', onBeforeExit);
+      process.kill(process.pid, signal);
     });
   };
   const onBeforeExit = (): void => {
     process.removeListener('beforeExit', onBeforeExit);
-    void flushOnce();
+    void shutdownOnce();
   };
 
   for (const s of SIGNALS) process.on(s, onSignal);
