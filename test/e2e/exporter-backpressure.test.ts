@@ -1,0 +1,161 @@
+/**
+ * Back-pressure end to end: an app under the preload with OTEL_BANDWIDTH_STREAM_MAX_LENGTH=3 and
+ * no aggregator running. The stream stops growing at the limit while the exporter holds what
+ * follows, merged into one batch; once an aggregator drains the stream, everything arrives, and
+ * exactly once: MySQL equals what the client sent, one ledger row per batch the exporter sent.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Aggregator } from '@otel-bandwidth/aggregator';
+import type { PreloadStats } from '../../packages/instrumentation/src/register';
+import {
+  REGISTER,
+  createTestDatabase,
+  createTestRedis,
+  request,
+  startInstrumented,
+  stopAllInstrumented,
+  waitFor,
+  type ClientResult,
+  type InstrumentedProcess,
+  type TestDatabase,
+  type TestRedis,
+} from 'test-support';
+
+jest.setTimeout(120_000);
+
+// A node:http app that answers with what it read; asked "stats" over IPC, it sends the
+// preload's counters.
+const APP = `'use strict';
+const http = require('node:http');
+const preload = require(process.env.OBW_REGISTER);
+const server = http.createServer((req, res) => {
+  let received = 0;
+  req.on('data', (c) => { received += c.length; });
+  req.on('end', () => {
+    const body = JSON.stringify({ url: req.url, received });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+});
+process.on('message', (m) => {
+  if (m === 'stats') process.send({ stats: preload.stats() });
+});
+server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
+`;
+
+let db: TestDatabase;
+let r: TestRedis;
+let dir: string;
+let appPath: string;
+beforeAll(async () => {
+  db = await createTestDatabase('exporter_backpressure');
+  r = await createTestRedis('exporter_backpressure');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-backpressure-'));
+  appPath = path.join(dir, 'app.js');
+  fs.writeFileSync(appPath, APP);
+});
+afterAll(async () => {
+  await stopAllInstrumented();
+  await db.drop();
+  await r.cleanup();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Totals {
+  requests: number;
+  inbound: number;
+  outbound: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function clientTotals(results: ClientResult[]): Totals {
+  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
+}
+
+let n = 0;
+/** Traffic for `ms`: GET /items/:id and POST /upload (varying bodies), one every 40 ms. */
+async function trafficFor(port: number, ms: number): Promise<ClientResult[]> {
+  const out: ClientResult[] = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    n++;
+    out.push(await (n % 2 === 0 ? request(port, 'POST', '/upload', 'p'.repeat(50 + (n % 11) * 7)) : request(port, 'GET', `/items/${n}`)));
+    await sleep(40);
+  }
+  return out;
+}
+
+function statsOf(app: InstrumentedProcess): Promise<PreloadStats> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      const s = (m as { stats?: PreloadStats }).stats;
+      if (!s) return;
+      app.child.off('message', on);
+      resolve(s);
+    };
+    app.child.on('message', on);
+    app.child.send('stats');
+  });
+}
+
+async function stored(service: string): Promise<Totals> {
+  const [rows] = await db.conn.pool.query(
+    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
+    [service],
+  );
+  const x = (rows as Array<Record<string, unknown>>)[0] ?? {};
+  return { requests: Number(x.requests ?? 0), inbound: Number(x.inbound ?? 0), outbound: Number(x.outbound ?? 0) };
+}
+
+describe('back-pressure end to end', () => {
+  it('the stream stops at OTEL_BANDWIDTH_STREAM_MAX_LENGTH, the exporter holds and merges, and an aggregator draining it gets everything exactly once', async () => {
+    const service = 'backpressure-app';
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      OTEL_SERVICE_NAME: service,
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '200',
+      OTEL_BANDWIDTH_STREAM_MAX_LENGTH: '3',
+      OTEL_BANDWIDTH_RETRY_MAX_DELAY: '1000',
+    });
+    const results = await trafficFor(app.port, 2000);
+    const full = await waitFor('the stream at its limit', async () => {
+      const s = await statsOf(app);
+      return s.exporter.batchesExported === 3 && s.exporter.retries > 0 ? s : undefined;
+    });
+    expect(await r.redis.xlen(r.keys.stream)).toBe(3);
+    expect(full.exporter.lastError).toBe(`stream ${r.keys.stream} holds 3 entries or more; holding data locally`);
+
+    // more intervals: the stream does not grow, the held data stays one batch (2 series x 5 histograms)
+    results.push(...(await trafficFor(app.port, 2000)));
+    const held = await statsOf(app);
+    expect(await r.redis.xlen(r.keys.stream)).toBe(3);
+    expect(held.instrumentation.requests).toBe(results.length);
+    expect(held.exporter).toMatchObject({ batchesExported: 3, pointsPending: 10, pointsDropped: 0, resends: 0 });
+    expect(held.exporter.retries).toBeGreaterThan(full.exporter.retries);
+    expect(await stored(service)).toEqual({ requests: 0, inbound: 0, outbound: 0 });
+
+    // an aggregator drains the stream; the held batch follows
+    const aggregator = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'backpressure', flushIntervalMs: 200, log: () => undefined });
+    await aggregator.start();
+    const sent = clientTotals(results);
+    try {
+      await waitFor('MySQL to hold all the traffic', async () => {
+        const got = await stored(service);
+        return got.requests === sent.requests ? got : undefined;
+      }, 60_000);
+    } finally {
+      await aggregator.stop();
+    }
+    expect(await stored(service)).toEqual(sent);
+    const after = await statsOf(app);
+    expect(after.exporter).toMatchObject({ pointsPending: 0, pointsDropped: 0, resends: 0, failuresInARow: 0 });
+    expect(aggregator.stats()).toMatchObject({ batchesApplied: after.exporter.batchesExported, duplicateBatches: 0, deadLettered: 0 });
+    const [ledger] = await db.conn.pool.query('SELECT COUNT(*) AS n FROM metrics_batch_ledger WHERE service = ?', [service]);
+    expect(Number((ledger as Array<{ n: number | string }>)[0]!.n)).toBe(after.exporter.batchesExported);
+    expect(await app.stop()).toBe(null);
+  });
+});

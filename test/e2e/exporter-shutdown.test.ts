@@ -1,0 +1,253 @@
+/**
+ * Shutdown under the preload, with real processes: SIGINT exports the last interval and the
+ * process ends of the signal; an app that handles SIGTERM itself (server.close(), then ends on
+ * its own) has even the request still in flight at the signal exported; and with Redis stopped
+ * or gone, the process still ends: at OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT after a signal, and on its
+ * own when idle (nothing of the preload holds it open).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
+import type { PreloadStats } from '../../packages/instrumentation/src/register';
+import {
+  REGISTER,
+  createTestRedis,
+  request,
+  startInstrumented,
+  stopAllInstrumented,
+  type ClientResult,
+  type InstrumentedProcess,
+  type TestRedis,
+} from 'test-support';
+import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
+
+// A node:http app: answers with what it read, after ?delay= ms; tells the test (IPC) when a
+// request arrives and, asked "stats", the preload's counters. With APP_SIGTERM=close it handles
+// SIGTERM itself: closes its server and lets the process end.
+const APP = `'use strict';
+const http = require('node:http');
+const preload = require(process.env.OBW_REGISTER);
+const server = http.createServer((req, res) => {
+  if (process.connected) process.send({ arrived: req.url });
+  let received = 0;
+  req.on('data', (c) => { received += c.length; });
+  req.on('end', () => {
+    const delay = Number(new URL(req.url, 'http://app').searchParams.get('delay') || 0);
+    setTimeout(() => {
+      const body = JSON.stringify({ url: req.url, received });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }, delay);
+  });
+});
+process.on('message', (m) => {
+  if (m === 'stats') process.send({ stats: preload.stats() });
+});
+if (process.env.APP_SIGTERM === 'close') {
+  process.on('SIGTERM', () => {
+    server.close();
+    process.disconnect();
+  });
+}
+server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
+`;
+
+// An app that serves itself a request every 100 ms for a second, closes its server and ends on
+// its own, printing what it served.
+const IDLE_APP = `'use strict';
+const http = require('node:http');
+const server = http.createServer((req, res) => res.end('hello ' + req.url));
+server.listen(0, '127.0.0.1', async () => {
+  const { port } = server.address();
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port, path: '/items/' + i, agent: false }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  server.close();
+  process.stdout.write('served 10\\n');
+});
+`;
+
+let r: TestRedis;
+let stopped: PrivateRedis;
+let dir: string;
+let appPath: string;
+let idleAppPath: string;
+beforeAll(async () => {
+  r = await createTestRedis('exporter_shutdown');
+  stopped = await startPrivateRedis();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-shutdown-'));
+  appPath = path.join(dir, 'app.js');
+  idleAppPath = path.join(dir, 'idle-app.js');
+  fs.writeFileSync(appPath, APP);
+  fs.writeFileSync(idleAppPath, IDLE_APP);
+});
+afterAll(async () => {
+  await stopAllInstrumented();
+  await stopped.close();
+  await r.cleanup();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Totals {
+  requests: number;
+  inbound: number;
+  outbound: number;
+}
+
+function clientTotals(results: ClientResult[]): Totals {
+  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
+}
+
+/** What the stream holds for a service, from the entries themselves. */
+async function streamTotals(prefix: string, service: string): Promise<Totals & { entries: number }> {
+  const t = { requests: 0, inbound: 0, outbound: 0, entries: 0 };
+  for (const [, f] of await r.redis.xrange(`{${prefix}}:metrics`, '-', '+')) {
+    const batch = decodeBatch(fieldsFromArray(f));
+    if (batch.resource['service.name'] !== service) continue;
+    t.entries++;
+    for (const m of batch.metrics) {
+      if (m.type !== 'histogram') continue;
+      for (const p of m.points) {
+        if (m.name === 'http.server.request.duration') t.requests += p.count;
+        if (m.name === 'http.server.request.body.size') t.inbound += p.sum;
+        if (m.name === 'http.server.response.body.size') t.outbound += p.sum;
+      }
+    }
+  }
+  return t;
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+function nextMessage<T>(app: InstrumentedProcess, pick: (m: unknown) => T | undefined): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      const v = pick(m);
+      if (v === undefined) return;
+      app.child.off('message', on);
+      resolve(v);
+    };
+    app.child.on('message', on);
+  });
+}
+
+async function someTraffic(port: number): Promise<ClientResult[]> {
+  return [
+    ...(await Promise.all([1, 2, 3].map((i) => request(port, 'GET', `/items/${i}`)))),
+    await request(port, 'POST', '/upload', 'x'.repeat(1234)),
+    await request(port, 'POST', '/upload', Buffer.alloc(77, 1)),
+  ];
+}
+
+describe('shutdown under the preload', () => {
+  it('SIGINT: the last interval is exported, then the process ends of SIGINT', async () => {
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      OTEL_SERVICE_NAME: 'sigint-app',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000', // only the shutdown exports
+    });
+    const sent = clientTotals(await someTraffic(app.port));
+    expect(sent).toEqual({ requests: 5, inbound: 1311, outbound: expect.any(Number) });
+    app.child.kill('SIGINT');
+    expect(await exitOf(app.child)).toEqual({ code: null, signal: 'SIGINT' });
+    expect(app.stderr()).toBe('');
+    expect(await streamTotals(r.prefix, 'sigint-app')).toEqual({ ...sent, entries: 1 });
+  });
+
+  it('an app that handles SIGTERM itself (server.close()) ends on its own, with the request in flight at the signal exported', async () => {
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      APP_SIGTERM: 'close',
+      OTEL_SERVICE_NAME: 'own-sigterm-app',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+    });
+    const before = await someTraffic(app.port);
+    const arrived = nextMessage(app, (m) => ((m as { arrived?: string }).arrived?.startsWith('/slow/') ? (m as { arrived: string }).arrived : undefined));
+    // (connection: close, so that no idle keep-alive connection outlives the response)
+    const slow = request(app.port, 'POST', '/slow/7?delay=400', 'y'.repeat(500), { connection: 'close' });
+    expect(await arrived).toBe('/slow/7?delay=400');
+    app.child.kill('SIGTERM'); // while /slow/7 is being served
+    const last = await slow;
+    expect(last.status).toBe(200);
+    // the app's own handler ran and the process ended by itself, not of the signal
+    expect(await exitOf(app.child)).toEqual({ code: 0, signal: null });
+    expect(app.stderr()).toBe('');
+    const sent = clientTotals([...before, last]);
+    expect(sent).toMatchObject({ requests: 6, inbound: 1811 });
+    // what was recorded by the signal went out at once, the rest as the process ended
+    expect(await streamTotals(r.prefix, 'own-sigterm-app')).toEqual({ ...sent, entries: 2 });
+  });
+
+  it.each([
+    ['SIGTERM', 'stopped (SIGSTOP: connections hang)'],
+    ['SIGINT', 'gone (connections refused)'],
+  ] as const)('%s with Redis %s: the process still ends, at OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT', async (signal, state) => {
+    if (state.startsWith('stopped')) {
+      if (!stopped.answering) await stopped.start();
+      stopped.pause();
+    } else {
+      await stopped.kill();
+    }
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      REDIS_URL: stopped.url,
+      OTEL_SERVICE_NAME: 'unreachable-app',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '200',
+      OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500',
+    });
+    await someTraffic(app.port);
+    // exports have been tried and are held (the counters, through the preload)
+    const statsNow = async (): Promise<PreloadStats> => {
+      const reply = nextMessage(app, (m) => (m as { stats?: PreloadStats }).stats);
+      app.child.send('stats');
+      return reply;
+    };
+    let s = await statsNow();
+    while (s.exporter.retries === 0 || s.exporter.pointsPending === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      s = await statsNow();
+    }
+    expect(s.exporter).toMatchObject({ batchesExported: 0, pointsDropped: 0 });
+    expect(s.instrumentation.requests).toBe(5);
+    app.child.kill(signal);
+    expect(await exitOf(app.child)).toEqual({ code: null, signal });
+    expect(app.stderr()).not.toMatch(/Unhandled|Error:|\bat /);
+    if (state.startsWith('stopped')) stopped.resume();
+    else await stopped.start();
+  });
+
+  it.each(['stopped', 'gone'] as const)('an app that ends on its own ends with Redis %s: no socket or timer of the preload holds it', async (state) => {
+    if (state === 'stopped') {
+      if (!stopped.answering) await stopped.start();
+      stopped.pause();
+    } else {
+      await stopped.kill();
+    }
+    const child = spawn(process.execPath, ['--unhandled-rejections=strict', '--require', REGISTER, idleAppPath], {
+      env: { ...process.env, REDIS_URL: stopped.url, OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1000', OTEL_LOG_LEVEL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // if anything held the process open, this would never resolve and the test would time out
+    expect(await exitOf(child)).toEqual({ code: 0, signal: null });
+    expect(stdout).toBe('served 10\n');
+    expect(stderr).not.toMatch(/Unhandled|Error:|\bat /);
+    if (state === 'stopped') stopped.resume();
+    else await stopped.start();
+  });
+});
