@@ -145,15 +145,17 @@ export function countPoints(batch: MetricBatch): number {
 }
 
 export function encodeBatch(batch: MetricBatch): StreamFields {
-  const attrIndex = new Map<string, number>();
+  // Attribute sets are listed by identity: the producer shares one object among a series' points,
+  // so this is one Map lookup per point and no per-point key building (an export runs on the
+  // app's event loop). Equal sets held in distinct objects are listed twice, which is harmless.
+  const attrIndex = new Map<Attributes, number>();
   const attrs: Attributes[] = [];
   const indexOf = (a: Attributes): number => {
-    const key = attributesKey(a);
-    let i = attrIndex.get(key);
+    let i = attrIndex.get(a);
     if (i === undefined) {
       i = attrs.length;
       attrs.push(a);
-      attrIndex.set(key, i);
+      attrIndex.set(a, i);
     }
     return i;
   };

@@ -1,6 +1,8 @@
 import { WireFormatError, decodeBatch, encodeBatch, type MetricBatch } from '@otel-bandwidth/core';
 
 function sampleBatch(): MetricBatch {
+  // one object per attribute set, shared by the metrics of a series, as the producer does
+  const usersRoute = { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 };
   return {
     batchId: 'host-1-abcd:7',
     startTimeMs: 1_700_000_000_000,
@@ -16,7 +18,7 @@ function sampleBatch(): MetricBatch {
         boundaries: [0.005, 0.01],
         points: [
           {
-            attributes: { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 },
+            attributes: usersRoute,
             startTimeMs: 1_700_000_000_000,
             endTimeMs: 1_700_000_005_000,
             count: 3,
@@ -43,7 +45,7 @@ function sampleBatch(): MetricBatch {
         monotonic: true,
         points: [
           {
-            attributes: { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 },
+            attributes: usersRoute,
             startTimeMs: 1_700_000_000_000,
             endTimeMs: 1_700_000_005_000,
             value: 3,
@@ -76,13 +78,14 @@ describe('wire format', () => {
   });
 
   it('round-trips the largest entry of a 2,000-series interval', () => {
-    const attrs = (i: number) => ({
+    const attrs = (i: number) => series[i]!;
+    const series = Array.from({ length: 2000 }, (_, i) => ({
       'http.request.method': 'GET',
       'http.route': `/api/resource-${i}/items/:id`,
       'http.response.status_code': 200,
       'url.scheme': 'http',
       'network.protocol.version': '1.1',
-    });
+    }));
     const histogram = (name: string, unit: string, boundaries: number[]) => ({
       name,
       unit,
