@@ -111,7 +111,7 @@ describe('Redis Cluster', () => {
       'invalid configuration:\n  - REDIS_URL lists several nodes; set OTEL_BANDWIDTH_REDIS_CLUSTER=true if they are a Redis Cluster',
     );
     expect(() => readPreloadConfig({ REDIS_URL: 'redis://a:7000,http://b:7001', OTEL_BANDWIDTH_REDIS_CLUSTER: 'yes' })).toThrow(
-      'invalid configuration:\n  - REDIS_URL="redis://a:7000,http://b:7001" is not a list of Redis Cluster nodes: "http://b:7001" has scheme "http:", expected redis: or rediss:',
+      'invalid configuration:\n  - REDIS_URL="redis://a:7000,http://b:7001": "http://b:7001" has scheme "http:", expected redis: or rediss:',
     );
     expect(() => readApiConfig({ REDIS_URL: 'redis://:secret@a:7000,b:x', OTEL_BANDWIDTH_REDIS_CLUSTER: 'true' })).toThrow(
       'invalid configuration:\n  - REDIS_URL="redis://:***@a:7000,b:x": "b:x" is not a Redis Cluster node (expected redis://host:port or host:port)',

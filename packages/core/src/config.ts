@@ -94,6 +94,41 @@ export class EnvReader {
     return fallback;
   }
 
+  /**
+   * REDIS_URL and OTEL_BANDWIDTH_REDIS_CLUSTER: a redis:// or rediss:// URL or, with the cluster
+   * switch on, the seed nodes of a Redis Cluster, comma-separated (later ones may be bare
+   * host:port; scheme and credentials come from the first).
+   */
+  redis(): { url: string; cluster: boolean } {
+    const cluster = this.bool('OTEL_BANDWIDTH_REDIS_CLUSTER', false);
+    const value = this.raw('REDIS_URL');
+    if (!cluster) {
+      if (value?.includes(',')) {
+        this.problems.push('REDIS_URL lists several nodes; set OTEL_BANDWIDTH_REDIS_CLUSTER=true if they are a Redis Cluster');
+        return { url: DEFAULT_REDIS_URL, cluster };
+      }
+      return { url: this.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']), cluster };
+    }
+    const seeds = value ?? DEFAULT_REDIS_URL;
+    const items = seeds.split(',').map((x) => x.trim());
+    for (const item of items) {
+      let problem: string | undefined;
+      try {
+        const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `redis://${item}`);
+        const scheme = u.protocol.replace(/:$/, '');
+        if (scheme !== 'redis' && scheme !== 'rediss') problem = `has scheme "${scheme}:", expected redis: or rediss:`;
+        else if (u.hostname === '') problem = 'names no host';
+      } catch {
+        problem = 'is not a Redis Cluster node (expected redis://host:port or host:port)';
+      }
+      if (problem !== undefined) {
+        this.problems.push(`REDIS_URL="${redactUrl(seeds)}": "${redactUrl(item)}" ${problem}`);
+        return { url: DEFAULT_REDIS_URL, cluster };
+      }
+    }
+    return { url: seeds, cluster };
+  }
+
   /** Adds a problem found by a check the reader cannot express. */
   problem(message: string): void {
     this.problems.push(message);
@@ -112,8 +147,9 @@ function describeRange(r: IntRange): string {
   return '';
 }
 
-/** The URL with its password replaced, for messages and logs. */
+/** The URL (or comma-separated URLs) with passwords replaced, for messages and logs. */
 export function redactUrl(url: string): string {
+  if (url.includes(',')) return url.split(',').map(redactUrl).join(',');
   try {
     const u = new URL(url);
     if (!u.password) return url;

@@ -1,5 +1,4 @@
-import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, EnvReader, redactUrl, type Env } from '@otel-bandwidth/core';
-import { parseRedisSeeds } from '@otel-bandwidth/exporter';
+import { DEFAULT_KEY_PREFIX, EnvReader, type Env } from '@otel-bandwidth/core';
 
 /** What the preload reads from the environment. */
 export interface PreloadConfig {
@@ -20,34 +19,16 @@ export interface PreloadConfig {
 }
 
 /** REDIS_URL: a URL, or with OTEL_BANDWIDTH_REDIS_CLUSTER=true the Cluster's seed nodes. */
-function readRedisUrl(r: EnvReader, cluster: boolean): string {
-  const value = r.optionalString('REDIS_URL');
-  if (!cluster) {
-    if (value?.includes(',')) {
-      r.problem(`REDIS_URL lists several nodes; set OTEL_BANDWIDTH_REDIS_CLUSTER=true if they are a Redis Cluster`);
-      return DEFAULT_REDIS_URL;
-    }
-    return r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
-  }
-  const seeds = value ?? DEFAULT_REDIS_URL;
-  try {
-    parseRedisSeeds(seeds);
-  } catch (err) {
-    r.problem(`REDIS_URL="${seeds.split(',').map((s) => redactUrl(s.trim())).join(',')}" is not a list of Redis Cluster nodes: ${(err as Error).message}`);
-    return DEFAULT_REDIS_URL;
-  }
-  return seeds;
-}
 
 /** Throws a ConfigError naming every bad variable. */
 export function readPreloadConfig(env: Env = process.env): PreloadConfig {
   const r = new EnvReader(env);
-  const redisCluster = r.bool('OTEL_BANDWIDTH_REDIS_CLUSTER', false);
+  const redis = r.redis();
   const config: PreloadConfig = {
     enabled: r.bool('OTEL_BANDWIDTH_ENABLED', true) && !r.bool('OTEL_SDK_DISABLED', false),
     serviceName: r.optionalString('OTEL_SERVICE_NAME'),
-    redisUrl: readRedisUrl(r, redisCluster),
-    redisCluster,
+    redisUrl: redis.url,
+    redisCluster: redis.cluster,
     keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
     exportIntervalMillis: r.int('OTEL_METRIC_EXPORT_INTERVAL', 5000, { min: 100, max: 3_600_000 }),
     exportTimeoutMillis: r.int('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),

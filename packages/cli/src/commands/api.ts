@@ -10,6 +10,7 @@ export const apiCommand: Command = {
 Serves GET /metrics/realtime?minutes=N, /metrics/hourly?hours=N, /metrics/status and /healthz.
 
 ${ENVIRONMENT_HELP}
+  OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated
   OTEL_BANDWIDTH_API_HOST         address to listen on (default 127.0.0.1; 0.0.0.0 in containers)
   OTEL_BANDWIDTH_API_PORT         port (default 4040)
   OTEL_BANDWIDTH_CONSUMER_GROUP   the aggregators' group, for /metrics/status (default aggregators)
@@ -20,7 +21,7 @@ ${ENVIRONMENT_HELP}
       return 0;
     }
     const config = readApiConfig();
-    const redis = await connectRedis(config.redisUrl);
+    const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning });
     const address = await app.listen({ host: config.host, port: config.port });
