@@ -37,6 +37,9 @@ export function isIdSegment(s: string): boolean {
 }
 
 export function normalisePath(url: string): string {
+  // most URLs carry no query string: then the URL itself is the cache key
+  const direct = cache.get(url);
+  if (direct !== undefined) return direct;
   let end = url.length;
   const q = url.indexOf('?');
   if (q !== -1) end = q;
