@@ -1,13 +1,53 @@
 import os from 'node:os';
-import { DEFAULT_KEY_PREFIX, WireFormatError, decodeBatch, isUnreachableError, redisKeys, type RedisKeys } from '@otel-bandwidth/core';
-import type { MysqlConnection } from '@otel-bandwidth/storage';
+import { DEFAULT_KEY_PREFIX, WireFormatError, decodeBatch, isUnreachableError, redisKeys, type MetricBatch, type RedisKeys } from '@otel-bandwidth/core';
+import { metricsBatchLedger, type MysqlConnection } from '@otel-bandwidth/storage';
+import { inArray } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
+import { BatchRollup } from './batch-rollup';
 import { updateRealtimeView } from './realtime-writer';
-import { RollupWriter, type StreamBatch } from './rollup-writer';
+import {
+  DEFAULT_LEDGER_RETENTION_DAYS,
+  DEFAULT_RETENTION_CHUNK_ROWS,
+  DEFAULT_RETENTION_DAYS,
+  DEFAULT_RETENTION_INTERVAL_MS,
+  applyRetention,
+  hourlyRetentionCutoff,
+  type RetentionResult,
+} from './retention';
+import { RollupWriter, ledgerEntryOf, type LedgerEntry, type MergedFlushResult, type RebuiltRollup } from './rollup-writer';
 import { StreamConsumer, type StreamEntry } from './stream-consumer';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
+
+/**
+ * Points in the aggregator's work where a test can stop it (fault injection: a hook that never
+ * resolves holds the aggregator there until the test kills the process).
+ */
+export interface AggregatorHooks {
+  /** inside a flush's transaction, after every write, before COMMIT */
+  beforeCommit?: (flush: FlushInfo) => void | Promise<void>;
+  /** after a flush committed, before its entries are acknowledged */
+  beforeAck?: (flush: FlushInfo) => void | Promise<void>;
+  /** after entries were read and buffered, before they are flushed */
+  afterRead?: (held: HeldEntries) => void | Promise<void>;
+}
+
+/** The entries an aggregator holds, as the hooks see them. */
+export interface HeldEntries {
+  /** read and merged, waiting for the next flush */
+  buffered: number;
+  /** in a flush that is running, or that failed and will run again */
+  flushing: number;
+}
+
+/** A flush, as the hooks see it. */
+export interface FlushInfo {
+  /** stream entries the flush acknowledges */
+  entries: number;
+  /** distinct batches among them the flush offers to the ledger */
+  batches: number;
+}
 
 export interface AggregatorOptions {
   /** for commands; the aggregator never closes it */
@@ -20,14 +60,27 @@ export interface AggregatorOptions {
   consumer?: string;
   /** flush at least this often (ms). Default 5000: at most 12 write transactions a minute. */
   flushIntervalMs?: number;
-  /** or as soon as this many entries are buffered. Default 2000. */
+  /**
+   * or as soon as this many entries are held. Default 2000. Entries are merged as they are read,
+   * so memory grows with the number of series, not of entries.
+   */
   flushMaxEntries?: number;
-  /** entries per XREADGROUP. Default 500. */
+  /** entries per XREADGROUP at most (fewer when entries are large). Default 500. */
   readCount?: number;
   /** claim entries other consumers left pending this long (ms). Default 60000. */
   claimIdleMs?: number;
   /** an entry delivered more times than this goes to the dead-letter stream. Default 5. */
   maxDeliveries?: number;
+  /** days of hourly rows kept before today's (UTC); 0 keeps them for ever. Default 90. */
+  retentionDays?: number;
+  /** days an applied batch id stays in the ledger; 0 keeps them for ever. Default 7. */
+  ledgerRetentionDays?: number;
+  /** ms between retention runs (the first runs at start). Default 300000. */
+  retentionIntervalMs?: number;
+  /** rows per retention DELETE. Default 5000. */
+  retentionChunkRows?: number;
+  /** fault injection for tests */
+  hooks?: AggregatorHooks;
   log?: Logger;
 }
 
@@ -38,6 +91,8 @@ export interface AggregatorStats {
   deadLettered: number;
   flushes: number;
   failedFlushes: number;
+  /** hourly rows and ledger ids deleted by retention */
+  rowsExpired: number;
   entriesBuffered: number;
   lastFlushMs: number | undefined;
   lastError: string | undefined;
@@ -50,10 +105,56 @@ const defaultLog: Logger = (level, message) => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** a read brings about this many bytes at most (fewer entries when they are large) */
+const READ_TARGET_BYTES = 8 * 1024 * 1024;
+/** decoding yields to other callbacks this often (ms), so a running flush is not held up */
+const YIELD_AFTER_MS = 15;
+
+/**
+ * What the aggregator holds between two flushes: the merged totals of the batches read, the
+ * ledger rows they will write, and the ids of every stream entry to acknowledge after the commit.
+ */
+class FlushBuffer {
+  readonly rollup = new BatchRollup();
+  readonly entries: LedgerEntry[] = [];
+  /** entries whose batch is in the buffer already or known to be applied: acknowledged with the flush */
+  readonly duplicates: string[] = [];
+  private readonly batchIds = new Set<string>();
+  readonly streamIds = new Set<string>();
+
+  get size(): number {
+    return this.streamIds.size;
+  }
+
+  holds(streamId: string): boolean {
+    return this.streamIds.has(streamId);
+  }
+
+  add(streamId: string, batch: MetricBatch): void {
+    this.streamIds.add(streamId);
+    if (this.batchIds.has(batch.batchId)) {
+      this.duplicates.push(streamId);
+      return;
+    }
+    this.batchIds.add(batch.batchId);
+    this.entries.push(ledgerEntryOf({ streamId, batch }));
+    this.rollup.add(batch);
+  }
+
+  addDuplicate(streamId: string): void {
+    this.streamIds.add(streamId);
+    this.duplicates.push(streamId);
+  }
+}
+
 /**
  * Reads the stream in a consumer group and rolls it into MySQL, exactly once: each flush is one
  * transaction with the batch ledger, and entries are acknowledged only after it commits. A crash
  * anywhere re-delivers; the ledger skips what was applied.
+ *
+ * Batches are merged into the flush's totals as they are read, so the transaction only writes.
+ * While entries wait for their flush, the aggregator keeps resetting their idle time, so other
+ * aggregators claim them only when this one stops doing so (it died or hangs).
  */
 export class Aggregator {
   readonly keys: RedisKeys;
@@ -65,16 +166,33 @@ export class Aggregator {
   private readonly readCount: number;
   private readonly claimIdleMs: number;
   private readonly maxDeliveries: number;
+  private readonly retentionDays: number;
+  private readonly ledgerRetentionDays: number;
+  private readonly retentionIntervalMs: number;
+  private readonly retentionChunkRows: number;
+  private readonly hooks: AggregatorHooks;
   private readonly log: Logger;
-  private buffer: StreamBatch[] = [];
-  /** ids of entries in the buffer and of entries to ack with it (duplicates of buffered ones) */
-  private bufferIds: string[] = [];
+  /** the buffer being filled */
+  private buffer = new FlushBuffer();
+  /** the buffer whose flush is running (the loop goes on reading meanwhile) */
+  private flushing: { buffer: FlushBuffer; done: Promise<void> } | undefined;
+  /** a buffer whose flush failed: flushed again before any other */
+  private unflushed: FlushBuffer | undefined;
+  private flushError: unknown;
+  /** the flush in its transaction, for the hooks */
+  private committing: FlushInfo = { entries: 0, batches: 0 };
   private nextFlushAt = 0;
   private nextClaimAt = 0;
+  private nextRetentionAt = 0;
   private running: Promise<void> | undefined;
+  private retentionRun: Promise<void> | undefined;
+  private touchTimer: NodeJS.Timeout | undefined;
+  private touching = false;
   private stopping = false;
   private failuresInARow = 0;
   private lastLoggedError = '';
+  /** average size of an entry's fields, for the size of reads */
+  private entryBytes = 0;
   private readonly counters: Omit<AggregatorStats, 'entriesBuffered' | 'lastFlushMs' | 'lastError'> = {
     entriesRead: 0,
     batchesApplied: 0,
@@ -82,6 +200,7 @@ export class Aggregator {
     deadLettered: 0,
     flushes: 0,
     failedFlushes: 0,
+    rowsExpired: 0,
   };
   private lastFlushMs: number | undefined;
   private lastError: string | undefined;
@@ -93,6 +212,11 @@ export class Aggregator {
     this.readCount = options.readCount ?? 500;
     this.claimIdleMs = options.claimIdleMs ?? 60_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    this.ledgerRetentionDays = options.ledgerRetentionDays ?? DEFAULT_LEDGER_RETENTION_DAYS;
+    this.retentionIntervalMs = options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
+    this.retentionChunkRows = options.retentionChunkRows ?? DEFAULT_RETENTION_CHUNK_ROWS;
+    this.hooks = options.hooks ?? {};
     this.log = options.log ?? defaultLog;
     // blocking reads get a connection of their own so they never delay other commands
     this.reader = options.redis.duplicate();
@@ -104,18 +228,21 @@ export class Aggregator {
       options.group ?? 'aggregators',
       options.consumer ?? `${os.hostname()}-${process.pid}`,
     );
-    this.writer = new RollupWriter(options.mysql);
+    const beforeCommit = this.hooks.beforeCommit;
+    this.writer = new RollupWriter(options.mysql, beforeCommit ? { beforeCommit: () => beforeCommit(this.committing) } : {});
   }
 
   stats(): AggregatorStats {
-    return { ...this.counters, entriesBuffered: this.buffer.length, lastFlushMs: this.lastFlushMs, lastError: this.lastError };
+    return { ...this.counters, entriesBuffered: this.heldCount(), lastFlushMs: this.lastFlushMs, lastError: this.lastError };
   }
 
-  /** Starts the read-flush loop. Resolves once the consumer group exists. */
+  /** Starts the read-flush loop (and retention). Resolves once the consumer group exists. */
   async start(): Promise<void> {
     await this.consumer.ensureGroup();
     this.nextFlushAt = Date.now() + this.flushIntervalMs;
     this.nextClaimAt = Date.now() + Math.min(this.claimIdleMs, 5000);
+    this.nextRetentionAt = 0;
+    this.startTouching();
     this.running = this.loop();
   }
 
@@ -123,13 +250,13 @@ export class Aggregator {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
-    if (this.buffer.length > 0 || this.bufferIds.length > 0) {
-      try {
-        await this.flush();
-      } catch (err) {
-        this.log('warn', `stopping with ${this.bufferIds.length} entries unflushed; they stay pending in the stream: ${(err as Error).message}`);
-      }
+    await this.retentionRun;
+    try {
+      await this.flush();
+    } catch (err) {
+      this.log('warn', `stopping with ${this.heldCount()} entries unflushed; they stay pending in the stream: ${(err as Error).message}`);
     }
+    if (this.touchTimer) clearInterval(this.touchTimer);
     this.reader.disconnect();
   }
 
@@ -139,33 +266,71 @@ export class Aggregator {
    */
   async drainOnce(): Promise<void> {
     await this.consumer.ensureGroup();
+    await this.runRetention();
     for (;;) {
-      const entries = await this.consumer.read(this.readCount, 1);
+      const entries = await this.consumer.read(this.readSize(), 1);
       if (entries.length === 0 && !this.consumer.readingOwnPending) break;
-      await this.accept(entries, false);
-      if (this.bufferIds.length >= this.flushMaxEntries) await this.flush();
+      await this.accept(entries, this.consumer.readingOwnPending);
+      if (this.buffer.size >= this.flushMaxEntries) await this.flush();
     }
     await this.flush();
+  }
+
+  /** Runs retention once now (the loop runs it at start and every retentionIntervalMs). */
+  async runRetention(): Promise<RetentionResult> {
+    const oldestStreamEntryMs = await this.consumer.oldestEntryMs();
+    const result = await applyRetention(
+      this.options.mysql,
+      { hourlyDays: this.retentionDays, ledgerDays: this.ledgerRetentionDays, chunkRows: this.retentionChunkRows },
+      { ...(oldestStreamEntryMs === undefined ? {} : { oldestStreamEntryMs }), shouldStop: () => this.stopping },
+    );
+    const expired = Object.values(result.deleted).reduce((n, d) => n + d, 0);
+    this.counters.rowsExpired += expired;
+    if (expired > 0) {
+      const what = Object.entries(result.deleted)
+        .filter(([, n]) => n > 0)
+        .map(([table, n]) => `${n} from ${table}`)
+        .join(', ');
+      this.log('info', `retention: deleted ${what} in ${result.deletes} chunks`);
+    }
+    return result;
   }
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
       try {
-        if (this.bufferIds.length < this.flushMaxEntries) {
-          const wait = Math.max(1, Math.min(1000, this.nextFlushAt - Date.now()));
-          const entries = await this.consumer.read(this.readCount, wait);
-          await this.accept(entries, this.consumer.readingOwnPending);
+        if (Date.now() >= this.nextRetentionAt && this.retentionRun === undefined) {
+          this.nextRetentionAt = Date.now() + this.retentionIntervalMs;
+          // in the background, on the pool's other connections: it never holds up a flush
+          this.retentionRun = this.runRetention()
+            .then(
+              () => undefined,
+              (err: unknown) => this.log('warn', `retention: ${(err as Error).message}`),
+            )
+            .finally(() => {
+              this.retentionRun = undefined;
+            });
         }
-        if (Date.now() >= this.nextClaimAt) {
+        if (this.buffer.size < this.flushMaxEntries) {
+          const wait = Math.max(1, Math.min(1000, this.nextFlushAt - Date.now()));
+          const entries = await this.consumer.read(this.readSize(), wait);
+          await this.accept(entries, this.consumer.readingOwnPending);
+          if (entries.length > 0) await this.hooks.afterRead?.({ buffered: this.buffer.size, flushing: this.heldCount() - this.buffer.size });
+        }
+        if (Date.now() >= this.nextClaimAt && this.buffer.size < this.flushMaxEntries) {
           this.nextClaimAt = Date.now() + Math.max(1000, this.claimIdleMs / 2);
-          const claimed = await this.consumer.claimIdle(this.claimIdleMs, this.readCount);
+          const size = this.readSize();
+          const found = await this.consumer.claimIdle(this.claimIdleMs, size);
+          const claimed = found.filter((e) => !this.holds(e.id));
           if (claimed.length > 0) {
             this.log('info', `claimed ${claimed.length} entries left pending by other consumers`);
             await this.accept(claimed, true);
           }
+          // a dead consumer left more: take them over at the pace of reads, not one read per claimIdle/2
+          if (claimed.length > 0 && found.length >= size) this.nextClaimAt = 0;
         }
-        if (this.bufferIds.length >= this.flushMaxEntries || Date.now() >= this.nextFlushAt) {
-          await this.flush();
+        if (this.buffer.size >= this.flushMaxEntries || Date.now() >= this.nextFlushAt) {
+          await this.flush(true);
         }
         this.failuresInARow = 0;
       } catch (err) {
@@ -175,7 +340,7 @@ export class Aggregator {
         const what = isUnreachableError(err) ? 'a backing service does not answer' : 'flush failed';
         const line = `${what}: ${this.lastError}`;
         if (line !== this.lastLoggedError) {
-          this.log('warn', `${line} (holding ${this.bufferIds.length} entries; retrying)`);
+          this.log('warn', `${line} (holding ${this.heldCount()} entries; retrying)`);
           this.lastLoggedError = line;
         }
         await sleep(Math.min(10_000, 250 * 2 ** Math.min(this.failuresInARow, 6)));
@@ -183,31 +348,104 @@ export class Aggregator {
     }
   }
 
-  /** Decodes entries into the buffer; undecodable or too-often-delivered ones go to the dead-letter stream. */
+  /** Entries per read: readCount, or fewer when entries are large. */
+  private readSize(): number {
+    // until the size of entries is known, a small first read
+    if (this.entryBytes <= 0) return Math.min(this.readCount, 16);
+    return Math.max(1, Math.min(this.readCount, Math.floor(READ_TARGET_BYTES / this.entryBytes)));
+  }
+
+  /**
+   * Keeps the idle time of held entries well below claimIdleMs, so that other consumers claim
+   * them only from an aggregator that stopped running (or hangs).
+   */
+  private startTouching(): void {
+    const every = Math.max(100, Math.floor(this.claimIdleMs / 4));
+    this.touchTimer = setInterval(() => {
+      const ids = this.held().flatMap((b) => [...b.streamIds]);
+      if (this.touching || ids.length === 0) return;
+      this.touching = true;
+      this.consumer
+        .touch(ids, every / 2)
+        .catch(() => undefined)
+        .finally(() => {
+          this.touching = false;
+        });
+    }, every);
+    this.touchTimer.unref();
+  }
+
+  /**
+   * Decodes entries and merges them into the buffer. Undecodable, too-often-delivered and expired
+   * ones go to the dead-letter stream; redelivered ones whose batch the ledger has are only
+   * acknowledged.
+   */
   private async accept(entries: StreamEntry[], redelivered: boolean): Promise<void> {
     if (entries.length === 0) return;
     this.counters.entriesRead += entries.length;
     const deliveries = redelivered ? await this.consumer.deliveryCounts(entries.map((e) => e.id)) : undefined;
+    // a redelivered entry may have been applied by a consumer that died before acknowledging it
+    const applied = redelivered ? await this.alreadyApplied(entries.map((e) => e.fields?.id ?? '').filter((id) => id !== '')) : undefined;
+    const cutoff = hourlyRetentionCutoff(Date.now(), this.retentionDays);
+    let busySince = performance.now();
     for (const entry of entries) {
+      if (performance.now() - busySince > YIELD_AFTER_MS) {
+        // a flush in the background waits for its replies from MySQL: let them in
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        busySince = performance.now();
+      }
+      if (this.holds(entry.id)) continue;
       if (entry.fields === undefined) {
         // deleted from the stream while pending: nothing left to apply
         await this.consumer.ack([entry.id]);
         continue;
       }
+      let bytes = 0;
+      for (const k in entry.fields) bytes += (entry.fields[k] as string).length;
+      this.entryBytes = this.entryBytes === 0 ? bytes : this.entryBytes * 0.9 + bytes * 0.1;
       const delivered = deliveries?.get(entry.id) ?? 1;
       if (delivered > this.maxDeliveries) {
         await this.deadLetterEntry(entry, `delivered ${delivered} times without being applied (limit ${this.maxDeliveries})`);
         continue;
       }
+      if (applied !== undefined && entry.fields.id !== undefined && applied.has(entry.fields.id.slice(0, 191))) {
+        this.buffer.addDuplicate(entry.id);
+        continue;
+      }
+      let batch: MetricBatch;
       try {
-        const batch = decodeBatch(entry.fields);
-        this.buffer.push({ streamId: entry.id, batch });
-        this.bufferIds.push(entry.id);
+        batch = decodeBatch(entry.fields);
       } catch (err) {
         if (!(err instanceof WireFormatError)) throw err;
         await this.deadLetterEntry(entry, err.message);
+        continue;
       }
+      const midpoint = batch.startTimeMs + (batch.endTimeMs - batch.startTimeMs) / 2;
+      if (cutoff !== undefined && midpoint < cutoff) {
+        // its hourly rows would be deleted again, and its day's metrics_daily recomputed from it alone
+        await this.deadLetterEntry(
+          entry,
+          `data of ${new Date(midpoint).toISOString()} is older than the retention of hourly rows (${this.retentionDays} days before today, UTC)`,
+        );
+        continue;
+      }
+      // merged now: the decoded batch is not kept
+      this.buffer.add(entry.id, batch);
     }
+  }
+
+  /** The batch ids (as the ledger stores them) among these that the ledger has. */
+  private async alreadyApplied(batchIds: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const ids = [...new Set(batchIds.map((id) => id.slice(0, 191)))];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.options.mysql.db
+        .select({ batchId: metricsBatchLedger.batchId })
+        .from(metricsBatchLedger)
+        .where(inArray(metricsBatchLedger.batchId, ids.slice(i, i + 1000)));
+      for (const r of rows) found.add(r.batchId);
+    }
+    return found;
   }
 
   private async deadLetterEntry(entry: StreamEntry, reason: string): Promise<void> {
@@ -216,25 +454,101 @@ export class Aggregator {
     this.log('warn', `entry ${entry.id} moved to ${this.keys.deadLetter}: ${reason}`);
   }
 
-  private async flush(): Promise<void> {
+  /** Totals of some of the buffered entries, decoded again from the stream (a rare path). */
+  private async rebuild(fresh: readonly LedgerEntry[]): Promise<RebuiltRollup> {
+    const rollup = new BatchRollup();
+    const missing: LedgerEntry[] = [];
+    const entries = await this.consumer.fetch(fresh.map((e) => e.streamId));
+    fresh.forEach((e, i) => {
+      const fields = entries[i]?.fields;
+      if (fields === undefined) {
+        missing.push(e);
+        return;
+      }
+      // it decoded when it was read; the stream does not change an entry
+      rollup.add(decodeBatch(fields));
+    });
+    return { rollup, missing };
+  }
+
+  private held(): FlushBuffer[] {
+    const out = [this.buffer];
+    if (this.flushing) out.push(this.flushing.buffer);
+    if (this.unflushed) out.push(this.unflushed);
+    return out;
+  }
+
+  private holds(streamId: string): boolean {
+    return this.held().some((b) => b.holds(streamId));
+  }
+
+  private heldCount(): number {
+    return this.held().reduce((n, b) => n + b.size, 0);
+  }
+
+  /**
+   * Flushes the buffer: waits for the flush before it (one transaction at a time), flushes again
+   * a buffer whose flush failed, then this one. In the background (the loop's flushes) it returns
+   * once the flush started, and the loop reads on while MySQL commits.
+   */
+  private async flush(background = false): Promise<void> {
     this.nextFlushAt = Date.now() + this.flushIntervalMs;
-    if (this.bufferIds.length === 0) return;
-    const result = await this.writer.apply(this.buffer);
+    if (this.flushing) await this.flushing.done;
+    if (this.flushError !== undefined) {
+      const err = this.flushError;
+      this.flushError = undefined;
+      // the loop reports it and backs off; stop() and drainOnce() simply try again
+      if (background) throw err;
+    }
+    if (this.unflushed) {
+      await this.commit(this.unflushed);
+      this.unflushed = undefined;
+    }
+    const buffer = this.buffer;
+    if (buffer.size === 0) return;
+    this.buffer = new FlushBuffer();
+    const done = this.commit(buffer).then(
+      () => undefined,
+      (err: unknown) => {
+        this.unflushed = buffer;
+        if (background) this.flushError = err;
+        else throw err;
+      },
+    );
+    if (!background) return done;
+    this.flushing = {
+      buffer,
+      done: done.finally(() => {
+        this.flushing = undefined;
+      }),
+    };
+  }
+
+  /** One flush: the transaction, then the acknowledgements, then the realtime view. */
+  private async commit(buffer: FlushBuffer): Promise<void> {
+    let result: MergedFlushResult | undefined;
+    const info: FlushInfo = { entries: buffer.size, batches: buffer.entries.length };
+    this.committing = info;
+    if (buffer.entries.length > 0) {
+      result = await this.writer.applyMerged({ entries: buffer.entries, rollup: buffer.rollup, rebuild: (fresh) => this.rebuild(fresh) });
+    }
     // committed: from here a crash re-delivers, and the ledger skips these batches
-    await this.consumer.ack(this.bufferIds);
+    await this.hooks.beforeAck?.(info);
+    await this.consumer.ack([...buffer.streamIds]);
     this.counters.flushes++;
-    this.counters.batchesApplied += result.applied.length;
-    this.counters.duplicateBatches += result.duplicates;
-    this.buffer = [];
-    this.bufferIds = [];
+    this.counters.batchesApplied += result?.applied.length ?? 0;
+    this.counters.duplicateBatches += (result?.duplicates.length ?? 0) + buffer.duplicates.length;
     this.lastFlushMs = Date.now();
     this.lastError = undefined;
     this.lastLoggedError = '';
-    await this.afterCommit(result.rollup);
+    for (const e of result?.missing ?? []) {
+      this.log('warn', `entry ${e.streamId} (batch ${e.batchId}) was deleted from the stream before it could be applied; acknowledged`);
+    }
+    await this.afterCommit(result?.rollup ?? new BatchRollup());
   }
 
   /** Realtime view, status and trimming: best effort, never undoing the commit. */
-  private async afterCommit(rollup: Parameters<typeof updateRealtimeView>[2]): Promise<void> {
+  private async afterCommit(rollup: BatchRollup): Promise<void> {
     const redis = this.options.redis;
     try {
       await updateRealtimeView(redis, this.keys, rollup);

@@ -169,6 +169,16 @@ export interface UserHour {
 
 const MAX_USER_ID = 191;
 
+interface SeriesSlot {
+  key: SeriesKey;
+  /** the maps' key of this series without the bucket start */
+  prefix: string;
+  hour: number;
+  hourly: SeriesTotals | undefined;
+  minute: number;
+  minutely: SeriesTotals | undefined;
+}
+
 /** Totals by (series, hour) and by (series, minute), and per-user usage by hour, for the batches added. */
 export class BatchRollup {
   readonly hourly = new Map<string, BucketedTotals>();
@@ -179,24 +189,60 @@ export class BatchRollup {
   /** points of metrics this rollup does not store (other names, cumulative data) */
   ignoredPoints = 0;
 
-  private totalsFor(map: Map<string, BucketedTotals>, key: SeriesKey, startMs: number): SeriesTotals {
-    const k = `${key.direction}${realtimeSeriesCode(key)}@${startMs}`;
+  /**
+   * Per add(): the series of each attribute set (decoded batches share one attributes object
+   * between the metrics of a series) and the hour and minute totals it last added to, so the
+   * series key is built once per series and batch, not once per point and map.
+   */
+  private slots: Array<Map<Attributes, SeriesSlot>> = [new Map(), new Map()];
+
+  private totalsFor(map: Map<string, BucketedTotals>, slot: SeriesSlot, startMs: number): SeriesTotals {
+    const k = `${slot.prefix}${startMs}`;
     let b = map.get(k);
     if (!b) {
-      b = { key, startMs, totals: emptyTotals() };
+      b = { key: slot.key, startMs, totals: emptyTotals() };
       map.set(k, b);
     }
     return b.totals;
   }
 
+  private slotFor(service: string, direction: Direction, attributes: Attributes): SeriesSlot {
+    const slots = this.slots[direction === 'server' ? 0 : 1] as Map<Attributes, SeriesSlot>;
+    let slot = slots.get(attributes);
+    if (!slot) {
+      const key = seriesKeyOf(service, attributes, direction);
+      slot = { key, prefix: `${direction}${realtimeSeriesCode(key)}@`, hour: Number.NaN, hourly: undefined, minute: Number.NaN, minutely: undefined };
+      slots.set(attributes, slot);
+    }
+    return slot;
+  }
+
   private forPoint(service: string, direction: Direction, p: HistogramPoint, fn: (t: SeriesTotals) => void): void {
     const mid = p.startTimeMs + (p.endTimeMs - p.startTimeMs) / 2;
-    const key = seriesKeyOf(service, p.attributes, direction);
-    fn(this.totalsFor(this.hourly, key, hourStart(mid)));
-    fn(this.totalsFor(this.minutely, key, minuteStart(mid)));
+    const slot = this.slotFor(service, direction, p.attributes);
+    const hour = hourStart(mid);
+    if (slot.hourly === undefined || slot.hour !== hour) {
+      slot.hour = hour;
+      slot.hourly = this.totalsFor(this.hourly, slot, hour);
+    }
+    const minute = minuteStart(mid);
+    if (slot.minutely === undefined || slot.minute !== minute) {
+      slot.minute = minute;
+      slot.minutely = this.totalsFor(this.minutely, slot, minute);
+    }
+    fn(slot.hourly);
+    fn(slot.minutely);
   }
 
   add(batch: MetricBatch): void {
+    try {
+      this.addBatch(batch);
+    } finally {
+      for (const slots of this.slots) slots.clear();
+    }
+  }
+
+  private addBatch(batch: MetricBatch): void {
     this.batches++;
     const service = text(batch.resource[ATTR_SERVICE_NAME], 'unknown_service', MAX_SERVICE);
     if (batch.users && batch.users.length > 0) this.addUsers(service, batch);

@@ -1,6 +1,38 @@
-export { Aggregator, type AggregatorOptions, type AggregatorStats, type Logger, type LogLevel } from './aggregator';
+export {
+  Aggregator,
+  type AggregatorHooks,
+  type AggregatorOptions,
+  type AggregatorStats,
+  type FlushInfo,
+  type HeldEntries,
+  type Logger,
+  type LogLevel,
+} from './aggregator';
 export { readAggregatorConfig, type AggregatorConfig } from './aggregator-config';
 export { BatchRollup, emptyTotals, storageBucketMap, type BucketedTotals, type Direction, type SeriesKey, type SeriesTotals, type UserHour } from './batch-rollup';
-export { RollupWriter, type FlushResult, type RollupWriterOptions, type StreamBatch } from './rollup-writer';
+export {
+  RollupWriter,
+  ledgerEntryOf,
+  type FlushResult,
+  type LedgerEntry,
+  type MergedFlush,
+  type MergedFlushResult,
+  type RebuiltRollup,
+  type RollupWriterOptions,
+  type StreamBatch,
+} from './rollup-writer';
+export {
+  DEFAULT_LEDGER_RETENTION_DAYS,
+  DEFAULT_RETENTION_CHUNK_ROWS,
+  DEFAULT_RETENTION_DAYS,
+  DEFAULT_RETENTION_INTERVAL_MS,
+  applyRetention,
+  hourlyRetentionCutoff,
+  ledgerRetentionCutoff,
+  type RetentionResult,
+  type RetentionRunOptions,
+  type RetentionSettings,
+  type RetentionTable,
+} from './retention';
 export { updateRealtimeView } from './realtime-writer';
 export { StreamConsumer, compareStreamIds, type StreamEntry } from './stream-consumer';

@@ -2,6 +2,10 @@
  * Writes a flush to MySQL in one transaction: the batch ledger (so a batch delivered twice is
  * applied once), multi-row additive upserts into metrics_hourly, and metrics_daily recomputed
  * for the days touched. Upserts add, so several aggregators can write at once.
+ *
+ * The totals are merged before the transaction starts (applyMerged): the transaction only
+ * writes. When the ledger shows that some batches were applied already, the totals of the others
+ * are rebuilt inside the transaction, so a batch is still counted once.
  */
 import { randomBytes } from 'node:crypto';
 import type { MetricBatch } from '@otel-bandwidth/core';
@@ -15,13 +19,61 @@ import {
   type MysqlConnection,
   type StorageDatabase,
 } from '@otel-bandwidth/storage';
-import { eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { BatchRollup, type BucketedTotals } from './batch-rollup';
 
 export interface StreamBatch {
   /** the stream entry id */
   streamId: string;
   batch: MetricBatch;
+}
+
+/** A batch of a flush as the ledger records it. */
+export interface LedgerEntry {
+  /** the stream entry id */
+  streamId: string;
+  batchId: string;
+  service: string;
+  points: number;
+}
+
+export function ledgerEntryOf(b: StreamBatch): LedgerEntry {
+  return {
+    streamId: b.streamId,
+    batchId: b.batch.batchId,
+    service: String(b.batch.resource['service.name'] ?? ''),
+    points: b.batch.metrics.reduce((n, m) => n + m.points.length, 0),
+  };
+}
+
+/** The totals of some of a flush's entries, rebuilt from their content. */
+export interface RebuiltRollup {
+  rollup: BatchRollup;
+  /** entries whose content is gone: they are left out of the ledger and not applied */
+  missing: LedgerEntry[];
+}
+
+/** A flush whose totals were merged before it is written. */
+export interface MergedFlush {
+  /** one per batch id */
+  entries: readonly LedgerEntry[];
+  /** the totals of every entry */
+  rollup: BatchRollup;
+  /** the totals of only these entries (called when the ledger already holds some of the others) */
+  rebuild(fresh: readonly LedgerEntry[]): Promise<RebuiltRollup> | RebuiltRollup;
+}
+
+export interface MergedFlushResult {
+  /** entries this flush applied */
+  applied: LedgerEntry[];
+  /** entries skipped because the ledger already had them */
+  duplicates: LedgerEntry[];
+  /** entries whose content rebuild() could not find: neither applied nor in the ledger */
+  missing: LedgerEntry[];
+  /** totals of the applied entries */
+  rollup: BatchRollup;
+  /** transactions attempted (more than 1 when a deadlock made it retry) */
+  attempts: number;
 }
 
 export interface FlushResult {
@@ -36,6 +88,10 @@ export interface FlushResult {
 }
 
 const ROWS_PER_STATEMENT = 500;
+/** ledger rows are narrow: a few thousand make a statement of a few hundred kB */
+const LEDGER_ROWS_PER_STATEMENT = 2000;
+/** (service, protocol, day)s whose metrics_daily one statement recomputes */
+const DAYS_PER_STATEMENT = 100;
 const RETRYABLE_MYSQL_ERRORS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
 const MAX_ATTEMPTS = 5;
 
@@ -50,6 +106,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+/** the ledger's key: batch ids are stored up to the column's 191 characters */
+const ledgerId = (batchId: string): string => batchId.slice(0, 191);
 
 function hourlyRow(b: BucketedTotals): MetricsHourlyInsert {
   const t = b.totals;
@@ -128,10 +187,27 @@ export class RollupWriter {
     const unique = new Map<string, StreamBatch>();
     for (const b of batches) if (!unique.has(b.batch.batchId)) unique.set(b.batch.batchId, b);
     const candidates = [...unique.values()];
+    const rollupOf = (items: readonly LedgerEntry[]): BatchRollup => {
+      const rollup = new BatchRollup();
+      for (const e of items) rollup.add((unique.get(e.batchId) as StreamBatch).batch);
+      return rollup;
+    };
+    const entries = candidates.map(ledgerEntryOf);
+    const result = await this.applyMerged({ entries, rollup: rollupOf(entries), rebuild: (fresh) => ({ rollup: rollupOf(fresh), missing: [] }) });
+    return {
+      applied: result.applied.map((e) => unique.get(e.batchId) as StreamBatch),
+      duplicates: batches.length - result.applied.length,
+      rollup: result.rollup,
+      attempts: result.attempts,
+    };
+  }
+
+  /** Applies a flush whose totals were merged beforehand, in one transaction (retried on deadlocks). */
+  async applyMerged(flush: MergedFlush): Promise<MergedFlushResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const { applied, rollup } = await this.conn.db.transaction((tx) => this.applyInTransaction(tx, candidates));
-        return { applied, duplicates: batches.length - applied.length, rollup, attempts: attempt };
+        const result = await this.conn.db.transaction((tx) => this.applyInTransaction(tx, flush));
+        return { ...result, attempts: attempt };
       } catch (err) {
         const code = errno(err);
         if (attempt >= MAX_ATTEMPTS || code === undefined || !RETRYABLE_MYSQL_ERRORS.has(code)) throw err;
@@ -140,32 +216,60 @@ export class RollupWriter {
     }
   }
 
-  private async applyInTransaction(tx: Tx, candidates: StreamBatch[]): Promise<{ applied: StreamBatch[]; rollup: BatchRollup }> {
+  private async applyInTransaction(tx: Tx, flush: MergedFlush): Promise<Omit<MergedFlushResult, 'attempts'>> {
+    const entries = flush.entries;
+    if (entries.length === 0) return { applied: [], duplicates: [], missing: [], rollup: new BatchRollup() };
     const flushId = randomBytes(12).toString('hex');
-    const rollup = new BatchRollup();
-    if (candidates.length === 0) return { applied: [], rollup };
-    for (const part of chunks(candidates, ROWS_PER_STATEMENT)) {
-      await tx
+    // one lock order for every aggregator: fewer deadlocks when two hold the same batch
+    const ordered = [...entries].sort((a, b) => (a.batchId < b.batchId ? -1 : a.batchId > b.batchId ? 1 : 0));
+    let inserted = 0;
+    for (const part of chunks(ordered, LEDGER_ROWS_PER_STATEMENT)) {
+      const [header] = await tx
         .insert(metricsBatchLedger)
         .ignore()
         .values(
-          part.map((b) => ({
-            batchId: b.batch.batchId.slice(0, 191),
+          part.map((e) => ({
+            batchId: ledgerId(e.batchId),
             flushId,
-            streamEntryId: b.streamId,
-            service: String(b.batch.resource['service.name'] ?? '').slice(0, 128),
-            points: b.batch.metrics.reduce((n, m) => n + m.points.length, 0),
+            streamEntryId: e.streamId,
+            service: e.service.slice(0, 128),
+            points: e.points,
           })),
         );
+      inserted += header.affectedRows;
     }
-    const mine = await tx
-      .select({ batchId: metricsBatchLedger.batchId })
-      .from(metricsBatchLedger)
-      .where(eq(metricsBatchLedger.flushId, flushId));
-    const fresh = new Set(mine.map((r) => r.batchId));
-    const applied = candidates.filter((b) => fresh.has(b.batch.batchId.slice(0, 191)));
-    for (const b of applied) rollup.add(b.batch);
+    let applied: LedgerEntry[] = [...entries];
+    let duplicates: LedgerEntry[] = [];
+    let missing: LedgerEntry[] = [];
+    let rollup = flush.rollup;
+    if (inserted !== entries.length) {
+      // some batches were applied before: only the others count
+      const mine = await tx
+        .select({ batchId: metricsBatchLedger.batchId })
+        .from(metricsBatchLedger)
+        .where(eq(metricsBatchLedger.flushId, flushId));
+      const fresh = new Set(mine.map((r) => r.batchId));
+      applied = entries.filter((e) => fresh.has(ledgerId(e.batchId)));
+      duplicates = entries.filter((e) => !fresh.has(ledgerId(e.batchId)));
+      const rebuilt = await flush.rebuild(applied);
+      rollup = rebuilt.rollup;
+      if (rebuilt.missing.length > 0) {
+        missing = rebuilt.missing;
+        const gone = new Set(missing.map((e) => ledgerId(e.batchId)));
+        applied = applied.filter((e) => !gone.has(ledgerId(e.batchId)));
+        for (const part of chunks([...gone], LEDGER_ROWS_PER_STATEMENT)) {
+          await tx.delete(metricsBatchLedger).where(and(eq(metricsBatchLedger.flushId, flushId), inArray(metricsBatchLedger.batchId, part)));
+        }
+      }
+    }
+    await this.writeRollup(tx, rollup);
+    await this.options.beforeCommit?.();
+    return { applied, duplicates, missing, rollup };
+  }
 
+  /** The additive upserts of a flush's totals, and the days they touched. */
+  private async writeRollup(tx: Tx, rollup: BatchRollup): Promise<void> {
+    if (rollup.batches === 0) return;
     const sorted = [...rollup.hourly.values()].sort((a, b) => compareKeys(a, b));
     for (const [table, direction] of [
       [metricsHourly, 'server'],
@@ -195,8 +299,6 @@ export class RollupWriter {
         .onDuplicateKeyUpdate({ set: { requests: addColumn('requests'), totalInbound: addColumn('total_inbound'), totalOutbound: addColumn('total_outbound') } });
     }
     await this.recomputeDaily(tx, rollup);
-    await this.options.beforeCommit?.();
-    return { applied, rollup };
   }
 
   /** metrics_daily for every (service, protocol, day) the flush touched, from metrics_hourly. */
@@ -211,8 +313,14 @@ export class RollupWriter {
     const ordered = [...days.values()].sort((a, b) =>
       a.service < b.service ? -1 : a.service > b.service ? 1 : a.dayStart.getTime() - b.dayStart.getTime(),
     );
-    for (const d of ordered) {
-      const dayEnd = new Date(d.dayStart.getTime() + 86_400_000);
+    // one statement for many (service, protocol, day)s: the day's hourly rows are read once, not once per service
+    for (const part of chunks(ordered, DAYS_PER_STATEMENT)) {
+      const where = sql.join(
+        part.map(
+          (d) => sql`(service = ${d.service} AND protocol = ${d.protocol} AND hour_start >= ${d.dayStart} AND hour_start < ${new Date(d.dayStart.getTime() + 86_400_000)})`,
+        ),
+        sql` OR `,
+      );
       await tx.execute(sql`
         INSERT INTO metrics_daily
           (service, date, protocol, total_bandwidth, total_inbound, total_outbound, total_requests,
@@ -226,7 +334,7 @@ export class RollupWriter {
                  SUM(total_requests) AS req, SUM(error_count) AS err, SUM(duration_sum_ms) AS dur,
                  SUM(total_inbound_wire) AS inw, SUM(total_outbound_wire) AS outw
           FROM metrics_hourly
-          WHERE service = ${d.service} AND protocol = ${d.protocol} AND hour_start >= ${d.dayStart} AND hour_start < ${dayEnd}
+          WHERE ${where}
           GROUP BY service, protocol, hour_start
         ) AS per_hour
         GROUP BY service, protocol, DATE(hour_start)
@@ -243,13 +351,22 @@ export class RollupWriter {
       const dayStartMs = Math.floor(u.hourStartMs / 86_400_000) * 86_400_000;
       userDays.set(`${u.service}\u0000${dayStartMs}`, { service: u.service, dayStart: new Date(dayStartMs) });
     }
-    for (const d of userDays.values()) {
-      const dayEnd = new Date(d.dayStart.getTime() + 86_400_000);
+    const orderedUserDays = [...userDays.values()].sort((a, b) =>
+      a.service < b.service ? -1 : a.service > b.service ? 1 : a.dayStart.getTime() - b.dayStart.getTime(),
+    );
+    for (const part of chunks(orderedUserDays, DAYS_PER_STATEMENT)) {
+      const where = sql.join(
+        part.map((d) => sql`(service = ${d.service} AND hour_start >= ${d.dayStart} AND hour_start < ${new Date(d.dayStart.getTime() + 86_400_000)})`),
+        sql` OR `,
+      );
       await tx.execute(sql`
-        UPDATE metrics_daily SET unique_users = (
-          SELECT COUNT(DISTINCT user_id) FROM metrics_users_hourly
-          WHERE service = ${d.service} AND hour_start >= ${d.dayStart} AND hour_start < ${dayEnd})
-        WHERE service = ${d.service} AND date = DATE(${d.dayStart}) AND protocol = 'http'`);
+        UPDATE metrics_daily AS d
+        JOIN (
+          SELECT service, DATE(hour_start) AS day, COUNT(DISTINCT user_id) AS n FROM metrics_users_hourly
+          WHERE ${where}
+          GROUP BY service, DATE(hour_start)
+        ) AS u ON d.service = u.service AND d.date = u.day AND d.protocol = 'http'
+        SET d.unique_users = u.n`);
     }
   }
 }

@@ -97,12 +97,52 @@ export class StreamConsumer {
   /** How many times each entry was delivered (entries no longer pending are left out). */
   async deliveryCounts(ids: readonly string[]): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    for (const id of ids) {
-      const rows = (await this.redis.xpending(this.keys.stream, this.group, id, id, 1)) as Array<[string, string, number, number]>;
-      const row = rows[0];
-      if (row) counts.set(row[0], Number(row[3]));
+    for (let i = 0; i < ids.length; i += 500) {
+      const pipeline = this.redis.pipeline();
+      for (const id of ids.slice(i, i + 500)) pipeline.xpending(this.keys.stream, this.group, id, id, 1);
+      for (const [err, rows] of (await pipeline.exec()) ?? []) {
+        if (err) throw err;
+        const row = (rows as Array<[string, string, number, number]>)[0];
+        if (row) counts.set(row[0], Number(row[3]));
+      }
     }
     return counts;
+  }
+
+  /**
+   * Resets the idle time of entries this consumer holds, so no other consumer claims them while
+   * they wait for their flush. JUSTID leaves the delivery counts as they are. Entries idle for less
+   * than minIdleMs are left alone (another consumer may have just claimed them).
+   */
+  async touch(ids: readonly string[], minIdleMs: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += 1000) {
+      await this.redis.xclaim(this.keys.stream, this.group, this.consumer, Math.max(0, Math.floor(minIdleMs)), ...ids.slice(i, i + 1000), 'JUSTID');
+    }
+  }
+
+  /** The entries with these ids as the stream holds them now (fields undefined: deleted). */
+  async fetch(ids: readonly string[]): Promise<StreamEntry[]> {
+    const out: StreamEntry[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      const part = ids.slice(i, i + 100);
+      const pipeline = this.redis.pipeline();
+      for (const id of part) pipeline.xrange(this.keys.stream, id, id);
+      const replies = (await pipeline.exec()) ?? [];
+      part.forEach((id, j) => {
+        const [err, raw] = replies[j] ?? [new Error('no reply'), undefined];
+        if (err) throw err;
+        const entry = (raw as RawEntry[] | undefined)?.[0];
+        out.push({ id, fields: entry?.[1] ? fieldsFromArray(entry[1]) : undefined });
+      });
+    }
+    return out;
+  }
+
+  /** When the oldest entry still in the stream was added (ms), or undefined for an empty stream. */
+  async oldestEntryMs(): Promise<number | undefined> {
+    const first = (await this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1)) as RawEntry[];
+    const id = first[0]?.[0];
+    return id === undefined ? undefined : Number(id.split('-')[0]);
   }
 
   async ack(ids: readonly string[]): Promise<void> {

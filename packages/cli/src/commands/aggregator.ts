@@ -10,7 +10,8 @@ export const aggregatorCommand: Command = {
 
 Reads the metrics stream in a consumer group and writes metrics_hourly and metrics_daily,
 exactly once, plus the realtime view in Redis. Run as many as you like: they share the work.
-Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
+Every 5 minutes (and at start) it deletes hourly rows and batch ledger ids past their retention,
+in chunks; metrics_daily is kept. Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
 
 ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_CONSUMER_GROUP   consumer group (default aggregators)
@@ -19,7 +20,11 @@ ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_FLUSH_MAX_ENTRIES  flush early at this many entries (default 2000)
   OTEL_BANDWIDTH_READ_COUNT       entries per read (default 500)
   OTEL_BANDWIDTH_CLAIM_IDLE       ms before a dead consumer's entries are taken over (default 60000)
-  OTEL_BANDWIDTH_MAX_DELIVERIES   deliveries before an entry is dead-lettered (default 5)`,
+  OTEL_BANDWIDTH_MAX_DELIVERIES   deliveries before an entry is dead-lettered (default 5)
+  OTEL_BANDWIDTH_RETENTION_DAYS   days of hourly rows kept before today, UTC; older data is
+                                  dead-lettered (default 90; 0 keeps them for ever)
+  OTEL_BANDWIDTH_LEDGER_RETENTION_DAYS  days an applied batch id is remembered, counted from the
+                                  stream's oldest entry (default 7; 0 keeps them for ever)`,
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(`${this.help}\n`);

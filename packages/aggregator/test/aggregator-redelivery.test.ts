@@ -1,0 +1,166 @@
+/**
+ * The aggregator's less common paths, in process: a batch the ledger already has arriving in a
+ * new entry (the flush's totals are rebuilt without it), an entry deleted from the stream before
+ * its flush, entries claimed from a consumer that committed but never acknowledged, and a flush
+ * that fails and is retried while reading goes on.
+ */
+import { Aggregator, RollupWriter } from '@otel-bandwidth/aggregator';
+import { encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { batch } from './fixtures';
+
+let db: TestDatabase;
+let r: TestRedis;
+beforeAll(async () => {
+  db = await createTestDatabase('aggregator_redelivery');
+});
+beforeEach(async () => {
+  r = await createTestRedis('aggregator_redelivery');
+});
+afterEach(async () => {
+  await r.cleanup();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const silent = (): void => undefined;
+
+function batchOf(id: string, route: string, count: number, outBytes: number): MetricBatch {
+  const now = Date.now();
+  return batch(id, now - 5000, now, [{ route, count, durationsS: Array<number>(count).fill(0.25), inBytes: count, outBytes }]);
+}
+
+async function add(b: MetricBatch): Promise<string> {
+  return (await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b)))) as string;
+}
+
+async function totals(route: string): Promise<unknown[]> {
+  const [rows] = await db.conn.pool.query(
+    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound, SUM(duration_sum_ms) AS duration FROM metrics_hourly WHERE endpoint = ?',
+    [route],
+  );
+  return (rows as Array<Record<string, string | null>>).map((x) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v === null ? null : Number(v)])));
+}
+
+async function pending(): Promise<number> {
+  const summary = (await r.redis.xpending(r.keys.stream, 'aggregators')) as [number, ...unknown[]];
+  return Number(summary[0]);
+}
+
+const until = async (probe: () => boolean | Promise<boolean>): Promise<void> => {
+  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
+};
+
+describe('Aggregator redelivery', () => {
+  it('a batch the ledger has, arriving in a new entry beside new batches, is counted once', async () => {
+    const x = batchOf('rd-a:1', '/rebuild', 2, 20);
+    await add(x);
+    const first = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'first', log: silent });
+    await first.drainOnce();
+    await first.stop();
+    // the exporter sent it again (an unconfirmed send), with two new batches
+    await add(batchOf('rd-a:2', '/rebuild', 3, 30));
+    await add(x);
+    await add(batchOf('rd-a:3', '/rebuild', 4, 40));
+    const second = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'second', log: silent });
+    await second.drainOnce();
+    await second.stop();
+    expect(second.stats()).toMatchObject({ entriesRead: 3, batchesApplied: 2, duplicateBatches: 1, flushes: 1 });
+    expect(await totals('/rebuild')).toEqual([{ requests: 9, inbound: 9, outbound: 90, duration: 2250 }]);
+    expect(await pending()).toBe(0);
+  });
+
+  it('an entry deleted from the stream before its flush, with no copy applied, is acknowledged and left out of the ledger', async () => {
+    await add(batchOf('rd-b:1', '/deleted', 1, 10));
+    const before = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'before', log: silent });
+    await before.drainOnce();
+    await before.stop();
+    await add(batchOf('rd-b:1', '/deleted', 1, 10));
+    const gone = await add(batchOf('rd-b:2', '/deleted', 5, 50));
+    const logs: string[] = [];
+    let deleted = false;
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'deleting',
+      flushIntervalMs: 100,
+      log: (_level, message) => logs.push(message),
+      hooks: {
+        // read and merged: now the entry goes away (XDEL by an operator)
+        afterRead: async () => {
+          if (deleted) return;
+          deleted = true;
+          await r.redis.xdel(r.keys.stream, gone);
+        },
+      },
+    });
+    await agg.start();
+    await until(() => agg.stats().flushes >= 1);
+    await agg.stop();
+    expect(agg.stats()).toMatchObject({ batchesApplied: 0, duplicateBatches: 1 });
+    expect(logs).toContain(`entry ${gone} (batch rd-b:2) was deleted from the stream before it could be applied; acknowledged`);
+    expect(await totals('/deleted')).toEqual([{ requests: 1, inbound: 1, outbound: 10, duration: 250 }]);
+    const [ledger] = await db.conn.pool.query("SELECT batch_id FROM metrics_batch_ledger WHERE batch_id LIKE 'rd-b:%'");
+    expect(ledger).toEqual([{ batch_id: 'rd-b:1' }]);
+    expect(await pending()).toBe(0);
+  });
+
+  it('claims the entries of a consumer that committed and died before XACK, and finds them in the ledger', async () => {
+    const batches = [batchOf('rd-c:1', '/claimed', 1, 1), batchOf('rd-c:2', '/claimed', 2, 2), batchOf('rd-c:3', '/claimed', 3, 3)];
+    for (const b of batches) await add(b);
+    await r.redis.xgroup('CREATE', r.keys.stream, 'aggregators', '0', 'MKSTREAM').catch(() => undefined);
+    // the dead consumer: read the entries, committed them, never acknowledged
+    const read = (await r.redis.xreadgroup('GROUP', 'aggregators', 'ghost', 'COUNT', 10, 'STREAMS', r.keys.stream, '>')) as Array<[string, Array<[string, string[]]>]>;
+    const ids = read[0]?.[1].map(([id]) => id) ?? [];
+    expect(ids).toHaveLength(3);
+    await new RollupWriter(db.conn).apply(batches.map((b, i) => ({ streamId: ids[i] as string, batch: b })));
+
+    // a fresh batch too, so the aggregator has something of its own
+    await add(batchOf('rd-c:4', '/claimed', 4, 4));
+    const logs: string[] = [];
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'heir',
+      claimIdleMs: 100,
+      flushIntervalMs: 100,
+      log: (_level, message) => logs.push(message),
+    });
+    await agg.start();
+    await until(async () => agg.stats().duplicateBatches + agg.stats().batchesApplied === 4 && (await pending()) === 0);
+    await agg.stop();
+    expect(agg.stats()).toMatchObject({ batchesApplied: 1, duplicateBatches: 3, deadLettered: 0 });
+    expect(logs).toContain('claimed 3 entries left pending by other consumers');
+    expect(await totals('/claimed')).toEqual([{ requests: 10, inbound: 10, outbound: 10, duration: 2500 }]);
+  });
+
+  it('a flush that fails is flushed again first, while reading goes on', async () => {
+    let failures = 0;
+    const logs: string[] = [];
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'retrying',
+      flushIntervalMs: 100,
+      readCount: 5,
+      log: (_level, message) => logs.push(message),
+      hooks: {
+        beforeCommit: () => {
+          if (failures++ === 0) throw new Error('the disk is full');
+        },
+      },
+    });
+    await agg.start();
+    for (let i = 1; i <= 30; i++) await add(batchOf(`rd-d:${i}`, '/retried', i, 10 * i));
+    await until(async () => agg.stats().batchesApplied === 30 && (await pending()) === 0);
+    await agg.stop();
+    expect(agg.stats()).toMatchObject({ batchesApplied: 30, duplicateBatches: 0, deadLettered: 0, failedFlushes: 1 });
+    expect(logs.filter((l) => l.startsWith('flush failed: the disk is full'))).toHaveLength(1);
+    // 1 + 2 + ... + 30 requests
+    expect(await totals('/retried')).toEqual([{ requests: 465, inbound: 465, outbound: 4650, duration: 465 * 250 }]);
+  });
+});
