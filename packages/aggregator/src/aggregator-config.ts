@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, EnvReader, redactUrl, type Env } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
 
 export interface AggregatorConfig {
   /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
@@ -21,44 +21,14 @@ export interface AggregatorConfig {
   ledgerRetentionDays: number;
 }
 
-/**
- * REDIS_URL: a redis:// or rediss:// URL or, with OTEL_BANDWIDTH_REDIS_CLUSTER=true, the seed
- * nodes of a Redis Cluster, comma-separated (later ones may be bare host:port).
- */
-function readRedisUrl(r: EnvReader, cluster: boolean): string {
-  const value = r.optionalString('REDIS_URL');
-  if (!cluster) {
-    if (value?.includes(',')) {
-      r.problem('REDIS_URL lists several nodes; set OTEL_BANDWIDTH_REDIS_CLUSTER=true if they are a Redis Cluster');
-      return DEFAULT_REDIS_URL;
-    }
-    return r.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
-  }
-  const seeds = value ?? DEFAULT_REDIS_URL;
-  const items = seeds.split(',').map((s) => s.trim());
-  for (const item of items) {
-    let ok = false;
-    try {
-      const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `redis://${item}`);
-      ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      r.problem(`REDIS_URL="${items.map((s) => redactUrl(s)).join(',')}": "${redactUrl(item)}" is not a Redis Cluster node (expected redis://host:port or host:port)`);
-      return DEFAULT_REDIS_URL;
-    }
-  }
-  return seeds;
-}
 
 /** Throws a ConfigError naming every bad variable. */
 export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
   const r = new EnvReader(env);
-  const redisCluster = r.bool('OTEL_BANDWIDTH_REDIS_CLUSTER', false);
+  const redis = r.redis();
   const config: AggregatorConfig = {
-    redisUrl: readRedisUrl(r, redisCluster),
-    redisCluster,
+    redisUrl: redis.url,
+    redisCluster: redis.cluster,
     mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
     keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
     group: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),

@@ -14,6 +14,7 @@ Every 5 minutes (and at start) it deletes hourly rows and batch ledger ids past 
 in chunks; metrics_daily is kept. Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
 
 ${ENVIRONMENT_HELP}
+  OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated
   OTEL_BANDWIDTH_CONSUMER_GROUP   consumer group (default aggregators)
   OTEL_BANDWIDTH_CONSUMER_NAME    this process's name in it (default host-pid)
   OTEL_BANDWIDTH_FLUSH_INTERVAL   ms between MySQL transactions (default 5000)
@@ -31,7 +32,7 @@ ${ENVIRONMENT_HELP}
       return 0;
     }
     const config = readAggregatorConfig();
-    const redis = await connectRedis(config.redisUrl);
+    const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const aggregator = new Aggregator({ redis, mysql, ...config });
     await aggregator.start();
