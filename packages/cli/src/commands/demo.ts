@@ -160,7 +160,7 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
     await dropDatabase(mysqlUrl);
     const migrated = await migrate(mysqlUrl);
     const mysql = await connectCheckedMysql(mysqlUrl);
-    out(`  MySQL         ${redactUrl(mysqlUrl)}  ok (fresh database, ${migrated.applied} migration applied)`);
+    out(`  MySQL         ${redactUrl(mysqlUrl)}  ok (fresh database, ${migrated.applied} migration${migrated.applied === 1 ? "" : "s"} applied)`);
     await resetDemoKeys(redis);
 
     const aggregator = new Aggregator({ redis, mysql, keyPrefix: DEMO_PREFIX, consumer: 'demo', flushIntervalMs: 1000, log: () => undefined });
