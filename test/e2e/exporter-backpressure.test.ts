@@ -4,8 +4,6 @@
  * follows, merged into one batch; once an aggregator drains the stream, everything arrives, and
  * exactly once: MySQL equals what the client sent, one ledger row per batch the exporter sent.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import type { PreloadStats } from '../../packages/instrumentation/src/register';
@@ -25,42 +23,18 @@ import {
 
 jest.setTimeout(120_000);
 
-// A node:http app that answers with what it read; asked "stats" over IPC, it sends the
-// preload's counters.
-const APP = `'use strict';
-const http = require('node:http');
-const preload = require(process.env.OBW_REGISTER);
-const server = http.createServer((req, res) => {
-  let received = 0;
-  req.on('data', (c) => { received += c.length; });
-  req.on('end', () => {
-    const body = JSON.stringify({ url: req.url, received });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-});
-process.on('message', (m) => {
-  if (m === 'stats') process.send({ stats: preload.stats() });
-});
-server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
-`;
+const APP_PATH = path.join(__dirname, 'fixtures', 'echo-with-stats.js');
 
 let db: TestDatabase;
 let r: TestRedis;
-let dir: string;
-let appPath: string;
 beforeAll(async () => {
   db = await createTestDatabase('exporter_backpressure');
   r = await createTestRedis('exporter_backpressure');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-backpressure-'));
-  appPath = path.join(dir, 'app.js');
-  fs.writeFileSync(appPath, APP);
 });
 afterAll(async () => {
   await stopAllInstrumented();
   await db.drop();
   await r.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 interface Totals {
@@ -113,7 +87,7 @@ async function stored(service: string): Promise<Totals> {
 describe('back-pressure end to end', () => {
   it('the stream stops at OTEL_BANDWIDTH_STREAM_MAX_LENGTH, the exporter holds and merges, and an aggregator draining it gets everything exactly once', async () => {
     const service = 'backpressure-app';
-    const app = await startInstrumented(appPath, {
+    const app = await startInstrumented(APP_PATH, {
       OBW_REGISTER: REGISTER,
       OTEL_SERVICE_NAME: service,
       OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,

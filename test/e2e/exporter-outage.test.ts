@@ -5,8 +5,6 @@
  * out). Once Redis is back everything arrives, and the totals applied to MySQL equal, exactly,
  * what the client sent and received. The preload's own counters are read over IPC.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Aggregator, type AggregatorStats } from '@otel-bandwidth/aggregator';
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
@@ -29,47 +27,23 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 
 jest.setTimeout(180_000);
 
-// A node:http app that answers with what it read; asked "stats" over IPC, it sends the
-// preload's counters.
-const APP = `'use strict';
-const http = require('node:http');
-const preload = require(process.env.OBW_REGISTER);
-const server = http.createServer((req, res) => {
-  let received = 0;
-  req.on('data', (c) => { received += c.length; });
-  req.on('end', () => {
-    const body = JSON.stringify({ url: req.url, received });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-});
-process.on('message', (m) => {
-  if (m === 'stats') process.send({ stats: preload.stats() });
-});
-server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
-`;
+const APP_PATH = path.join(__dirname, 'fixtures', 'echo-with-stats.js');
 
 let db: TestDatabase;
 let r: TestRedis;
 let redis: PrivateRedis;
 let client: Redis;
-let appPath: string;
-let dir: string;
 beforeAll(async () => {
   db = await createTestDatabase('exporter_outage');
   r = await createTestRedis('exporter_outage');
   redis = await startPrivateRedis();
   client = redis.client();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-outage-'));
-  appPath = path.join(dir, 'app.js');
-  fs.writeFileSync(appPath, APP);
 });
 afterAll(async () => {
   await stopAllInstrumented();
   await redis.close();
   await db.drop();
   await r.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 interface Totals {
@@ -142,7 +116,7 @@ function statsOf(app: InstrumentedProcess): Promise<PreloadStats> {
 }
 
 function startApp(service: string, prefix: string): Promise<InstrumentedProcess> {
-  return startInstrumented(appPath, {
+  return startInstrumented(APP_PATH, {
     OBW_REGISTER: REGISTER,
     REDIS_URL: redis.url,
     OTEL_SERVICE_NAME: service,
