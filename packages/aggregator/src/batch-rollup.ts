@@ -156,6 +156,9 @@ function isError(a: Attributes): boolean {
   return a[ATTR_ERROR_TYPE] !== undefined || Number(a[ATTR_HTTP_STATUS]) >= 400;
 }
 
+/** A non-negative amount a BIGINT UNSIGNED (or DOUBLE) column takes without loss. */
+const storable = (n: number): boolean => n >= 0 && n <= Number.MAX_SAFE_INTEGER;
+
 const unitToMs = (unit: string): number => (unit === 'ms' ? 1 : unit === 'us' ? 0.001 : 1000);
 
 export interface UserHour {
@@ -262,7 +265,13 @@ export class BatchRollup {
       const durationOf = DURATION_METRICS.get(h.name);
       const size = SIZE_METRICS.get(h.name);
       if (durationOf !== undefined) this.addDurations(service, durationOf, h);
-      else if (size !== undefined) for (const p of h.points) this.forPoint(service, size.direction, p, (t) => (t[size.field] += p.sum));
+      else if (size !== undefined) {
+        for (const p of h.points) {
+          // a byte count MySQL's unsigned columns cannot hold would fail every flush it is in
+          if (!storable(p.sum)) this.ignoredPoints++;
+          else this.forPoint(service, size.direction, p, (t) => (t[size.field] += p.sum));
+        }
+      }
       else this.ignoredPoints += h.points.length;
     }
   }
@@ -288,6 +297,10 @@ export class BatchRollup {
     const toMs = unitToMs(h.unit);
     const map = storageBucketMap(h.boundaries.map((b) => (b * toMs) / 1000));
     for (const p of h.points) {
+      if (!storable(p.sum) || (p.min !== undefined && p.min < 0)) {
+        this.ignoredPoints++;
+        continue;
+      }
       const error = isError(p.attributes);
       this.forPoint(service, direction, p, (t) => {
         t.requests += p.count;

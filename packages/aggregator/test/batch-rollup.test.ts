@@ -72,3 +72,16 @@ describe('BatchRollup', () => {
     expect(key?.endpoint).toHaveLength(255);
   });
 });
+
+describe('BatchRollup with values storage cannot hold', () => {
+  it('ignores negative or oversized sums instead of failing every flush they are in', () => {
+    const b = batch('e:1', T0, T0 + 5000, [{ route: '/x', count: 1, durationsS: [0.001], inBytes: 10, outBytes: 20 }]);
+    const bad = batch('e:2', T0, T0 + 5000, [{ route: '/x', count: 1, durationsS: [0.001], inBytes: -5, outBytes: 1e300 }]);
+    const r = new BatchRollup();
+    r.add(b);
+    r.add(bad);
+    const t = [...r.hourly.values()][0]!.totals;
+    expect([t.requests, t.inboundBytes, t.outboundBytes]).toEqual([2, 10, 20]);
+    expect(r.ignoredPoints).toBe(2);
+  });
+});

@@ -336,7 +336,7 @@ function expectNumber(v: unknown, where: string): number {
 }
 function expectCount(v: unknown, where: string): number {
   const n = expectNumber(v, where);
-  if (n < 0 || !Number.isInteger(n)) throw new WireFormatError(`${where}: expected a non-negative integer`);
+  if (n < 0 || !Number.isSafeInteger(n)) throw new WireFormatError(`${where}: expected a non-negative integer up to 2^53 - 1`);
   return n;
 }
 function expectString(v: unknown, where: string): string {

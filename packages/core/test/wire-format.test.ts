@@ -127,7 +127,7 @@ describe('wire format', () => {
     [{ v: '1', id: 'a', enc: 'json', body: '{nope' }, 'body is not valid JSON'],
     [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[1],"points":[{"a":0,"c":1,"S":1,"b":[1,0]}]}]}' }, 'body.metrics[0].points[0].a: attribute index 0 out of range'],
     [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[{}],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[1],"points":[{"a":0,"c":1,"S":1,"b":[1]}]}]}' }, 'body.metrics[0].points[0]: 1 bucket counts for 1 boundaries'],
-    [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[{}],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[],"points":[{"a":0,"c":-1,"S":1,"b":[1]}]}]}' }, 'body.metrics[0].points[0].c: expected a non-negative integer'],
+    [{ v: '1', id: 'a', enc: 'json', body: '{"start":1,"end":2,"resource":{},"attrs":[{}],"metrics":[{"name":"m","type":"histogram","temporality":"delta","boundaries":[],"points":[{"a":0,"c":-1,"S":1,"b":[1]}]}]}' }, 'body.metrics[0].points[0].c: expected a non-negative integer up to 2^53 - 1'],
     [{ v: '1', id: 'a', enc: 'json', n: '3', body: '{"start":1,"end":2,"resource":{},"attrs":[],"metrics":[]}' }, 'field "n" says 3 points, body has 0'],
   ])('rejects %j with a precise reason', (fields, reason) => {
     expect(() => decodeBatch(fields as Record<string, string>)).toThrow(WireFormatError);
