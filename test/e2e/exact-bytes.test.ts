@@ -125,8 +125,14 @@ describe('exact bytes under the preload', () => {
     await conn.close();
 
     // a client that leaves mid-response: the bytes actually written, counted as an error
+    const abandonedSeen = new Promise<void>((resolve) => {
+      server.child.on('message', (m: unknown) => {
+        if ((m as { abandoned?: boolean }).abandoned) resolve();
+      });
+    });
     const quitter = await RawHttpConnection.open(server.port);
     const left = await quitter.abandonAfter(requestHead('GET', '/abandoned'), 1000);
+    await abandonedSeen; // the server saw the connection close before it is told to stop
     count('GET /abandoned aborted', { bodyOut: left.bodyReceived, wireIn: left.wireSent, wireOut: left.wireReceived });
 
     // SIGTERM makes the preload export the last interval
