@@ -35,13 +35,11 @@ import type { UserUsageTable } from './user-usage';
 
 const kStart = Symbol('otel-bandwidth.start');
 const kResponseBytes = Symbol('otel-bandwidth.responseBytes');
-const kRecorded = Symbol('otel-bandwidth.recorded');
 const kSocketState = Symbol('otel-bandwidth.socket');
 
 interface TrackedResponse extends ServerResponse {
   [kStart]?: number;
   [kResponseBytes]?: number;
-  [kRecorded]?: boolean;
   _hasBody?: boolean;
   finished: boolean;
   req: TrackedRequest;
@@ -140,8 +138,9 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
   if (rec === undefined) return;
   try {
     const start = response[kStart];
-    if (start === undefined || response[kRecorded] === true) return;
-    response[kRecorded] = true;
+    if (start === undefined) return;
+    // recorded once: clearing a field the response already has adds no property per request
+    response[kStart] = undefined;
     const durationMs = performance.now() - start;
     const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const requestMethod = request.method ?? '';
