@@ -9,6 +9,9 @@ import { Aggregator } from '@otel-bandwidth/aggregator';
 import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
+  clientTotals,
+  sleep,
+  type ClientTotals,
   createTestDatabase,
   createTestRedis,
   request,
@@ -37,17 +40,7 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-interface Totals {
-  requests: number;
-  inbound: number;
-  outbound: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function clientTotals(results: ClientResult[]): Totals {
-  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
-}
+type Totals = ClientTotals;
 
 let n = 0;
 /** Traffic for `ms`: GET /items/:id and POST /upload (varying bodies), one every 40 ms. */

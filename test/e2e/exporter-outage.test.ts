@@ -12,6 +12,9 @@ import type Redis from 'ioredis';
 import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
+  clientTotals,
+  sleep,
+  type ClientTotals,
   createTestDatabase,
   createTestRedis,
   request,
@@ -46,17 +49,7 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-interface Totals {
-  requests: number;
-  inbound: number;
-  outbound: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function clientTotals(results: ClientResult[]): Totals {
-  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
-}
+type Totals = ClientTotals;
 
 let n = 0;
 /** One request of the two kinds the app sees: GET /items/:id and POST /upload (varying bodies). */

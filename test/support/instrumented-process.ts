@@ -96,3 +96,16 @@ export function request(port: number, method: string, urlPath: string, body?: st
     req.end(payload);
   });
 }
+
+/** Requests and body bytes as a client counted them: inbound what it sent, outbound what came back. */
+export interface ClientTotals {
+  requests: number;
+  inbound: number;
+  outbound: number;
+}
+
+export function clientTotals(results: ClientResult[]): ClientTotals {
+  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
