@@ -100,6 +100,9 @@ async function recorded(): Promise<Map<string, Totals>> {
 describe('exact bytes under the preload', () => {
   it('counts body and wire bytes of every kind of exchange exactly as the client did', async () => {
     expect(await one('GET /json', 'GET', '/json')).toBe(200);
+    expect(await one('GET /text', 'GET', '/text')).toBe(200);
+    expect(await one('HEAD /text', 'HEAD', '/text')).toBe(200);
+    expect(await one('GET /hex', 'GET', '/hex')).toBe(200);
     expect(await one('GET /chunks', 'GET', '/chunks')).toBe(200);
     expect(await one('GET /file', 'GET', '/file')).toBe(200);
     expect(await one('GET /gzip', 'GET', '/gzip', [], { 'accept-encoding': 'gzip' })).toBe(200);
@@ -142,6 +145,9 @@ describe('exact bytes under the preload', () => {
 
     // sanity of the client's own count for the cases that must be zero or known
     expect(client.get('HEAD /json')?.bodyOut).toBe(0);
+    expect(client.get('HEAD /text')?.bodyOut).toBe(0);
+    expect(client.get('GET /text')?.bodyOut).toBe(50 * 18); // 'héllo wörld ✓ ' is 18 bytes of UTF-8
+    expect(client.get('GET /hex')?.bodyOut).toBe(64);
     expect(client.get('GET /empty')?.bodyOut).toBe(0);
     expect(client.get('GET /cached')?.bodyOut).toBe(0);
     expect(client.get('GET /abandoned aborted')).toMatchObject({ requests: 1, bodyOut: 1000 });

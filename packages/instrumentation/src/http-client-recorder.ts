@@ -8,6 +8,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_METHOD,

@@ -26,6 +26,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
 import { RECEIVED_BYTES, countReceivedBytes, type CountedMessage } from './received-bytes';
@@ -41,18 +42,35 @@ interface TrackedResponse extends ServerResponse {
   [kStart]?: number;
   [kResponseBytes]?: number;
   _hasBody?: boolean;
+  /** null until the head is built; a string after */
+  _header?: string | null;
+  /** set by end(chunk) before the head is built: the chunk's byte length */
+  _contentLength?: number | null;
   finished: boolean;
   req: TrackedRequest;
 }
 type TrackedRequest = CountedMessage;
+/** The native stream under a socket: where net.Socket's bytesRead and bytesWritten come from. */
+interface SocketHandle {
+  readonly bytesRead?: number;
+  readonly bytesWritten?: number;
+}
 /** Per connection: the socket counters already attributed to responses. */
 interface SocketState {
   read: number;
   written: number;
+  /**
+   * The connection's native handle, taken once. net.Socket reaches it through a `_handle`
+   * getter whose own property lookup is megamorphic in every Node.js process (all kinds of
+   * sockets pass through it): reading the counters through that getter cost more than the
+   * rest of the request's bookkeeping together (CPU profile, callgrind).
+   */
+  handle: SocketHandle | null;
 }
 interface TrackedSocket extends Socket {
   [kSocketState]?: SocketState;
   _bytesDispatched?: number;
+  _handle?: SocketHandle | null;
   _httpMessage?: TrackedResponse | null;
   encrypted?: boolean;
 }
@@ -76,11 +94,11 @@ export interface RecorderStats {
 const METHODS = new Map<string, string>(KNOWN_HTTP_METHODS.map((m) => [m, m]));
 /** method -> its index (1-based; 0 is _OTHER), for the series code */
 const METHOD_INDEX = new Map<string, number>(KNOWN_HTTP_METHODS.map((m, i) => [m, i + 1]));
-const VERSION_INDEX = new Map<string, number>([
-  ['1.1', 0],
-  ['1.0', 1],
-  ['2.0', 2],
-]);
+/** 1.1 -> 0, 1.0 -> 1, 2.0 -> 2, else 3: from the parser's numbers, so no string is hashed per request */
+function versionIndex(major: number, minor: number): number {
+  if (major === 1) return minor === 1 ? 0 : minor === 0 ? 1 : 3;
+  return major === 2 && minor === 0 ? 2 : 3;
+}
 
 function chunkBytes(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
@@ -92,6 +110,11 @@ function chunkBytes(chunk: unknown, encoding: unknown): number {
 function socketWritten(socket: TrackedSocket): number {
   const dispatched = socket._bytesDispatched;
   return typeof dispatched === 'number' ? dispatched : (socket.bytesWritten ?? 0);
+}
+
+function nativeHandle(socket: TrackedSocket): SocketHandle | null {
+  const handle = socket._handle;
+  return handle !== undefined && handle !== null && typeof handle.bytesRead === 'number' && typeof handle.bytesWritten === 'number' ? handle : null;
 }
 
 interface ActiveRecorder {
@@ -113,7 +136,7 @@ function onRequestStart(message: unknown): void {
   m.request[RECEIVED_BYTES] = 0;
   const socket = m.socket;
   if (socket[kSocketState] === undefined) {
-    socket[kSocketState] = { read: 0, written: 0 };
+    socket[kSocketState] = { read: 0, written: 0, handle: nativeHandle(socket) };
     socket.once('close', onSocketClose);
   }
 }
@@ -145,11 +168,14 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
     const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const requestMethod = request.method ?? '';
     const route = routeOf(request, status);
-    const version = request.httpVersion;
     const encrypted = socket.encrypted === true;
     // everything but the route, as one small integer: status, method, version, scheme, aborted
     const code =
-      status * 1024 + (METHOD_INDEX.get(requestMethod) ?? 0) * 32 + (VERSION_INDEX.get(version) ?? 3) * 4 + (encrypted ? 2 : 0) + (aborted ? 1 : 0);
+      status * 1024 +
+      (METHOD_INDEX.get(requestMethod) ?? 0) * 32 +
+      versionIndex(request.httpVersionMajor, request.httpVersionMinor) * 4 +
+      (encrypted ? 2 : 0) +
+      (aborted ? 1 : 0);
     const series =
       rec.table.get(route, code) ??
       rec.table.add(
@@ -160,7 +186,7 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
           route,
           status,
           scheme: encrypted ? 'https' : 'http',
-          protocolVersion: version,
+          protocolVersion: request.httpVersion,
           errorType: aborted ? 'aborted' : status >= 500 ? String(status) : undefined,
         }),
       );
@@ -171,8 +197,11 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
       if (declared > requestBytes) requestBytes = declared;
     }
     const responseBytes = response[kResponseBytes] ?? 0;
-    const read = socket.bytesRead;
-    const written = socketWritten(socket);
+    // a live connection's handle directly; a closed one's counters as net.Socket kept them
+    const handle = state.handle;
+    const live = handle !== null && !socket.destroyed;
+    const read = live ? (handle.bytesRead as number) : socket.bytesRead;
+    const written = live ? (handle.bytesWritten as number) : socketWritten(socket);
     const requestWire = read - state.read;
     const responseWire = written - state.written;
     state.read = read;
@@ -206,9 +235,13 @@ function installPatches(): void {
   proto.end = function end(this: TrackedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): TrackedResponse {
     const counted = this[kResponseBytes];
     const writable = !this.destroyed && !this.finished;
+    const headless = this._header === null;
     const result = originalEnd.call(this, chunk as string, encoding as BufferEncoding, callback as () => void) as TrackedResponse;
     if (counted !== undefined && writable && chunk !== undefined && this._hasBody !== false && typeof chunk !== 'function') {
-      this[kResponseBytes] = counted + chunkBytes(chunk, encoding);
+      // end(body) on a response whose head is not built yet: Node has just measured the body
+      // for its Content-Length (_contentLength); a string is not measured twice
+      const length = this._contentLength;
+      this[kResponseBytes] = counted + (headless && typeof chunk === 'string' && typeof length === 'number' ? length : chunkBytes(chunk, encoding));
     }
     return result;
   } as typeof proto.end;
