@@ -17,10 +17,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
+import { cliOptions } from './cli-options.mjs';
+import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, SERVER_ENV, STREAM_KEY, VARIANTS, checkSelection, here, root, serverScript } from './variants.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -30,7 +28,8 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --quick               smoke run: 1 round, 2 s runs, 1 s warm-up
   --rounds N            interleaved rounds (default 5; env BENCH_ROUNDS)
   --duration S          seconds per measured run (default 5; env BENCH_DURATION)
-  --warmup S            seconds of uncounted warm-up load per server (default 2; env BENCH_WARMUP)
+  --warmup S            seconds of uncounted warm-up load per server (default 6: past the preload's
+                        first export, see bench/README.md; env BENCH_WARMUP)
   --connections N       concurrent connections (default 32; env BENCH_CONNECTIONS)
   --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
   --handlers LIST       json,stream (default both)
@@ -48,7 +47,9 @@ function parseArgs(argv) {
   const opts = {
     rounds: Number(env.BENCH_ROUNDS ?? 5),
     duration: Number(env.BENCH_DURATION ?? 5),
-    warmup: Number(env.BENCH_WARMUP ?? 2),
+    // past the first export (at 5 s): a process pays once for compiling its export path and
+    // connecting to Redis; the measured run is the steady state a long-running service is in
+    warmup: Number(env.BENCH_WARMUP ?? EXPORT_INTERVAL_MS / 1000 + 1),
     connections: Number(env.BENCH_CONNECTIONS ?? 32),
     tool: env.BENCH_TOOL || undefined,
     handlers: ['json', 'stream'],
@@ -59,20 +60,7 @@ function parseArgs(argv) {
     quick: false,
   };
   const explicit = new Set();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--') continue;
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const num = (min) => {
-      const v = Number(value());
-      if (!Number.isFinite(v) || v < min) fail(`${flag} must be a number >= ${min}`);
-      return v;
-    };
+  for (const { arg, flag, value, num } of cliOptions(argv, fail)) {
     switch (flag) {
       case '-h':
       case '--help':
@@ -124,9 +112,7 @@ function parseArgs(argv) {
     if (!explicit.has('duration')) opts.duration = 2;
     if (!explicit.has('warmup')) opts.warmup = 1;
   }
-  for (const h of opts.handlers) if (!HANDLERS[h]) fail(`unknown handler ${h} (json, stream)`);
-  for (const v of opts.variants) if (!VARIANTS[v]) fail(`unknown variant ${v} (${Object.keys(VARIANTS).join(', ')})`);
-  opts.variants = ['bare', ...Object.keys(VARIANTS).filter((v) => v !== 'bare' && opts.variants.includes(v))];
+  opts.variants = checkSelection(opts.handlers, opts.variants, fail);
   if (opts.tool && opts.tool !== 'wrk' && opts.tool !== 'autocannon') fail('--tool must be wrk or autocannon');
   if (!opts.tool) opts.tool = onPath('wrk') ? 'wrk' : 'autocannon';
   if (opts.tool === 'wrk' && !onPath('wrk')) fail('wrk is not on PATH (apt-get install -y wrk), or use --tool autocannon');
@@ -144,29 +130,6 @@ function onPath(cmd) {
 
 // ---------------------------------------------------------------------------------------------
 // what is measured
-
-const HANDLERS = {
-  json: { path: '/json', label: 'json: 1 KiB JSON body (res.end)' },
-  stream: { path: '/stream', label: 'stream: 64 KiB as 16 writes of 4 KiB, chunked' },
-};
-
-const KEY_PREFIX = 'bench-overhead';
-const STREAM_KEY = `{${KEY_PREFIX}}:metrics`;
-const REDIS_URL = 'redis://127.0.0.1:6379';
-
-const VARIANTS = {
-  bare: { label: 'bare', require: [] },
-  preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
-  'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
-  'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
-};
-
-const SERVER_ENV = {
-  OTEL_SERVICE_NAME: 'bench',
-  REDIS_URL,
-  OTEL_BANDWIDTH_KEY_PREFIX: KEY_PREFIX,
-  OTEL_METRIC_EXPORT_INTERVAL: '5000',
-};
 
 const TARGETS = {
   throughputRatioMin: 0.97,
@@ -216,7 +179,7 @@ process.on('exit', killAll);
 
 async function startServer(variant, opts, pinning) {
   const def = VARIANTS[variant];
-  const nodeArgs = [...def.require.flatMap((r) => ['--require', r]), path.join(here, 'server.cjs')];
+  const nodeArgs = [...def.require.flatMap((r) => ['--require', r]), serverScript];
   const [cmd, args] = pinnedCommand(opts.serverCpu, process.execPath, nodeArgs, pinning);
   const child = spawn(cmd, args, {
     cwd: root,

@@ -1,0 +1,40 @@
+// What the overhead benchmarks compare: the server's handlers, the variants it is started as, and
+// the environment every variant gets. Shared by run.mjs (wall clock) and instructions.mjs
+// (instructions counted by callgrind).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '..', '..');
+export const serverScript = path.join(here, 'server.cjs');
+
+export const HANDLERS = {
+  json: { path: '/json', label: 'json: 1 KiB JSON body (res.end)' },
+  stream: { path: '/stream', label: 'stream: 64 KiB as 16 writes of 4 KiB, chunked' },
+};
+
+export const KEY_PREFIX = 'bench-overhead';
+export const STREAM_KEY = `{${KEY_PREFIX}}:metrics`;
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+export const EXPORT_INTERVAL_MS = 5000;
+
+export const VARIANTS = {
+  bare: { label: 'bare', require: [] },
+  preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
+  'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
+  'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
+};
+
+export const SERVER_ENV = {
+  OTEL_SERVICE_NAME: 'bench',
+  REDIS_URL,
+  OTEL_BANDWIDTH_KEY_PREFIX: KEY_PREFIX,
+  OTEL_METRIC_EXPORT_INTERVAL: String(EXPORT_INTERVAL_MS),
+};
+
+/** Checks the names in a --handlers / --variants list; returns the variants with bare first. */
+export function checkSelection(handlers, variants, fail) {
+  for (const h of handlers) if (!HANDLERS[h]) fail(`unknown handler ${h} (${Object.keys(HANDLERS).join(', ')})`);
+  for (const v of variants) if (!VARIANTS[v]) fail(`unknown variant ${v} (${Object.keys(VARIANTS).join(', ')})`);
+  return ['bare', ...Object.keys(VARIANTS).filter((v) => v !== 'bare' && variants.includes(v))];
+}
