@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
-import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
+import { ATTR_HTTP_ROUTE, METRIC_SERVER_DURATION, decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
 import { REPO_ROOT, createTestDatabase, createTestRedis, request, startInstrumented, stopAllInstrumented, type TestDatabase, type TestRedis } from 'test-support';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'with-opentelemetry-sdk');
@@ -53,4 +53,29 @@ describe('otel-bandwidth inside a service\'s own NodeSDK', () => {
     const [users] = await db.conn.pool.query("SELECT COUNT(*) AS n FROM metrics_users_hourly WHERE service = 'orders'");
     expect(users).toEqual([{ n: 3 }]);
   });
+
+  it('takes http.route from the RPC metadata framework instrumentations fill in, but never for a 404', async () => {
+    const prefix = `${r.prefix}-route`;
+    const app = await startInstrumented(
+      path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'sdk-context-route.js'),
+      { OTEL_SERVICE_NAME: 'things', OTEL_BANDWIDTH_KEY_PREFIX: prefix, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+      path.join(EXAMPLE, 'telemetry.js'),
+    );
+    for (const name of ['red-box', 'blue-box', 'green-box']) await request(app.port, 'GET', `/things/${name}`);
+    await request(app.port, 'GET', '/plain/word');
+    await request(app.port, 'GET', '/missing');
+    expect(await app.stop()).toBe(0);
+    expect(app.stderr()).toBe('');
+
+    const routes: Record<string, number> = {};
+    for (const [, f] of await r.redis.xrange(`{${prefix}}:metrics`, '-', '+')) {
+      for (const m of decodeBatch(fieldsFromArray(f)).metrics) {
+        if (m.name !== METRIC_SERVER_DURATION || m.scope !== '@otel-bandwidth/instrumentation' || m.type !== 'histogram') continue;
+        for (const p of m.points) routes[String(p.attributes[ATTR_HTTP_ROUTE])] = (routes[String(p.attributes[ATTR_HTTP_ROUTE])] ?? 0) + p.count;
+      }
+    }
+    expect(routes).toEqual({ '/things/:name': 3, '/plain/word': 1, '(unmatched)': 1 });
+    await r.redis.del(`{${prefix}}:metrics`);
+  });
 });
+

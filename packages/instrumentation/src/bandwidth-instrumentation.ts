@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserUsage } from '@otel-bandwidth/core';
 import { BandwidthMetricProducer } from './bandwidth-metric-producer';
 import { clientStats, createClientSeriesTable, startHttpClientRecorder } from './http-client-recorder';
+import { routeFromActiveContext } from './context-route';
 import { startHttpServerRecorder, type RecorderStats, type UserIdResolver } from './http-server-recorder';
 import { SeriesTable } from './series-table';
 import { UserUsageTable } from './user-usage';
@@ -20,6 +21,14 @@ export interface BandwidthInstrumentationOptions {
   maxUsersPerInterval?: number;
   /** Also measure the outbound calls the service makes (node:http clients, fetch). Default true. */
   outbound?: boolean;
+  /**
+   * Take `http.route` from OpenTelemetry's own instrumentations when they name one (the RPC
+   * metadata @opentelemetry/instrumentation-http keeps per request, which framework
+   * instrumentations fill in), for frameworks this package does not detect itself. Costs one
+   * context lookup per response. Default true; the zero-code preload sets it from
+   * OTEL_BANDWIDTH_ROUTE_FROM_CONTEXT (default false).
+   */
+  routeFromOpenTelemetryContext?: boolean;
 }
 
 export interface BandwidthInstrumentationStats extends RecorderStats {
@@ -55,19 +64,24 @@ export class BandwidthInstrumentation {
   private clientRecorder: { stop(): void } | undefined;
   private readonly users: UserUsageTable;
   private readonly userId: UserIdResolver | undefined;
+  private readonly routeFromContext: boolean;
   private recorder: { stats: RecorderStats; stop(): void } | undefined;
 
   constructor(options: BandwidthInstrumentationOptions = {}) {
     this.table = new SeriesTable(options.cardinalityLimit ?? 2000);
     this.users = new UserUsageTable(options.maxUsersPerInterval ?? 10_000);
     this.userId = options.userId ?? (options.userIdHeader ? headerResolver(options.userIdHeader) : undefined);
+    this.routeFromContext = options.routeFromOpenTelemetryContext ?? true;
     this.clientTable = options.outbound === false ? undefined : createClientSeriesTable(options.cardinalityLimit ?? 2000);
     this.metricProducer = new BandwidthMetricProducer(this.table, this.clientTable);
   }
 
   enable(): this {
     if (!this.recorder) {
-      this.recorder = this.userId ? startHttpServerRecorder(this.table, { users: this.users, userId: this.userId }) : startHttpServerRecorder(this.table);
+      this.recorder = startHttpServerRecorder(this.table, {
+        ...(this.userId ? { users: this.users, userId: this.userId } : {}),
+        ...(this.routeFromContext ? { routeFromContext: routeFromActiveContext } : {}),
+      });
       if (this.clientTable) this.clientRecorder = startHttpClientRecorder(this.clientTable);
     }
     return this;

@@ -12,6 +12,7 @@ export interface PreloadConfig {
   exportTimeoutMillis: number;
   cardinalityLimit: number;
   userIdHeader: string | undefined;
+  routeFromContext: boolean;
   maxUsersPerInterval: number;
   maxStreamLength: number;
   retryMaxDelayMillis: number;
@@ -34,6 +35,7 @@ export function readPreloadConfig(env: Env = process.env): PreloadConfig {
     exportTimeoutMillis: r.int('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
     cardinalityLimit: r.int('OTEL_BANDWIDTH_CARDINALITY_LIMIT', 2000, { min: 1, max: 1_000_000 }),
     userIdHeader: r.optionalString('OTEL_BANDWIDTH_USER_HEADER'),
+    routeFromContext: r.bool('OTEL_BANDWIDTH_ROUTE_FROM_CONTEXT', false),
     maxUsersPerInterval: r.int('OTEL_BANDWIDTH_MAX_USERS_PER_INTERVAL', 10_000, { min: 0, max: 10_000_000 }),
     maxStreamLength: r.int('OTEL_BANDWIDTH_STREAM_MAX_LENGTH', 100_000, { min: 1 }),
     retryMaxDelayMillis: r.int('OTEL_BANDWIDTH_RETRY_MAX_DELAY', 30_000, { min: 100, max: 3_600_000 }),

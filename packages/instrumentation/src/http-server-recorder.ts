@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
 import { RECEIVED_BYTES, countReceivedBytes, type CountedMessage } from './received-bytes';
-import { routeOf } from './route-template';
+import { CONTEXT_ROUTE, routeOf } from './route-template';
 import { seriesAttributes, type SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
 
@@ -49,7 +49,7 @@ interface TrackedResponse extends ServerResponse {
   finished: boolean;
   req: TrackedRequest;
 }
-type TrackedRequest = CountedMessage;
+type TrackedRequest = CountedMessage & { [CONTEXT_ROUTE]?: string };
 /** The native stream under a socket: where net.Socket's bytesRead and bytesWritten come from. */
 interface SocketHandle {
   readonly bytesRead?: number;
@@ -81,6 +81,8 @@ interface ServerMessage {
 }
 
 export type UserIdResolver = (req: IncomingMessage, res: ServerResponse) => string | undefined | null;
+/** The route something else knows for the request being handled in the current async context. */
+export type ContextRouteResolver = () => string | undefined;
 
 export interface RecorderStats {
   /** requests recorded */
@@ -119,6 +121,7 @@ function nativeHandle(socket: TrackedSocket): SocketHandle | null {
 
 interface ActiveRecorder {
   table: SeriesTable;
+  routeFromContext: ContextRouteResolver | undefined;
   users: UserUsageTable | undefined;
   userId: UserIdResolver | undefined;
   stats: RecorderStats;
@@ -218,6 +221,15 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
   }
 }
 
+function rememberContextRoute(response: TrackedResponse, resolve: ContextRouteResolver): void {
+  try {
+    const route = resolve();
+    if (route !== undefined && response.req !== undefined) response.req[CONTEXT_ROUTE] = route;
+  } catch {
+    if (active !== undefined) active.stats.internalErrors++;
+  }
+}
+
 function installPatches(): void {
   if (patched) return;
   patched = true;
@@ -246,6 +258,10 @@ function installPatches(): void {
     const counted = this[kResponseBytes];
     const writable = !this.destroyed && !this.finished;
     const headless = this._header === null;
+    // end() runs in the app's async context for the request: where OpenTelemetry's instrumentations
+    // keep the route they matched
+    const fromContext = active?.routeFromContext;
+    if (fromContext !== undefined && counted !== undefined && !this.finished) rememberContextRoute(this, fromContext);
     const result = originalEnd.call(this, chunk as string, encoding as BufferEncoding, callback as () => void) as TrackedResponse;
     if (counted !== undefined && writable && chunk !== undefined && this._hasBody !== false && typeof chunk !== 'function') {
       // end(body) on a response whose head is not built yet: Node has just measured the body
@@ -268,11 +284,12 @@ function installPatches(): void {
  */
 export function startHttpServerRecorder(
   table: SeriesTable,
-  options: { users?: UserUsageTable; userId?: UserIdResolver } = {},
+  options: { users?: UserUsageTable; userId?: UserIdResolver; routeFromContext?: ContextRouteResolver } = {},
 ): { stats: RecorderStats; stop(): void } {
   installPatches();
   const recorder: ActiveRecorder = {
     table,
+    routeFromContext: options.routeFromContext,
     users: options.users,
     userId: options.userId,
     stats: { requests: 0, aborted: 0, internalErrors: 0 },

@@ -30,6 +30,7 @@ function start(): BandwidthMonitoring | null {
       exportTimeoutMillis: config.exportTimeoutMillis,
       cardinalityLimit: config.cardinalityLimit,
       maxUsersPerInterval: config.maxUsersPerInterval,
+      routeFromOpenTelemetryContext: config.routeFromContext,
       ...(config.userIdHeader ? { userIdHeader: config.userIdHeader } : {}),
       exporter: {
         url: config.redisUrl,

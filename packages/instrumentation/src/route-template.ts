@@ -5,9 +5,12 @@ import { normalisePath } from './route-normaliser';
 
 /** Set on the raw request by a framework hook (framework-routes.ts) to the matched route template. */
 export const FRAMEWORK_ROUTE = Symbol.for('otel-bandwidth.route');
+/** Set on the raw request to the route OpenTelemetry's instrumentations named (context-route.ts). */
+export const CONTEXT_ROUTE = Symbol('otel-bandwidth.contextRoute');
 
 interface ExpressLikeRequest {
   [FRAMEWORK_ROUTE]?: string;
+  [CONTEXT_ROUTE]?: string;
   route?: { path?: unknown };
   app?: unknown;
   baseUrl?: unknown;
@@ -55,7 +58,11 @@ function expressRoute(r: IncomingMessage & ExpressLikeRequest, routePath: string
   return routePath === '/' ? normalisedPrefix : normalisedPrefix + routePath;
 }
 
-/** The route of a finished request: the framework's template, else a normalised path. */
+/**
+ * The route of a finished request: the template a framework hook or Express left on it, else (but
+ * never for a 404, which a framework may still have routed through middleware) the route
+ * OpenTelemetry's instrumentations named, else a normalised path.
+ */
 export function routeOf(req: IncomingMessage, statusCode: number): string {
   const r = req as IncomingMessage & ExpressLikeRequest;
   const template = r[FRAMEWORK_ROUTE];
@@ -67,5 +74,7 @@ export function routeOf(req: IncomingMessage, statusCode: number): string {
     return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
   }
   if (statusCode === 404) return ROUTE_UNMATCHED;
+  const fromContext = r[CONTEXT_ROUTE];
+  if (fromContext !== undefined) return fromContext;
   return normalisePath(req.url ?? '/');
 }
