@@ -8,10 +8,12 @@
 //                               [--handlers json,stream] [--variants bare,preload,...]
 //                               [--server-cpu N] [--load-cpu N] [--out FILE]
 //
-// Every (round, handler, variant) gets a fresh server process pinned to one core, a warm-up load
-// run that is not counted, then the measured run from a load generator pinned to the other core.
-// Rounds are interleaved (bare, preload, otel-http-metrics, otel-http-tracing, bare, ...) and the
-// summary takes medians over rounds, so slow drift in the machine's load hits every variant alike.
+// Per handler, every variant's server starts once, pinned to one core, and gets an uncounted
+// warm-up load; then rounds of short measured runs alternate between the servers (the order
+// rotating each round) from a load generator pinned to the other core. The summary takes medians
+// over rounds of each variant's comparison with bare in the same round: short alternating windows
+// on servers that stay up put the machine's drift on every variant alike. Server CPU time is the
+// kernel's exact per-thread run time (/proc/<pid>/task/*/schedstat), not 10 ms ticks.
 // See bench/README.md.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,8 +28,8 @@ import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, SERVER_ENV, STREAM_KEY, VARIAN
 const HELP = `usage: node bench/overhead/run.mjs [options]
 
   --quick               smoke run: 1 round, 2 s runs, 1 s warm-up
-  --rounds N            interleaved rounds (default 5; env BENCH_ROUNDS)
-  --duration S          seconds per measured run (default 5; env BENCH_DURATION)
+  --rounds N            rounds of alternating measured runs (default 10; env BENCH_ROUNDS)
+  --duration S          seconds per measured run (default 3; env BENCH_DURATION)
   --warmup S            seconds of uncounted warm-up load per server (default 6: past the preload's
                         first export, see bench/README.md; env BENCH_WARMUP)
   --connections N       concurrent connections (default 32; env BENCH_CONNECTIONS)
@@ -45,8 +47,8 @@ Targets for the preload (information only, never the exit status): >= 0.97x bare
 function parseArgs(argv) {
   const env = process.env;
   const opts = {
-    rounds: Number(env.BENCH_ROUNDS ?? 5),
-    duration: Number(env.BENCH_DURATION ?? 5),
+    rounds: Number(env.BENCH_ROUNDS ?? 10),
+    duration: Number(env.BENCH_DURATION ?? 3),
     // past the first export (at 5 s): a process pays once for compiling its export path and
     // connecting to Redis; the measured run is the steady state a long-running service is in
     warmup: Number(env.BENCH_WARMUP ?? EXPORT_INTERVAL_MS / 1000 + 1),
@@ -143,7 +145,25 @@ const TARGETS = {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
+/** CPU time of every thread of the process, in microseconds: exact where schedstat exists. */
 function procCpuMicros(pid) {
+  try {
+    let ns = 0;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // a thread that ended between the listing and the read
+      }
+    }
+    if (ns > 0) return ns / 1000;
+  } catch {
+    // no schedstat (kernel without CONFIG_SCHED_INFO): clock ticks below
+  }
+  return procCpuTicksMicros(pid);
+}
+
+function procCpuTicksMicros(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   // the command name (field 2) may hold spaces: count fields from the closing parenthesis
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -482,13 +502,12 @@ async function main() {
     await redis.del(STREAM_KEY);
   }
 
-  const perRun = opts.warmup + opts.duration + 1.5;
-  const total = opts.rounds * opts.handlers.length * opts.variants.length * perRun;
+  const total = opts.handlers.length * opts.variants.length * (opts.warmup + 1 + opts.rounds * (opts.duration + 0.3));
   process.stdout.write(
     `otel-bandwidth overhead benchmark\n` +
       `  load generator: ${opts.tool} (${toolVersion(opts.tool)}), ${opts.connections} connections, ` +
       `${opts.warmup} s warm-up + ${opts.duration} s measured per run\n` +
-      `  ${opts.rounds} interleaved round(s) x ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
+      `  per handler: every variant's server up at once, ${opts.warmup} s warm-up each, then ${opts.rounds} round(s) of alternating runs; ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
       `(${opts.variants.join(', ')}), about ${Math.ceil(total / 60)} min\n` +
       `  pinning: ${pinning.reason}\n` +
       `  node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim()}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n\n`,
@@ -497,47 +516,57 @@ async function main() {
   const startedAt = new Date();
   const loadAvgStart = os.loadavg();
   const runs = [];
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (const handler of opts.handlers) {
+  const servers = [];
+  let preloadServed = 0;
+  for (const handler of opts.handlers) {
+    // every variant's server up at once, each warmed up, then alternating measured runs
+    const up = new Map();
+    try {
       for (const variant of opts.variants) {
         const server = await startServer(variant, opts, pinning);
-        const url = `http://127.0.0.1:${server.port}${HANDLERS[handler].path}`;
-        try {
-          const warmup = opts.warmup > 0 ? await load(opts, pinning, url, opts.warmup) : { requests: 0 };
-          const cpuBefore = procCpuMicros(server.pid);
-          const result = await load(opts, pinning, url, opts.duration);
-          const cpuAfter = procCpuMicros(server.pid);
-          const rssKb = procRssKb(server.pid);
-          const cpuUs = cpuAfter - cpuBefore;
+        up.set(variant, { server, url: `http://127.0.0.1:${server.port}${HANDLERS[handler].path}`, served: 0 });
+      }
+      for (const variant of opts.variants) {
+        const s = up.get(variant);
+        if (opts.warmup > 0) s.served += (await load(opts, pinning, s.url, opts.warmup)).requests;
+      }
+      for (let round = 1; round <= opts.rounds; round++) {
+        const shift = (round - 1) % opts.variants.length;
+        for (const variant of [...opts.variants.slice(shift), ...opts.variants.slice(0, shift)]) {
+          const s = up.get(variant);
+          const cpuBefore = procCpuMicros(s.server.pid);
+          const result = await load(opts, pinning, s.url, opts.duration);
+          const cpuUs = procCpuMicros(s.server.pid) - cpuBefore;
+          s.served += result.requests;
           const run = {
             round,
             handler,
             variant,
             ...result,
-            warmupRequests: warmup.requests,
             serverCpuUs: cpuUs,
             cpuUsPerRequest: result.requests > 0 ? cpuUs / result.requests : NaN,
             serverCpuShare: cpuUs / 1e6 / result.seconds,
-            rssMb: rssKb / 1024,
+            rssMb: procRssKb(s.server.pid) / 1024,
           };
-          const exit = await server.stop();
-          const report = /otel-http-preload (\{.*\})/.exec(server.stderr());
-          if (report) run.otel = JSON.parse(report[1]);
-          run.serverExit = exit;
           runs.push(run);
           process.stdout.write(
-            `  round ${round}/${opts.rounds}  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ` +
+            `  round ${String(round).padStart(2)}/${opts.rounds}  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ` +
               `${fmtInt(run.rps).padStart(7)} req/s  ${fmt(run.cpuUsPerRequest, 1).padStart(6)} us/req  ` +
               `p50 ${fmt(run.latencyMs.p50, 2)} ms  p99 ${fmt(run.latencyMs.p99, 2)} ms  RSS ${fmt(run.rssMb, 1)} MB  ` +
               `core ${fmt(run.serverCpuShare * 100, 0)}%` +
               `${run.errors ? `  ERRORS ${run.errors}` : ''}\n`,
           );
-          const served = run.warmupRequests + run.requests;
-          if (run.otel && run.otel.httpServerDurationCount < served) {
-            process.stdout.write(`    warning: the OpenTelemetry instrumentation recorded ${run.otel.httpServerDurationCount} requests, fewer than the ${served} served\n`);
-          }
-        } finally {
-          if (live.size) await server.stop().catch(() => undefined);
+        }
+      }
+    } finally {
+      for (const [variant, s] of up) {
+        const exit = await s.server.stop().catch(() => null);
+        const report = /otel-http-preload (\{.*\})/.exec(s.server.stderr());
+        const otel = report ? JSON.parse(report[1]) : undefined;
+        servers.push({ handler, variant, served: s.served, exit, ...(otel ? { otel } : {}) });
+        if (variant === 'preload') preloadServed += s.served;
+        if (otel && otel.httpServerDurationCount < s.served) {
+          process.stdout.write(`    warning: ${variant} (${handler}): the OpenTelemetry instrumentation recorded ${otel.httpServerDurationCount} requests, fewer than the ${s.served} served\n`);
         }
       }
     }
@@ -550,7 +579,6 @@ async function main() {
     await redis.del(STREAM_KEY);
     await redis.quit();
   }
-  const preloadServed = runs.filter((r) => r.variant === 'preload').reduce((a, r) => a + r.warmupRequests + r.requests, 0);
 
   const summary = summarise(runs, opts);
   printSummary(summary, opts);
@@ -582,6 +610,7 @@ async function main() {
         targets: TARGETS,
         checks,
         summary,
+        servers,
         runs,
       },
       null,
