@@ -101,7 +101,7 @@ describe('route templates from real framework servers', () => {
     });
   });
 
-  it('Fastify 5: templates with register prefixes; the not-found handler is unmatched', async () => {
+  it('Fastify 5: templates with register prefixes, also for requests answered before the handler; the not-found handler is unmatched', async () => {
     const stored = await run('routes-fastify.js', 'e2e-routes-fastify', [
       ['GET', '/users/42', 200],
       ['GET', '/users/alice?x=1', 200],
@@ -114,8 +114,9 @@ describe('route templates from real framework servers', () => {
       ['HEAD', '/users/1', 200],
       ['GET', '/nope/1', 404],
       ['DELETE', '/users/1', 404],
-      // answered by an onRequest hook before the handler: no template, the normalised path
+      // answered before the handler, by an onRequest hook and by validation: still the template
       ['GET', '/private/reports', 401],
+      ['POST', '/v1/strict/abc', 400, '{"other":1}'],
     ]);
     expect(stored).toEqual({
       'GET /users/:id': 2,
@@ -126,7 +127,8 @@ describe('route templates from real framework servers', () => {
       'HEAD /users/:id': 1,
       'GET (unmatched)': 1,
       'DELETE (unmatched)': 1,
-      'GET /private/reports': 1,
+      'GET /private/:name': 1,
+      'POST /v1/strict/:name': 1,
     });
   });
 

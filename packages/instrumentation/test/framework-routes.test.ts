@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import express, { type Router } from 'express';
 import fastify from 'fastify';
 import { expressRouteTemplate, joinMountPath, joinRoutePath } from '../src/express-routes';
-import { FASTIFY_HANDLER_START, installFrameworkRouteHooks, onFastifyHandlerStart } from '../src/framework-routes';
+import { FASTIFY_HANDLER_START, installFrameworkRouteHooks, onFastifyHandlerStart, onFastifyInitialization } from '../src/framework-routes';
 import { FRAMEWORK_ROUTE, routeOf } from '../src/route-template';
 
 interface LayerShape {
@@ -198,5 +198,42 @@ describe('Fastify route templates from its handler TracingChannel', () => {
       await app.close();
     }
     expect(seen).toEqual(['/users/:id', '/v1', '/v1/admin/reports/:reportId', undefined]);
+  });
+});
+
+describe('Fastify route templates from an onRequest hook added at initialization', () => {
+  type RawWithRoute = { [FRAMEWORK_ROUTE]?: string };
+
+  it('names the route of requests answered before their handler', async () => {
+    installFrameworkRouteHooks();
+    const seen: Array<string | undefined> = [];
+    const app = fastify({ logger: false });
+    app.addHook('onResponse', (request, _reply, done) => {
+      seen.push((request.raw as RawWithRoute)[FRAMEWORK_ROUTE]);
+      done();
+    });
+    app.get('/private/:name', { onRequest: (_request, reply, done) => void reply.code(401).send('no') }, () => 'never');
+    app.post('/strict/:name', { schema: { body: { type: 'object', required: ['name'] } } }, async () => 'valid');
+    try {
+      expect((await app.inject({ method: 'GET', url: '/private/x' })).statusCode).toBe(401);
+      expect((await app.inject({ method: 'POST', url: '/strict/y', payload: { other: 1 } })).statusCode).toBe(400);
+    } finally {
+      await app.close();
+    }
+    expect(seen).toEqual(['/private/:name', '/strict/:name']);
+  });
+
+  it('ignores what is not a Fastify instance and never throws', () => {
+    expect(() => onFastifyInitialization(undefined)).not.toThrow();
+    expect(() => onFastifyInitialization({ fastify: {} })).not.toThrow();
+    expect(() =>
+      onFastifyInitialization({
+        fastify: {
+          addHook: () => {
+            throw new Error('already listening');
+          },
+        },
+      }),
+    ).not.toThrow();
   });
 });
