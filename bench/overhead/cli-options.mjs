@@ -1,9 +1,14 @@
 // Command-line options of the overhead benchmarks: `--flag value` or `--flag=value`, with checked
-// numbers. Yields one option at a time; `value()`, `num(min)` and `int(min)` take its value.
-export function* cliOptions(argv, fail) {
+// numbers. Prints `help` and exits on -h/--help; yields every other option, whose `value()`,
+// `num(min)` and `int(min)` take its value.
+export function* cliOptions(argv, fail, help) {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') continue;
+    if (arg === '-h' || arg === '--help') {
+      process.stdout.write(help);
+      process.exit(0);
+    }
     const eq = arg.indexOf('=');
     const flag = eq === -1 ? arg : arg.slice(0, eq);
     const inline = eq === -1 ? undefined : arg.slice(eq + 1);

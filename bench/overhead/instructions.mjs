@@ -54,13 +54,8 @@ function parseArgs(argv) {
     jobs: Math.min(2, os.availableParallelism?.() ?? os.cpus().length),
     out: undefined,
   };
-  for (const { arg, flag, value, int } of cliOptions(argv, fail)) {
+  for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
     switch (flag) {
-      case '-h':
-      case '--help':
-        process.stdout.write(HELP);
-        process.exit(0);
-        break;
       case '--handlers':
         opts.handlers = value().split(',').filter(Boolean);
         break;

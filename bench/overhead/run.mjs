@@ -62,13 +62,8 @@ function parseArgs(argv) {
     quick: false,
   };
   const explicit = new Set();
-  for (const { arg, flag, value, num } of cliOptions(argv, fail)) {
+  for (const { arg, flag, value, num } of cliOptions(argv, fail, HELP)) {
     switch (flag) {
-      case '-h':
-      case '--help':
-        process.stdout.write(HELP);
-        process.exit(0);
-        break;
       case '--quick':
         opts.quick = true;
         break;
