@@ -127,6 +127,13 @@ describe('exact bytes under the preload', () => {
     }
     await conn.close();
 
+    // pipelined requests: responses written while an earlier one still holds the connection
+    const piped = await RawHttpConnection.open(server.port);
+    const p = await piped.pipeline([requestHead('GET', '/chunks'), requestHead('GET', '/chunks'), requestHead('GET', '/chunks')]);
+    await piped.close();
+    expect(p.responses.map((x) => x.status)).toEqual([200, 200, 200]);
+    count('GET /chunks', { requests: 3, bodyOut: p.responses.reduce((n, x) => n + x.bodyBytes, 0), wireIn: p.wireSent, wireOut: p.wireReceived });
+
     // a client that leaves mid-response: the bytes actually written, counted as an error
     const abandonedSeen = new Promise<void>((resolve) => {
       server.child.on('message', (m: unknown) => {
@@ -148,6 +155,8 @@ describe('exact bytes under the preload', () => {
     expect(client.get('HEAD /text')?.bodyOut).toBe(0);
     expect(client.get('GET /text')?.bodyOut).toBe(50 * 18); // 'héllo wörld ✓ ' is 18 bytes of UTF-8
     expect(client.get('GET /hex')?.bodyOut).toBe(64);
+    // 'x' * 37i for odd i, 11i bytes for even i, i = 1..20: 3,700 + 1,210 per response, 4 responses
+    expect(client.get('GET /chunks')).toMatchObject({ requests: 4, bodyOut: 4 * 4910 });
     expect(client.get('GET /empty')?.bodyOut).toBe(0);
     expect(client.get('GET /cached')?.bodyOut).toBe(0);
     expect(client.get('GET /abandoned aborted')).toMatchObject({ requests: 1, bodyOut: 1000 });

@@ -145,6 +145,20 @@ export class RawHttpConnection {
     return { bodySent, wireSent: wire.sent, wireReceived: wire.received, responses };
   }
 
+  /**
+   * Pipelining: sends every request head in one write before reading anything, then reads their
+   * responses in order. The server answers them one after another on the connection, queueing
+   * the responses it produces ahead of their turn.
+   */
+  async pipeline(requestHeads: string[]): Promise<{ wireSent: number; wireReceived: number; responses: RawResponse[] }> {
+    const all = Buffer.from(requestHeads.join(''), 'latin1');
+    this.send(all);
+    const wire = { received: 0 };
+    const responses: RawResponse[] = [];
+    for (let i = 0; i < requestHeads.length; i++) responses.push(await this.readResponse(false, wire));
+    return { wireSent: all.length, wireReceived: wire.received, responses };
+  }
+
   /** Sends a request, reads until `bodyBytes` of body arrived whole, then drops the connection. */
   async abandonAfter(requestHead: string, bodyBytes: number): Promise<{ wireSent: number; wireReceived: number; bodyReceived: number }> {
     const headBytes = Buffer.from(requestHead, 'latin1');
