@@ -18,6 +18,7 @@ import { Cluster } from 'ioredis';
 import { connectRedis } from '../../packages/cli/src/backing-services';
 import {
   REGISTER,
+  clientTotals,
   createTestDatabase,
   createTestRedis,
   request,
@@ -94,10 +95,7 @@ interface Totals {
 }
 
 function tally(results: ClientResult[]): Totals {
-  return results.reduce(
-    (t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received, errors: t.errors + (x.status >= 400 ? 1 : 0) }),
-    { requests: 0, inbound: 0, outbound: 0, errors: 0 },
-  );
+  return { ...clientTotals(results), errors: results.filter((x) => x.status >= 400).length };
 }
 
 describe('Redis Cluster', () => {

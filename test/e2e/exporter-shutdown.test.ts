@@ -17,7 +17,9 @@ import {
   request,
   startInstrumented,
   stopAllInstrumented,
+  clientTotals,
   type ClientResult,
+  type ClientTotals,
   type InstrumentedProcess,
   type TestRedis,
 } from 'test-support';
@@ -92,18 +94,9 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Totals {
-  requests: number;
-  inbound: number;
-  outbound: number;
-}
-
-function clientTotals(results: ClientResult[]): Totals {
-  return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
-}
 
 /** What the stream holds for a service, from the entries themselves. */
-async function streamTotals(prefix: string, service: string): Promise<Totals & { entries: number }> {
+async function streamTotals(prefix: string, service: string): Promise<ClientTotals & { entries: number }> {
   const t = { requests: 0, inbound: 0, outbound: 0, entries: 0 };
   for (const [, f] of await r.redis.xrange(`{${prefix}}:metrics`, '-', '+')) {
     const batch = decodeBatch(fieldsFromArray(f));
