@@ -1,6 +1,6 @@
 /**
- * Route templates from real framework servers under the preload: Express 5 (nested and
- * parameterised router mounts, a throwing handler, app.route), Fastify 5 (prefixed plugins, via
+ * Route templates from real framework servers under the preload: Express 5 and Express 4 (nested
+ * and parameterised router mounts, a throwing handler, app.route), Fastify 5 (prefixed plugins, via
  * its handler TracingChannel) and NestJS 11 on Express (global prefix). Each server gets known
  * traffic; the stream is applied with the Aggregator and the (method, endpoint, requests) rows of
  * metrics_hourly are compared, exactly, with what was sent.
@@ -49,8 +49,9 @@ async function send(port: number, calls: Call[]): Promise<void> {
   }
 }
 
-async function run(fixture: string, service: string, calls: Call[]): Promise<Record<string, number>> {
+async function run(fixture: string, service: string, env: Record<string, string>, calls: Call[]): Promise<Record<string, number>> {
   const server = await startInstrumented(path.join(__dirname, 'fixtures', fixture), {
+    ...env,
     OTEL_SERVICE_NAME: service,
     OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
   });
@@ -62,8 +63,11 @@ async function run(fixture: string, service: string, calls: Call[]): Promise<Rec
 }
 
 describe('route templates from real framework servers', () => {
-  it('Express 5: nested routers, parameterised mounts with their names, errors, app.route, unmatched', async () => {
-    const stored = await run('routes-express.js', 'e2e-routes-express', [
+  it.each([
+    ['Express 5', 'express'],
+    ['Express 4', 'express4'],
+  ])('%s: nested routers, parameterised mounts with their names, errors, app.route, unmatched', async (_name, expressPackage) => {
+    const stored = await run('routes-express.js', `e2e-routes-${expressPackage}`, { EXPRESS_PACKAGE: expressPackage }, [
       ['GET', '/api/v1/orders/17', 200],
       ['GET', '/api/v1/orders/abc-def', 200],
       ['GET', '/api/v1/orders/9?expand=items', 200],
@@ -102,7 +106,7 @@ describe('route templates from real framework servers', () => {
   });
 
   it('Fastify 5: templates with register prefixes, also for requests answered before the handler; the not-found handler is unmatched', async () => {
-    const stored = await run('routes-fastify.js', 'e2e-routes-fastify', [
+    const stored = await run('routes-fastify.js', 'e2e-routes-fastify', {}, [
       ['GET', '/users/42', 200],
       ['GET', '/users/alice?x=1', 200],
       ['GET', '/boom', 500],
@@ -133,7 +137,7 @@ describe('route templates from real framework servers', () => {
   });
 
   it('NestJS 11 on Express: controller and method paths below the global prefix', async () => {
-    const stored = await run('routes-nest.js', 'e2e-routes-nest', [
+    const stored = await run('routes-nest.js', 'e2e-routes-nest', {}, [
       ['GET', '/api/cats', 200],
       ['GET', '/api/cats/7', 200],
       ['GET', '/api/cats/tom', 200],

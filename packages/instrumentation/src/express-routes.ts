@@ -9,10 +9,15 @@
  * through every nested router, and each Route found gets its template; the request path then does
  * one WeakMap lookup per request.
  *
+ * Express 5 (router 2.x) layers keep the path they were registered with (`rawPath`). Express 4
+ * layers keep only the RegExp path-to-regexp 0.1 compiled from it, and the names of its parameters
+ * (`keys`); a mount path made of literal segments and `:name` parameters is read back from that
+ * RegExp's source (legacyMountPath).
+ *
  * A Route the walk cannot place unambiguously gets `null` and routeOf falls back to its heuristic:
- * a router mounted at more than one path, a mount path that is a RegExp or a list, a Route inside
- * a mounted sub-app (its mount layer does not reference the sub-app), or an Express 4 app (its
- * layers do not keep the path they were registered with).
+ * a router mounted at more than one path, a mount path that is a RegExp, a list, or (Express 4)
+ * has optional parameters or wildcards, or a Route inside a mounted sub-app (its mount layer does
+ * not reference the sub-app).
  */
 
 /** The part of an Express application read here. */
@@ -30,6 +35,10 @@ interface LayerLike {
   readonly handle?: unknown;
   /** router 2.x: the path the layer was registered with */
   readonly rawPath?: unknown;
+  /** Express 4: the path compiled by path-to-regexp 0.1 (`fast_slash` set for a mount at `/`) */
+  readonly regexp?: unknown;
+  /** Express 4: the path's parameters, in order */
+  readonly keys?: unknown;
 }
 
 const MAX_DEPTH = 64;
@@ -73,7 +82,45 @@ function mountPathOf(layer: LayerLike): string | null {
   const raw = layer.rawPath;
   if (typeof raw === 'string') return raw;
   if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === 'string') return raw[0];
-  return null;
+  return raw === undefined ? legacyMountPath(layer) : null;
+}
+
+/** What path-to-regexp 0.1 makes of a mount path's end (`end: false`), and of a `/:name` segment. */
+const LEGACY_MOUNT_END = '\\/?(?=\\/|$)';
+const LEGACY_PARAMETER = '(?:\\/([^/]+?))';
+/** Characters path-to-regexp 0.1 escapes in a literal segment. */
+const LEGACY_ESCAPED = /\\([/.\-])/g;
+/** Anything left that is not a literal path: a wildcard, an optional part, a group, an alternative. */
+const LEGACY_NOT_LITERAL = /[\\()[\]{}*+?|^$]/;
+
+/**
+ * An Express 4 mount path read back from its compiled RegExp: `/tenants/:tenantId` from
+ * `/^\/tenants(?:\/([^/]+?))\/?(?=\/|$)/i` and keys `[{ name: 'tenantId' }]`. Null for anything
+ * but literal segments and required named parameters.
+ */
+export function legacyMountPath(layer: LayerLike): string | null {
+  const regexp = layer.regexp;
+  if (!(regexp instanceof RegExp)) return null;
+  if ((regexp as RegExp & { fast_slash?: unknown }).fast_slash === true) return '/';
+  const keys = Array.isArray(layer.keys) ? (layer.keys as unknown[]) : [];
+  let source = regexp.source;
+  if (!source.startsWith('^') || !source.endsWith(LEGACY_MOUNT_END)) return null;
+  source = source.slice(1, source.length - LEGACY_MOUNT_END.length);
+  let path = '';
+  let at = 0;
+  for (const key of keys) {
+    const name = isObjectLike(key) ? (key as { name?: unknown; optional?: unknown }).name : undefined;
+    if (typeof name !== 'string' || (key as { optional?: unknown }).optional === true) return null;
+    const next = source.indexOf(LEGACY_PARAMETER, at);
+    if (next === -1) return null;
+    path += source.slice(at, next) + '\u0000' + name;
+    at = next + LEGACY_PARAMETER.length;
+  }
+  path += source.slice(at);
+  if (path.includes(LEGACY_PARAMETER)) return null;
+  const literal = path.replace(LEGACY_ESCAPED, '$1');
+  if (LEGACY_NOT_LITERAL.test(literal)) return null;
+  return literal.replace(/\u0000/g, '/:');
 }
 
 /** `prefix` followed by a mount path: `/` adds nothing, a trailing slash is dropped. */
