@@ -34,7 +34,7 @@ export interface BandwidthInstrumentationOptions {
 export interface BandwidthInstrumentationStats extends RecorderStats {
   /** series currently held */
   series: number;
-  /** new series folded into "(overflow)" since start */
+  /** new series folded into "(overflow)" since start (each counted once per export interval) */
   overflowedSeries: number;
   /** users not tracked because an interval already had maxUsersPerInterval */
   droppedUsers: number;

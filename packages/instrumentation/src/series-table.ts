@@ -124,7 +124,15 @@ export class SeriesTable {
   /** route (or any series name) -> a small number coding the rest of the identity -> record */
   private readonly routes = new Map<string, Map<number, SeriesRecord>>();
   private records = 0;
-  /** series folded into overflow since the process started */
+  /**
+   * Series past the limit -> the overflow record they fold into, until the next drain: so that a
+   * request of an overflowed series finds its record by the same lookup as any other, instead of
+   * building its attributes and overflow key again (a service over its limit is usually one
+   * flooded with new routes, when the request path most needs to stay cheap).
+   */
+  private readonly folded = new Map<string, Map<number, SeriesRecord>>();
+  private foldedCount = 0;
+  /** series folded into overflow since the process started (once per collection interval each) */
   overflowedSeries = 0;
 
   constructor(
@@ -143,7 +151,10 @@ export class SeriesTable {
    */
   get(route: string, code: number): SeriesRecord | undefined {
     const byCode = this.routes.get(route);
-    return byCode === undefined ? undefined : byCode.get(code);
+    const rec = byCode === undefined ? undefined : byCode.get(code);
+    if (rec !== undefined || this.foldedCount === 0) return rec;
+    const foldedByCode = this.folded.get(route);
+    return foldedByCode === undefined ? undefined : foldedByCode.get(code);
   }
 
   /** Creates the record of a new series, or returns its overflow series past the limit. */
@@ -153,7 +164,19 @@ export class SeriesTable {
     if (this.records >= this.limit) {
       this.overflowedSeries++;
       const overflow = this.fold(attributes);
-      return this.get(`\u0000${overflow.key}`, 0) ?? this.insert(`\u0000${overflow.key}`, 0, overflow.attributes);
+      const rec = this.get(`\u0000${overflow.key}`, 0) ?? this.insert(`\u0000${overflow.key}`, 0, overflow.attributes);
+      // remembered up to a few times the limit: past that, a flood of one-off routes would make
+      // the memory itself the cardinality problem
+      if (this.foldedCount < this.limit * 4) {
+        let byCode = this.folded.get(route);
+        if (byCode === undefined) {
+          byCode = new Map();
+          this.folded.set(route, byCode);
+        }
+        byCode.set(code, rec);
+        this.foldedCount++;
+      }
+      return rec;
     }
     return this.insert(route, code, attributes);
   }
@@ -175,6 +198,9 @@ export class SeriesTable {
    * a while are dropped so their slots return to the cardinality budget.
    */
   drain(visit: (rec: SeriesRecord) => void): void {
+    // a series folded last interval may fit under the limit now that idle ones are dropped
+    this.folded.clear();
+    this.foldedCount = 0;
     for (const [route, byCode] of this.routes) {
       for (const [code, rec] of byCode) {
         if (rec.count === 0) {

@@ -51,4 +51,23 @@ describe('SeriesTable', () => {
     ]);
     expect(t.overflowedSeries).toBe(3);
   });
+
+  it('finds the overflow record of a folded series by the plain lookup until the next drain', () => {
+    const t = new SeriesTable(1);
+    t.add('/one', 1, id('/one')).record(1, 0, 1, 0, 1);
+    const overflow = t.add('/two', 1, id('/two'));
+    expect(t.get('/two', 1)).toBe(overflow);
+    expect(t.get('/two', 2)).toBeUndefined();
+    t.get('/two', 1)?.record(1, 0, 1, 0, 1);
+    overflow.record(1, 0, 1, 0, 1);
+    expect(t.overflowedSeries).toBe(1);
+    expect(t.size).toBe(2);
+    const seen: Array<[unknown, number]> = [];
+    t.drain((r) => seen.push([r.attributes['http.route'], r.count]));
+    expect(seen).toEqual([
+      ['/one', 1],
+      ['(overflow)', 2],
+    ]);
+    expect(t.get('/two', 1)).toBeUndefined();
+  });
 });
