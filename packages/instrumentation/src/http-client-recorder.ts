@@ -8,7 +8,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from './monotonic-clock';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_METHOD,
@@ -131,7 +131,7 @@ function record(
     series = t.add(key, 0, attributes);
   }
   const wire = socketCounters(socket);
-  series.record(performance.now() - start, sent, received, wire.requestWire, wire.responseWire);
+  series.record(monotonicMs() - start, sent, received, wire.requestWire, wire.responseWire);
   clientStats.requests++;
 }
 
@@ -151,7 +151,7 @@ function hostAndPort(req: ClientRequest): { address: string; port: number; schem
  */
 function track(req: TrackedClientRequest): void {
   if (table === undefined || req[kStart] !== undefined) return;
-  req[kStart] = performance.now();
+  req[kStart] = monotonicMs();
   req[kSent] = 0;
 }
 
@@ -215,7 +215,7 @@ function onUndiciCreate(message: unknown): void {
   if (table === undefined) return;
   const { request } = message as { request: UndiciRequest };
   patchUndici(Object.getPrototypeOf(request) as UndiciRequest);
-  request[kStart] = performance.now();
+  request[kStart] = monotonicMs();
   request[kSent] = 0;
   request[RECEIVED_BYTES] = 0;
 }

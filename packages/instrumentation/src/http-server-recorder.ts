@@ -26,7 +26,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from './monotonic-clock';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
 import { RECEIVED_BYTES, countReceivedBytes, type CountedMessage } from './received-bytes';
@@ -134,7 +134,7 @@ function onRequestStart(message: unknown): void {
   if (active === undefined) return;
   const m = message as ServerMessage;
   const response = m.response;
-  response[kStart] = performance.now();
+  response[kStart] = monotonicMs();
   response[kResponseBytes] = 0;
   m.request[RECEIVED_BYTES] = 0;
   const socket = m.socket;
@@ -167,7 +167,7 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
     if (start === undefined) return;
     // recorded once: clearing a field the response already has adds no property per request
     response[kStart] = undefined;
-    const durationMs = performance.now() - start;
+    const durationMs = monotonicMs() - start;
     const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const requestMethod = request.method ?? '';
     const route = routeOf(request, status);
