@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // Server CPU per request as instructions, counted by valgrind's callgrind: the same server and
 // variants as run.mjs, but a figure that does not move with the machine's load. On a shared VM
-// the wall-clock runs of run.mjs vary by +-10% between identical runs; an instruction count
-// varies by well under 1%, so it can tell a 1% cost from a 3% one.
+// the wall-clock runs of run.mjs vary by +-10% between identical runs. Two things still move an
+// instruction count between runs, and both are kept out: V8 sizes its young generation from
+// allocation per wall-clock millisecond, which under callgrind's ~50x slowdown looks nearly idle
+// (so the semi-space is fixed, --semi-space); and V8's compilers are still at work in the window,
+// by amounts that differ between runs (so their instructions, found by C++ namespace in the dump,
+// are reported apart). The runs are repeated and the medians shown.
 //
 //   node bench/overhead/instructions.mjs [--handlers json,stream] [--variants bare,preload,...]
 //                                        [--requests N] [--warmup N] [--connections N] [--jobs N]
+//                                        [--repeat N] [--cache-sim]
 //
 // Per (handler, variant): the server starts under callgrind, gets a warm-up of keep-alive requests
 // (so the JIT has compiled the request path), the counters are zeroed (callgrind_control -z), the
@@ -34,9 +39,14 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
   --warmup N          warm-up requests per json run before counting (default 20000; stream a third)
   --connections N     keep-alive connections (default 8)
   --jobs N            servers measured at once (default: CPUs, at most 2)
+  --repeat N          runs per handler and variant; the figures are their medians (default 3)
+  --semi-space MB     V8's semi-space size, fixed for every variant (default 16; 0: V8 sizes it)
+  --cache-sim         also simulate the caches and branch predictor (about 2x slower): L1 and
+                      last-level misses, mispredicted branches and an estimated cycle count per
+                      request (Ir + 10 x L1 misses + 10 x mispredicts + 100 x LL misses)
   --out FILE          raw results JSON (default bench/results/instructions-<time>.json)
 
-Needs valgrind (apt-get install -y valgrind). Takes 2-3 minutes per run.
+Needs valgrind (apt-get install -y valgrind). Takes about 1 minute per run (2 with --cache-sim).
 `;
 
 function fail(message) {
@@ -52,6 +62,9 @@ function parseArgs(argv) {
     warmup: 20000,
     connections: 8,
     jobs: Math.min(2, os.availableParallelism?.() ?? os.cpus().length),
+    cacheSim: false,
+    repeat: 3,
+    semiSpaceMb: 16,
     out: undefined,
   };
   for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
@@ -73,6 +86,15 @@ function parseArgs(argv) {
         break;
       case '--jobs':
         opts.jobs = int(1);
+        break;
+      case '--repeat':
+        opts.repeat = int(1);
+        break;
+      case '--semi-space':
+        opts.semiSpaceMb = int(0);
+        break;
+      case '--cache-sim':
+        opts.cacheSim = true;
         break;
       case '--out':
         opts.out = path.resolve(value());
@@ -141,6 +163,73 @@ function sendRequests(port, urlPath, total, connections) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// callgrind's event counts
+
+/**
+ * V8's optimizing compilers (TurboFan, Maglev) and its baseline compiler: functions of their C++
+ * namespaces, and template instances over their types (`std::_Rb_tree<v8::internal::compiler::...>`).
+ */
+const JIT_COMPILER = /v8::internal::(compiler|maglev|baseline)::|v8::internal::(OptimizingCompileDispatcher|TurbofanCompilationJob)\b/;
+
+/**
+ * Instructions the process spent in V8's compilers during the window, from the dump's per-function
+ * self costs (the first event column, Ir): the part of the count that is the JIT still compiling
+ * rather than requests being served. Callgrind compresses names: "fn=(12) name" the first time,
+ * "fn=(12)" after; a cost line right after "calls=" is the call's inclusive cost, not self cost.
+ */
+function compilerInstructions(text) {
+  const names = new Map();
+  let inCompiler = false;
+  let afterCalls = false;
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const fn = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (fn) {
+      if (fn[3] !== undefined) names.set(fn[2], fn[3]);
+      if (fn[1] === '') {
+        inCompiler = JIT_COMPILER.test(names.get(fn[2]) ?? '');
+        afterCalls = false;
+      }
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      afterCalls = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
+      if (afterCalls) afterCalls = false;
+      else if (inCompiler) total += Number(line.split(' ')[1] ?? 0);
+    }
+  }
+  return total;
+}
+
+/** The dump's totals by event name (Ir, and with the cache simulation I1mr, D1mr, DLmr, Bcm, ...). */
+function eventCounts(names, values) {
+  const v = values.trim().split(/\s+/).map(Number);
+  return Object.fromEntries(names.trim().split(/\s+/).map((name, i) => [name, v[i] ?? 0]));
+}
+
+/**
+ * Per request, from the cache and branch simulation: misses in the first-level caches
+ * (instruction and data), in the last-level cache, and mispredicted branches, and the estimate of
+ * cycles KCachegrind uses: Ir + 10 x (L1 misses + mispredicts) + 100 x LL misses.
+ */
+function simulatedPerRequest(c, requests) {
+  const l1 = (c.I1mr ?? 0) + (c.D1mr ?? 0) + (c.D1mw ?? 0);
+  const ll = (c.ILmr ?? 0) + (c.DLmr ?? 0) + (c.DLmw ?? 0);
+  const mispredicts = (c.Bcm ?? 0) + (c.Bim ?? 0);
+  return {
+    instructionL1Misses: (c.I1mr ?? 0) / requests,
+    dataL1Misses: ((c.D1mr ?? 0) + (c.D1mw ?? 0)) / requests,
+    lastLevelMisses: ll / requests,
+    mispredicts: mispredicts / requests,
+    estimatedCycles: (c.Ir + 10 * (l1 + mispredicts) + 100 * ll) / requests,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // one measured server
 
 function callgrindControl(args) {
@@ -148,14 +237,22 @@ function callgrindControl(args) {
   if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
 }
 
+let runCounter = 0;
+
 async function measure(handler, variant, opts, workDir) {
   const scale = handler === 'json' ? 1 : 3;
   const warmup = Math.round(opts.warmup / scale);
   const requests = Math.round(opts.requests / scale);
-  const outFile = path.join(workDir, `callgrind.${handler}.${variant}.out`);
+  const name = `callgrind.${handler}.${variant}.${++runCounter}.out`;
+  const outFile = path.join(workDir, name);
   const def = VARIANTS[variant];
-  const nodeArgs = [...def.require.flatMap((r) => ['--require', r]), serverScript];
-  const child = spawn('valgrind', ['--tool=callgrind', '--cache-sim=no', '--branch-sim=no', `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
+  // the young generation at one fixed size: V8 resizes it from allocation throughput per wall-clock
+  // millisecond, which under callgrind's slowdown looks nearly idle, so unpinned it shrinks or not
+  // at random and the scavenges in the window (and the count) jump between runs
+  const youngGeneration = opts.semiSpaceMb > 0 ? [`--min-semi-space-size=${opts.semiSpaceMb}`, `--max-semi-space-size=${opts.semiSpaceMb}`] : [];
+  const nodeArgs = [...youngGeneration, ...def.require.flatMap((r) => ['--require', r]), serverScript];
+  const sim = opts.cacheSim ? 'yes' : 'no';
+  const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
     cwd: root,
     env: { ...process.env, ...SERVER_ENV, ...(def.env ?? {}), OTEL_METRIC_EXPORT_INTERVAL: '600000', PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,13 +284,17 @@ async function measure(handler, variant, opts, workDir) {
     callgrindControl(['-z', String(child.pid)]);
     const completed = await sendRequests(port, path_, requests, opts.connections);
     callgrindControl(['-d', String(child.pid)]);
-    const dump = fs.readdirSync(workDir).find((f) => f.startsWith(`callgrind.${handler}.${variant}.out.`));
+    const dump = fs.readdirSync(workDir).find((f) => f.startsWith(`${name}.`));
     if (!dump) throw new Error(`no callgrind dump for ${handler} ${variant}`);
     const text = fs.readFileSync(path.join(workDir, dump), 'utf8');
-    const m = /^(?:summary|totals): (\d+)/m.exec(text);
-    if (!m) throw new Error(`no totals in ${dump}`);
-    const instructions = Number(m[1]);
-    return { handler, variant, warmup, requests: completed, instructions, perRequest: instructions / completed };
+    const events = /^events: (.+)$/m.exec(text);
+    const totals = /^(?:summary|totals): ([\d ]+)$/m.exec(text);
+    if (!events || !totals) throw new Error(`no events or totals in ${dump}`);
+    const counts = eventCounts(events[1], totals[1]);
+    const instructions = counts.Ir;
+    const compiling = compilerInstructions(text);
+    const perRequest = (instructions - compiling) / completed;
+    return { handler, variant, warmup, requests: completed, instructions, compiling, perRequest, compilingPerRequest: compiling / completed, ...(opts.cacheSim ? { simulated: simulatedPerRequest(counts, completed) } : {}) };
   } finally {
     child.kill('SIGKILL');
     await exited;
@@ -204,13 +305,35 @@ async function measure(handler, variant, opts, workDir) {
 
 const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
 
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** The repeated runs of one handler and variant as one: medians of each figure, and the range. */
+function medianResult(runs) {
+  const per = runs.map((r) => r.perRequest);
+  const sim = runs[0].simulated
+    ? Object.fromEntries(Object.keys(runs[0].simulated).map((k) => [k, median(runs.map((r) => r.simulated[k]))]))
+    : undefined;
+  return {
+    runs: runs.length,
+    perRequest: median(per),
+    range: [Math.min(...per), Math.max(...per)],
+    compilingPerRequest: median(runs.map((r) => r.compilingPerRequest)),
+    ...(sim ? { simulated: sim } : {}),
+  };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.variants.includes('preload') && !fs.existsSync(VARIANTS.preload.require[0])) {
     fail(`${path.relative(root, VARIANTS.preload.require[0])} is missing: build first (pnpm bench:instructions does, or npx tsc -b)`);
   }
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otel-bandwidth-instructions-'));
-  const jobs = opts.handlers.flatMap((h) => opts.variants.map((v) => [h, v]));
+  const jobs = [];
+  for (let i = 0; i < opts.repeat; i++) for (const h of opts.handlers) for (const v of opts.variants) jobs.push([h, v]);
   process.stdout.write(
     `otel-bandwidth overhead in instructions (valgrind callgrind)\n` +
       `  ${jobs.length} runs, ${opts.jobs} at a time; json: ${fmtInt(opts.warmup)} warm-up + ${fmtInt(opts.requests)} measured requests, ` +
@@ -224,7 +347,7 @@ async function main() {
       const [handler, variant] = job;
       const r = await measure(handler, variant, opts, workDir);
       results.push(r);
-      process.stdout.write(`  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ${fmtInt(r.perRequest).padStart(9)} instructions/request\n`);
+      process.stdout.write(`  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ${fmtInt(r.perRequest).padStart(9)} instructions/request (+${fmtInt(r.compilingPerRequest)} compiling)\n`);
     }
   };
   try {
@@ -234,26 +357,43 @@ async function main() {
   }
 
   for (const handler of opts.handlers) {
-    const bare = results.find((r) => r.handler === handler && r.variant === 'bare');
+    const bare = medianResult(results.filter((r) => r.handler === handler && r.variant === 'bare'));
     process.stdout.write(`\n${HANDLERS[handler].label}\n`);
-    const rows = [['variant', 'instructions/request', 'x bare', 'added']];
+    const ratio = (x, base) => `${(x / base).toFixed(3)}x`;
+    const rows = [['variant', 'instructions/request', '(range)', 'x bare', 'added', 'JIT compiling', ...(opts.cacheSim ? ['I1 misses', 'D1 misses', 'LL misses', 'mispredicts', 'est. cycles', 'x bare'] : [])]];
     for (const variant of opts.variants) {
-      const r = results.find((x) => x.handler === handler && x.variant === variant);
+      const r = medianResult(results.filter((x) => x.handler === handler && x.variant === variant));
       const isBare = variant === 'bare';
+      const s = r.simulated;
       rows.push([
         VARIANTS[variant].label,
         fmtInt(r.perRequest),
-        isBare ? '' : `${(r.perRequest / bare.perRequest).toFixed(3)}x`,
+        r.runs > 1 ? `${fmtInt(r.range[0])}-${fmtInt(r.range[1])}` : '',
+        isBare ? '' : ratio(r.perRequest, bare.perRequest),
         isBare ? '' : `${r.perRequest >= bare.perRequest ? '+' : ''}${fmtInt(r.perRequest - bare.perRequest)}`,
+        fmtInt(r.compilingPerRequest),
+        ...(s
+          ? [
+              s.instructionL1Misses.toFixed(0),
+              s.dataL1Misses.toFixed(0),
+              s.lastLevelMisses.toFixed(1),
+              s.mispredicts.toFixed(0),
+              fmtInt(s.estimatedCycles),
+              isBare ? '' : ratio(s.estimatedCycles, bare.simulated.estimatedCycles),
+            ]
+          : []),
       ]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
     process.stdout.write(`${rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n')}\n`);
   }
   process.stdout.write(
-    '\nInstructions are counted, not timed: the same run on the same build repeats to within about 1%\n' +
-      'whatever else the machine does. They do not show cache misses or time in the kernel, which the\n' +
-      'wall-clock benchmark (pnpm bench:overhead) does, with the machine\'s noise.\n',
+    `\nMedians of ${opts.repeat} run(s) each, "(range)" the lowest and highest. "instructions/request" leaves\n` +
+      'out V8\'s compilers, still at work in the window under callgrind\'s slowdown and by amounts that\n' +
+      'differ from run to run; "JIT compiling" is that part, per request. Instructions are counted, not\n' +
+      'timed: what else the machine does does not move them. They do not show cache misses\n' +
+      '(--cache-sim estimates them) or time in the kernel, which the wall-clock benchmark\n' +
+      "(pnpm bench:overhead) does, with the machine's noise.\n",
   );
   const outFile = opts.out ?? path.join(root, 'bench', 'results', `instructions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
