@@ -121,6 +121,7 @@ function parseArgs(argv) {
     if (!explicit.has('warmup')) opts.warmup = 1;
   }
   opts.variants = checkSelection(opts.handlers, opts.variants, fail);
+  if (opts.sideBySide && opts.variants.length < 2) fail('--side-by-side compares variants with bare: name at least one besides bare');
   if (opts.tool && opts.tool !== 'wrk' && opts.tool !== 'autocannon') fail('--tool must be wrk or autocannon');
   if (!opts.tool) opts.tool = onPath('wrk') ? 'wrk' : 'autocannon';
   if (opts.tool === 'wrk' && !onPath('wrk')) fail('wrk is not on PATH (apt-get install -y wrk), or use --tool autocannon');
