@@ -1,6 +1,6 @@
 /**
  * Route templates from real framework servers under the preload: Express 5 and Express 4 (nested
- * and parameterised router mounts, a throwing handler, app.route), Fastify 5 (prefixed plugins, via
+ * and parameterised router mounts, a sub-app, a throwing handler, app.route), Fastify 5 (prefixed plugins, via
  * its handler TracingChannel) and NestJS 11 on Express (global prefix). Each server gets known
  * traffic; the stream is applied with the Aggregator and the (method, endpoint, requests) rows of
  * metrics_hourly are compared, exactly, with what was sent.
@@ -84,6 +84,8 @@ describe('route templates from real framework servers', () => {
       ['POST', '/things', 201],
       ['PUT', '/things', 404],
       ['GET', '/health', 200],
+      ['GET', '/orgs/acme/admin/users/7', 200],
+      ['GET', '/orgs/globex/admin/users/bob', 200],
       ['GET', '/nope/1', 404],
       ['GET', '/tenants/acme/nope', 404],
       ['DELETE', '/api/v1/orders/17', 404],
@@ -100,6 +102,7 @@ describe('route templates from real framework servers', () => {
       'POST /things': 2,
       'PUT (unmatched)': 1,
       'GET /health': 1,
+      'GET /orgs/:orgId/admin/users/:userId': 2,
       'GET (unmatched)': 2,
       'DELETE (unmatched)': 1,
     });

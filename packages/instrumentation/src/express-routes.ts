@@ -16,8 +16,8 @@
  *
  * A Route the walk cannot place unambiguously gets `null` and routeOf falls back to its heuristic:
  * a router mounted at more than one path, a mount path that is a RegExp, a list, or (Express 4)
- * has optional parameters or wildcards, or a Route inside a mounted sub-app (its mount layer does
- * not reference the sub-app).
+ * has optional parameters or wildcards, or a sub-app whose mount the parent's tree does not place
+ * unambiguously (its mount layer does not reference the sub-app: see subAppPrefix).
  */
 
 /** The part of an Express application read here. */
@@ -28,6 +28,16 @@ interface ExpressAppLike {
   readonly _router?: unknown;
   /** a mounted sub-app's parent app */
   readonly parent?: unknown;
+  /** a mounted sub-app's mount path, as given to the parent's `app.use` */
+  readonly mountpath?: unknown;
+}
+
+/** Where the walk met a sub-app's mount layer (`app.use(path, subApp)`, Express's `mounted_app`). */
+interface SubAppMount {
+  /** the mount path as registered on the layer */
+  mount: string | null;
+  /** the full path of the mount, or null when the walk could not tell it */
+  path: string | null;
 }
 
 interface LayerLike {
@@ -139,12 +149,19 @@ export function joinRoutePath(prefix: string, path: string): string {
   return path.charCodeAt(0) === 47 ? prefix + path : prefix + '/' + path;
 }
 
-function collect(router: unknown, prefix: string | null, found: Map<object, string | null>, onPath: Set<unknown>, depth: number): void {
+function collect(
+  router: unknown,
+  prefix: string | null,
+  found: Map<object, string | null>,
+  onPath: Set<unknown>,
+  depth: number,
+  mounts?: SubAppMount[],
+): void {
   const stack = stackOf(router);
   if (stack === undefined || depth > MAX_DEPTH) return;
   if (onPath.has(router)) {
     // a router mounted inside itself: its routes are reachable at endless paths
-    if (prefix !== null) collect(router, null, found, new Set(), depth + 1);
+    if (prefix !== null) collect(router, null, found, new Set(), depth + 1, mounts);
     return;
   }
   onPath.add(router);
@@ -161,10 +178,31 @@ function collect(router: unknown, prefix: string | null, found: Map<object, stri
     const handle = layer.handle;
     if (typeof handle === 'function' && stackOf(handle) !== undefined) {
       const mount = mountPathOf(layer);
-      collect(handle, prefix !== null && mount !== null ? joinMountPath(prefix, mount) : null, found, onPath, depth + 1);
+      collect(handle, prefix !== null && mount !== null ? joinMountPath(prefix, mount) : null, found, onPath, depth + 1, mounts);
+    } else if (mounts !== undefined && typeof handle === 'function' && handle.name === 'mounted_app') {
+      const mount = mountPathOf(layer);
+      mounts.push({ mount, path: prefix !== null && mount !== null ? joinMountPath(prefix, mount) : null });
     }
   }
   onPath.delete(router);
+}
+
+/**
+ * The full path a sub-app is mounted at, its parents' mounts included, or null when it cannot be
+ * told: Express's mount layer for a sub-app is a closure that does not reference it, so the
+ * sub-app's `mountpath` is looked up among the parent's sub-app mounts, and must match exactly one.
+ */
+function subAppPrefix(app: object, depth: number): string | null {
+  const parent = (app as ExpressAppLike).parent;
+  if (!isObjectLike(parent)) return '';
+  const mountpath = (app as ExpressAppLike).mountpath;
+  if (typeof mountpath !== 'string' || depth > MAX_DEPTH) return null;
+  const parentPrefix = subAppPrefix(parent, depth + 1);
+  if (parentPrefix === null) return null;
+  const mounts: SubAppMount[] = [];
+  collect(routerOf(parent), parentPrefix, new Map(), new Set(), 0, mounts);
+  const matching = mounts.filter((m) => m.mount === mountpath);
+  return matching.length === 1 ? (matching[0] as SubAppMount).path : null;
 }
 
 /**
@@ -179,6 +217,16 @@ export function expressRouteTemplate(route: object, app: unknown): string | null
     const found = new Map<object, string | null>();
     collect(routerOf(top), '', found, new Set(), 0);
     for (const [r, template] of found) if (!templates.has(r)) templates.set(r, template);
+  }
+  // a Route of a mounted sub-app (the request's app while the sub-app handles it): below the
+  // sub-app's mount path, when that can be told
+  if (!templates.has(route) && top !== undefined && top !== app && isObjectLike(app)) {
+    const prefix = subAppPrefix(app, 0);
+    if (prefix !== null) {
+      const found = new Map<object, string | null>();
+      collect(routerOf(app), prefix, found, new Set(), 0);
+      for (const [r, template] of found) if (!templates.has(r)) templates.set(r, template);
+    }
   }
   const template = templates.get(route);
   if (template !== undefined) return template;

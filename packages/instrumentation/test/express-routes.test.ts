@@ -43,15 +43,30 @@ function buildApp(express: typeof express5 | typeof express4) {
   const optional = express.Router();
   optional.get('/opt-route', (_req, res) => void res.end());
   app.use(express === express4 ? '/maybe/:v?' : '/maybe{/:v}', optional);
-  return app;
+  // sub-apps: one at a parameterised path with a sub-app of its own, and two at the same path
+  const admin = express();
+  admin.get('/users/:userId', (_req, res) => void res.end());
+  const audit = express();
+  audit.get('/entries/:entryId', (_req, res) => void res.end());
+  admin.use('/audit', audit);
+  app.use('/orgs/:orgId/admin', admin);
+  const twinA = express();
+  twinA.get('/a', (_req, res) => void res.end());
+  const twinB = express();
+  twinB.get('/b', (_req, res) => void res.end());
+  app.use('/twin', twinA);
+  app.use('/twin', twinB);
+  return { app, admin, audit, twinA };
 }
+
+const routerOf = (app: unknown): unknown => (app as { _router?: unknown })._router ?? (app as { router: unknown }).router;
 
 describe.each([
   ['Express 4', express4],
   ['Express 5', express5],
 ] as const)('expressRouteTemplate on %s', (_name, express) => {
-  const app = buildApp(express);
-  const router = (app as unknown as { _router?: unknown; router?: unknown })._router ?? (app as unknown as { router: unknown }).router;
+  const { app, admin, audit, twinA } = buildApp(express);
+  const router = routerOf(app);
 
   it('joins parameterised mount paths with their names', () => {
     expect(expressRouteTemplate(findRoute(router, '/tasks/:taskId'), app)).toBe('/tenants/:tenantId/projects/:projectId/tasks/:taskId');
@@ -61,6 +76,15 @@ describe.each([
   it('keeps escaped literals and adds nothing for a mount at /', () => {
     expect(expressRouteTemplate(findRoute(router, '/x/:id'), app)).toBe('/v1.0/a-b/x/:id');
     expect(expressRouteTemplate(findRoute(router, '/rooted/:k'), app)).toBe('/rooted/:k');
+  });
+
+  it('places the routes of mounted sub-apps, nested ones included, below their mount paths', () => {
+    expect(expressRouteTemplate(findRoute(routerOf(admin), '/users/:userId'), admin)).toBe('/orgs/:orgId/admin/users/:userId');
+    expect(expressRouteTemplate(findRoute(routerOf(audit), '/entries/:entryId'), audit)).toBe('/orgs/:orgId/admin/audit/entries/:entryId');
+  });
+
+  it('gives null for a sub-app whose mount path the parent has twice', () => {
+    expect(expressRouteTemplate(findRoute(routerOf(twinA), '/a'), twinA)).toBeNull();
   });
 
   it('gives null for a router mounted at several paths', () => {
