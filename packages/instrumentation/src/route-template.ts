@@ -58,6 +58,25 @@ function expressRoute(r: IncomingMessage & ExpressLikeRequest, routePath: string
   return routePath === '/' ? normalisedPrefix : normalisedPrefix + routePath;
 }
 
+/** Segments of a template made of literal and `:param` segments only; -1 for any other. */
+const templateSegments = new Map<string, number>();
+
+/**
+ * False when a template from the router tree cannot be the request's: a literal-and-parameter
+ * template always has as many segments as the path it matched. It catches a tree walked from the
+ * wrong top: an Express app mounted by `router.use(path, app)` is not a sub-app to Express (no
+ * parent), so the request's `req.app` is the inner app and the walk from it misses the prefix.
+ */
+function fitsUrl(template: string, r: IncomingMessage & ExpressLikeRequest): boolean {
+  let segments = templateSegments.get(template);
+  if (segments === undefined) {
+    segments = SIMPLE_ROUTE.test(template) ? segmentCount(template) : -1;
+    if (templateSegments.size >= 4096) templateSegments.clear();
+    templateSegments.set(template, segments);
+  }
+  return segments === -1 || segments === segmentCount(pathOnly(typeof r.originalUrl === 'string' ? r.originalUrl : (r.url ?? '')));
+}
+
 /**
  * The route of a finished request: the template a framework hook or Express left on it, else (but
  * never for a 404, which a framework may still have routed through middleware) the route
@@ -70,7 +89,7 @@ export function routeOf(req: IncomingMessage, statusCode: number): string {
   const route = r.route;
   if (route !== undefined && route !== null && route.path !== undefined) {
     const full = expressRouteTemplate(route, r.app);
-    if (full !== null) return full;
+    if (full !== null && fitsUrl(full, r)) return full;
     return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
   }
   if (statusCode === 404) return ROUTE_UNMATCHED;

@@ -98,6 +98,21 @@ describe('Express route templates from the router tree', () => {
     expect(routeOf(expressRequest(sub, x!, '/sub', '/sub/x'), 200)).toBe('/sub/x');
   });
 
+  it('does not take a template with fewer segments than the path: an app mounted by router.use', () => {
+    const app = express();
+    const inner = express();
+    inner.get('/items/:itemId', () => undefined);
+    const api = express.Router();
+    api.use('/inner', inner);
+    app.use('/api/:version', api);
+    const [item] = routesOf(inner.router as Router);
+    // not a sub-app to Express: the request's app is the inner one, whose own walk misses the prefix
+    expect(expressRouteTemplate(item!, inner)).toBe('/items/:itemId');
+    expect(routeOf(expressRequest(inner, item!, '/api/v2/inner', '/api/v2/inner/items/5?x=1'), 200)).toBe('/api/v2/inner/items/:itemId');
+    // the same template where it does fit the path
+    expect(routeOf(expressRequest(inner, item!, '', '/items/5'), 200)).toBe('/items/:itemId');
+  });
+
   it('falls back to the mount path with values normalised when the tree is ambiguous', () => {
     const app = express();
     const shared = express.Router();
