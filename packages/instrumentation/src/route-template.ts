@@ -17,11 +17,18 @@ interface ExpressLikeRequest {
   originalUrl?: unknown;
 }
 
-function segmentCount(path: string): number {
+/** Segments of `path` up to `length` (a trailing slash adds none). */
+function segmentCount(path: string, length = path.length): number {
   let n = 0;
-  const end = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.length - 1 : path.length;
+  const end = length > 1 && path.charCodeAt(length - 1) === 47 ? length - 1 : length;
   for (let i = 0; i < end; i++) if (path.charCodeAt(i) === 47) n++;
   return n;
+}
+
+/** Segments of a URL's path, without slicing off its query string. */
+function urlSegmentCount(url: string): number {
+  const q = url.indexOf('?');
+  return segmentCount(url, q === -1 ? url.length : q);
 }
 
 function pathOnly(url: string): string {
@@ -74,7 +81,7 @@ function fitsUrl(template: string, r: IncomingMessage & ExpressLikeRequest): boo
     if (templateSegments.size >= 4096) templateSegments.clear();
     templateSegments.set(template, segments);
   }
-  return segments === -1 || segments === segmentCount(pathOnly(typeof r.originalUrl === 'string' ? r.originalUrl : (r.url ?? '')));
+  return segments === -1 || segments === urlSegmentCount(typeof r.originalUrl === 'string' ? r.originalUrl : (r.url ?? ''));
 }
 
 /**
