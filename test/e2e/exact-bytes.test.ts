@@ -134,6 +134,13 @@ describe('exact bytes under the preload', () => {
     expect(p.responses.map((x) => x.status)).toEqual([200, 200, 200]);
     count('GET /chunks', { requests: 3, bodyOut: p.responses.reduce((n, x) => n + x.bodyBytes, 0), wireIn: p.wireSent, wireOut: p.wireReceived });
 
+    // pipelined uploads: a queued request's body arrives before its response gets the connection
+    const pipedUploads = await RawHttpConnection.open(server.port);
+    const u = await pipedUploads.pipeline([1, 2, 3].map((i) => requestHead('POST', '/upload', { 'content-length': '10' }) + `${i}`.repeat(10)));
+    await pipedUploads.close();
+    expect(u.responses.map((x) => x.status)).toEqual([200, 200, 200]);
+    count('POST /upload', { requests: 3, bodyIn: 30, bodyOut: u.responses.reduce((n, x) => n + x.bodyBytes, 0), wireIn: u.wireSent, wireOut: u.wireReceived });
+
     // a client that leaves mid-response: the bytes actually written, counted as an error
     const abandonedSeen = new Promise<void>((resolve) => {
       server.child.on('message', (m: unknown) => {
@@ -160,6 +167,6 @@ describe('exact bytes under the preload', () => {
     expect(client.get('GET /empty')?.bodyOut).toBe(0);
     expect(client.get('GET /cached')?.bodyOut).toBe(0);
     expect(client.get('GET /abandoned aborted')).toMatchObject({ requests: 1, bodyOut: 1000 });
-    expect(client.get('POST /upload')).toMatchObject({ requests: 28, bodyIn: 70_000 + 3 + 5000 + 666 + 12_345 + 250 });
+    expect(client.get('POST /upload')).toMatchObject({ requests: 31, bodyIn: 70_000 + 3 + 5000 + 666 + 12_345 + 250 + 30 });
   });
 });

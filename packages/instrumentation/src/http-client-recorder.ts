@@ -176,7 +176,6 @@ function onNodeRequestStart(message: unknown): void {
 function onNodeResponse(message: unknown): void {
   const { request, response } = message as { request: TrackedClientRequest; response: TrackedResponse };
   if (request[kStart] === undefined) return;
-  response[RECEIVED_BYTES] = 0;
   const done = (): void => finishNodeRequest(request, response, response.complete ? undefined : 'aborted');
   response.once('end', done);
   response.once('close', done);

@@ -1,12 +1,19 @@
 /**
  * The request path: the hottest code in the product. It adds a request's numbers to its series'
- * record and does nothing else: no I/O, no timers, and past the first request of a series no
- * allocation but the start time's boxed number (Node's own diagnostics_channel messages are some
- * 100 bytes more a request). Collection happens elsewhere (BandwidthMetricProducer).
+ * record and does nothing else: no I/O, no timers; past the first request of a series and of a
+ * connection it allocates only the clock's readings, and it adds a property to Node's objects
+ * only for a request with a body (its byte count). Collection happens elsewhere
+ * (BandwidthMetricProducer).
  *
  * How it sees requests without wrapping the app:
- *   - node:diagnostics_channel `http.server.request.start` / `http.server.response.finish`
- *     (published by Node's HTTP server for every request) give start and end;
+ *   - Node's HTTP server gives each response its connection (ServerResponse.prototype
+ *     .assignSocket) and takes it back once the response has finished (detachSocket): wrappers
+ *     on the two, installed once, give start and end. A connection carries one response at a
+ *     time, so the response's numbers are kept in a per-connection record. (Node's
+ *     diagnostics_channel `http.server.request.start` / `http.server.response.finish` say the
+ *     same but build two message objects a request: `node bench/overhead/instructions.mjs`,
+ *     some 770 instructions a request more.) A pipelined request queued behind another is
+ *     timed from when its response gets the connection;
  *   - body bytes out are counted as they are written, by a wrapper on
  *     ServerResponse.prototype.write/end installed once: chunked, streamed and compressed bodies
  *     count what was actually written, HEAD/204/304 count 0, and writes after the client left
@@ -24,7 +31,6 @@
  * Measured with a CPU profile under load: every per-request step here shows up, so none is
  * added lightly (no key strings built per request, no arrays spliced, no closures).
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { monotonicMs } from './monotonic-clock';
@@ -35,12 +41,11 @@ import { CONTEXT_ROUTE, routeOf } from './route-template';
 import { seriesAttributes, type SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
 
-const kStart = Symbol('otel-bandwidth.start');
 const kResponseBytes = Symbol('otel-bandwidth.responseBytes');
 const kSocketState = Symbol('otel-bandwidth.socket');
 
 interface TrackedResponse extends ServerResponse {
-  [kStart]?: number;
+  /** body bytes written before the response had its connection (queued behind another) */
   [kResponseBytes]?: number;
   _hasBody?: boolean;
   /** null until the head is built; a string after */
@@ -56,8 +61,17 @@ interface SocketHandle {
   readonly bytesRead?: number;
   readonly bytesWritten?: number;
 }
-/** Per connection: the socket counters already attributed to responses. */
+/**
+ * Per connection: the response it carries now (a connection carries one at a time: Node gives a
+ * response the socket, assignSocket, and takes it back when the response has finished,
+ * detachSocket), and the socket counters already attributed to responses. Kept here rather than
+ * on each response so that the request path adds no property to Node's objects.
+ */
 interface SocketState {
+  /** when the response now on the connection started; -1 once it is recorded (or none is on it) */
+  start: number;
+  /** body bytes the response now on the connection has written */
+  responseBytes: number;
   read: number;
   written: number;
   /**
@@ -75,10 +89,8 @@ interface TrackedSocket extends Socket {
   _httpMessage?: TrackedResponse | null;
   encrypted?: boolean;
 }
-interface ServerMessage {
-  request: TrackedRequest;
-  response: TrackedResponse;
-  socket: TrackedSocket;
+interface AssignedResponse extends TrackedResponse {
+  socket: TrackedSocket | null;
 }
 
 export type UserIdResolver = (req: IncomingMessage, res: ServerResponse) => string | undefined | null;
@@ -131,24 +143,25 @@ interface ActiveRecorder {
 let active: ActiveRecorder | undefined;
 let patched = false;
 
-function onRequestStart(message: unknown): void {
-  if (active === undefined) return;
-  const m = message as ServerMessage;
-  const response = m.response;
-  response[kStart] = monotonicMs();
-  response[kResponseBytes] = 0;
-  m.request[RECEIVED_BYTES] = 0;
-  const socket = m.socket;
-  if (socket[kSocketState] === undefined) {
-    socket[kSocketState] = { read: 0, written: 0, handle: nativeHandle(socket) };
+/** A response takes its connection: the request's start, for the request path. */
+function onResponseStart(response: TrackedResponse, socket: TrackedSocket): void {
+  let state = socket[kSocketState];
+  if (state === undefined) {
+    state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket) };
+    socket[kSocketState] = state;
     socket.once('close', onSocketClose);
   }
+  state.start = monotonicMs();
+  const early = response[kResponseBytes];
+  state.responseBytes = early === undefined ? 0 : early;
 }
 
-function onResponseFinish(message: unknown): void {
-  const m = message as ServerMessage;
-  const state = m.socket[kSocketState];
-  if (state !== undefined) record(m.request, m.response, m.socket, state, false);
+/** Body bytes a response wrote: to its connection's state while it has one, else on itself. */
+function addResponseBytes(response: AssignedResponse, n: number): void {
+  const socket = response.socket;
+  const state = socket === null ? undefined : socket[kSocketState];
+  if (state !== undefined && state.start >= 0) state.responseBytes += n;
+  else response[kResponseBytes] = (response[kResponseBytes] ?? 0) + n;
 }
 
 /** A response still attached to its connection when the connection closes was abandoned. */
@@ -164,10 +177,9 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
   const rec = active;
   if (rec === undefined) return;
   try {
-    const start = response[kStart];
-    if (start === undefined) return;
-    // recorded once: clearing a field the response already has adds no property per request
-    response[kStart] = undefined;
+    const start = state.start;
+    if (start < 0) return;
+    state.start = -1;
     const durationMs = monotonicMs() - start;
     const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const requestMethod = request.method ?? '';
@@ -200,12 +212,21 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
       const declared = Number(request.headers['content-length']);
       if (declared > requestBytes) requestBytes = declared;
     }
-    const responseBytes = response[kResponseBytes] ?? 0;
-    // a live connection's handle directly; a closed one's counters as net.Socket kept them
+    const responseBytes = state.responseBytes;
+    // a live connection's counters from its handle; a closed one's as net.Socket kept them. A
+    // finished response has written at least its head, so a handle that shows nothing new was
+    // closed under it (a closed handle reads 0)
     const handle = state.handle;
-    const live = handle !== null && !socket.destroyed;
-    const read = live ? (handle.bytesRead as number) : socket.bytesRead;
-    const written = live ? (handle.bytesWritten as number) : socketWritten(socket);
+    let read = 0;
+    let written = 0;
+    if (handle !== null && !aborted) {
+      read = handle.bytesRead as number;
+      written = handle.bytesWritten as number;
+    }
+    if (written <= state.written) {
+      read = socket.bytesRead;
+      written = socketWritten(socket);
+    }
     const requestWire = read - state.read;
     const responseWire = written - state.written;
     state.read = read;
@@ -238,45 +259,58 @@ function installPatches(): void {
   const originalWrite = proto.write;
   const originalEnd = proto.end;
   // `finished` and `destroyed` are plain fields (writableEnded is a getter over finished)
-  proto.write = function write(this: TrackedResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    const counted = this[kResponseBytes];
+  proto.write = function write(this: AssignedResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     const writable = !this.destroyed && !this.finished;
     const result = originalWrite.call(this, chunk as string, encoding as BufferEncoding, callback as () => void);
-    if (counted !== undefined && writable && this._hasBody !== false) {
+    if (writable && this._hasBody !== false) {
       // measured here rather than through chunkBytes: with its own feedback the Buffer case is an
       // inlined field load, not a generic property lookup (callgrind: -165 instructions a write)
-      this[kResponseBytes] =
-        counted +
-        (typeof chunk === 'string'
+      addResponseBytes(
+        this,
+        typeof chunk === 'string'
           ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
           : chunk instanceof Uint8Array
             ? chunk.length
-            : 0);
+            : 0,
+      );
     }
     return result;
   } as typeof proto.write;
-  proto.end = function end(this: TrackedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): TrackedResponse {
-    const counted = this[kResponseBytes];
+  proto.end = function end(this: AssignedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): TrackedResponse {
     const writable = !this.destroyed && !this.finished;
     const headless = this._header === null;
     // end() runs in the app's async context for the request: where OpenTelemetry's instrumentations
     // keep the route they matched
     const fromContext = active?.routeFromContext;
-    if (fromContext !== undefined && counted !== undefined && !this.finished) rememberContextRoute(this, fromContext);
+    if (fromContext !== undefined && !this.finished) rememberContextRoute(this, fromContext);
     const result = originalEnd.call(this, chunk as string, encoding as BufferEncoding, callback as () => void) as TrackedResponse;
-    if (counted !== undefined && writable && chunk !== undefined && this._hasBody !== false && typeof chunk !== 'function') {
+    if (writable && chunk !== undefined && this._hasBody !== false && typeof chunk !== 'function') {
       // end(body) on a response whose head is not built yet: Node has just measured the body
       // for its Content-Length (_contentLength); a string is not measured twice
       const length = this._contentLength;
-      this[kResponseBytes] = counted + (headless && typeof chunk === 'string' && typeof length === 'number' ? length : chunkBytes(chunk, encoding));
+      addResponseBytes(this, headless && typeof chunk === 'string' && typeof length === 'number' ? length : chunkBytes(chunk, encoding));
     }
     return result;
   } as typeof proto.end;
+  const originalAssign = proto.assignSocket;
+  const originalDetach = proto.detachSocket;
+  // after Node's own: it refuses a connection that still carries another response
+  proto.assignSocket = function assignSocket(this: TrackedResponse, socket: Socket): void {
+    originalAssign.call(this, socket);
+    if (active !== undefined) onResponseStart(this, socket as TrackedSocket);
+  };
+  proto.detachSocket = function detachSocket(this: TrackedResponse, socket: Socket): void {
+    const state = (socket as TrackedSocket)[kSocketState];
+    if (state !== undefined && state.start >= 0) {
+      record(this.req, this, socket as TrackedSocket, state, false);
+      // also when no recorder is active now: the next response starts afresh
+      state.start = -1;
+    }
+    originalDetach.call(this, socket);
+  };
   countReceivedBytes();
 
   installFrameworkRouteHooks();
-  diagnosticsChannel.subscribe('http.server.request.start', onRequestStart);
-  diagnosticsChannel.subscribe('http.server.response.finish', onResponseFinish);
 }
 
 /**
