@@ -117,12 +117,41 @@ export const foldServerSeries: SeriesFolder = (a) => ({
 });
 
 /**
+ * One route's series by the code of the rest of their identity. The last one found is kept apart:
+ * most requests to a route are of one kind (method, status, protocol), and then finding its
+ * record takes no Map lookup.
+ */
+class RouteSeries {
+  readonly byCode = new Map<number, SeriesRecord>();
+  private lastCode = -1;
+  private lastRecord: SeriesRecord | undefined = undefined;
+
+  find(code: number): SeriesRecord | undefined {
+    if (code === this.lastCode) return this.lastRecord;
+    const rec = this.byCode.get(code);
+    if (rec !== undefined) {
+      this.lastCode = code;
+      this.lastRecord = rec;
+    }
+    return rec;
+  }
+
+  delete(code: number): void {
+    this.byCode.delete(code);
+    if (code === this.lastCode) {
+      this.lastCode = -1;
+      this.lastRecord = undefined;
+    }
+  }
+}
+
+/**
  * The per-series records of one process, with a cardinality limit: past `limit` series, new
  * ones are folded into overflow series (see SeriesFolder), which are stored and shown like any.
  */
 export class SeriesTable {
   /** route (or any series name) -> a small number coding the rest of the identity -> record */
-  private readonly routes = new Map<string, Map<number, SeriesRecord>>();
+  private readonly routes = new Map<string, RouteSeries>();
   private records = 0;
   /**
    * Series past the limit -> the overflow record they fold into, until the next drain: so that a
@@ -150,8 +179,8 @@ export class SeriesTable {
    * the rest of the identity is a small integer.
    */
   get(route: string, code: number): SeriesRecord | undefined {
-    const byCode = this.routes.get(route);
-    const rec = byCode === undefined ? undefined : byCode.get(code);
+    const series = this.routes.get(route);
+    const rec = series === undefined ? undefined : series.find(code);
     if (rec !== undefined || this.foldedCount === 0) return rec;
     const foldedByCode = this.folded.get(route);
     return foldedByCode === undefined ? undefined : foldedByCode.get(code);
@@ -182,13 +211,13 @@ export class SeriesTable {
   }
 
   private insert(route: string, code: number, attributes: Attributes): SeriesRecord {
-    let byCode = this.routes.get(route);
-    if (byCode === undefined) {
-      byCode = new Map();
-      this.routes.set(route, byCode);
+    let series = this.routes.get(route);
+    if (series === undefined) {
+      series = new RouteSeries();
+      this.routes.set(route, series);
     }
     const rec = new SeriesRecord(attributes);
-    byCode.set(code, rec);
+    series.byCode.set(code, rec);
     this.records++;
     return rec;
   }
@@ -201,11 +230,11 @@ export class SeriesTable {
     // a series folded last interval may fit under the limit now that idle ones are dropped
     this.folded.clear();
     this.foldedCount = 0;
-    for (const [route, byCode] of this.routes) {
-      for (const [code, rec] of byCode) {
+    for (const [route, series] of this.routes) {
+      for (const [code, rec] of series.byCode) {
         if (rec.count === 0) {
           if (++rec.idleCollections >= IDLE_COLLECTIONS_BEFORE_EVICTION) {
-            byCode.delete(code);
+            series.delete(code);
             this.records--;
           }
           continue;
@@ -214,7 +243,7 @@ export class SeriesTable {
         visit(rec);
         rec.reset();
       }
-      if (byCode.size === 0) this.routes.delete(route);
+      if (series.byCode.size === 0) this.routes.delete(route);
     }
   }
 }
