@@ -26,6 +26,16 @@ describe('normalisePath', () => {
     expect(isIdSegment('2024')).toBe(true);
   });
 
+  it('answers URLs that share a front-cache slot, alternately, each with its own route', () => {
+    // same length, same last and middle characters: the same slot
+    const a = '/x/123/q/zz/a';
+    const b = '/y/abc/q/zz/a';
+    for (let i = 0; i < 3; i++) {
+      expect(normalisePath(a)).toBe('/x/:id/q/zz/a');
+      expect(normalisePath(b)).toBe('/y/abc/q/zz/a');
+    }
+  });
+
   it('caps a route at 255 characters', () => {
     expect(normalisePath('/' + 'a'.repeat(400))).toHaveLength(255);
   });

@@ -70,4 +70,28 @@ describe('SeriesTable', () => {
     ]);
     expect(t.get('/two', 1)).toBeUndefined();
   });
+
+  it('forgets an evicted series, also the one its route found last', () => {
+    const t = new SeriesTable(10);
+    const ok = t.add('/a', 1, id('/a'));
+    const failed = t.add('/a', 2, id('/a', 500));
+    expect(t.get('/a', 1)).toBe(ok);
+    expect(t.get('/a', 2)).toBe(failed);
+    failed.record(1, 0, 1, 0, 1);
+    // /a 200 idle for 12 collections is evicted; /a 500, the last found, stays while it is used
+    for (let i = 0; i < 12; i++) {
+      expect(t.get('/a', 2)).toBe(failed);
+      failed.record(1, 0, 1, 0, 1);
+      t.drain(() => undefined);
+    }
+    expect(t.get('/a', 1)).toBeUndefined();
+    expect(t.get('/a', 2)).toBe(failed);
+    expect(t.size).toBe(1);
+    for (let i = 0; i < 12; i++) t.drain(() => undefined);
+    expect(t.get('/a', 2)).toBeUndefined();
+    expect(t.size).toBe(0);
+    const fresh = t.add('/a', 2, id('/a', 500));
+    expect(fresh).not.toBe(failed);
+    expect(t.get('/a', 2)).toBe(fresh);
+  });
 });
