@@ -32,6 +32,11 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
 
   --quick               smoke run: 1 round, 2 s runs, 1 s warm-up
   --rounds N            rounds of alternating measured runs (default 10; env BENCH_ROUNDS)
+  --restarts N          start every server afresh N times, each time for --rounds rounds (default 1):
+                        V8 compiles each process's request path its own way, by up to ~3 % of a
+                        JSON request's instructions, and that choice holds for the process's life,
+                        so the figures from one set of processes lean one way; the summary takes
+                        the rounds of all N
   --duration S          seconds per measured run (default 3; env BENCH_DURATION)
   --warmup S            seconds of uncounted warm-up load per server (default 6: past the preload's
                         first export, see bench/README.md; env BENCH_WARMUP)
@@ -55,6 +60,7 @@ function parseArgs(argv) {
   const env = process.env;
   const opts = {
     rounds: Number(env.BENCH_ROUNDS ?? 10),
+    restarts: 1,
     duration: Number(env.BENCH_DURATION ?? 3),
     // past the first export (at 5 s): a process pays once for compiling its export path and
     // connecting to Redis; the measured run is the steady state a long-running service is in
@@ -78,6 +84,9 @@ function parseArgs(argv) {
       case '--rounds':
         opts.rounds = Math.floor(num(1));
         explicit.add('rounds');
+        break;
+      case '--restarts':
+        opts.restarts = Math.floor(num(1));
         break;
       case '--duration':
         opts.duration = num(1);
@@ -280,9 +289,15 @@ async function load(opts, pinning, url, seconds) {
   if (opts.tool === 'wrk') {
     const wrkArgs = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'wrk-report.lua'), url];
     const [cmd, args] = pinnedCommand(opts.loadCpu, 'wrk', wrkArgs, pinning);
-    const { stdout } = await runChild(cmd, args, timeoutMs);
-    const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
-    if (!line) throw new Error(`no summary from wrk:\n${stdout}`);
+    // wrk has been seen to exit 0 without running its done() hook (no output at all, once in some
+    // hundred runs here): such a run is repeated once rather than losing the whole benchmark
+    let line;
+    for (let attempt = 1; line === undefined; attempt++) {
+      const { stdout, stderr } = await runChild(cmd, args, timeoutMs);
+      line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
+      if (line === undefined && attempt === 2) throw new Error(`no summary from wrk, twice:\n${stdout}${stderr}`);
+      if (line === undefined) process.stderr.write(`bench:overhead: wrk gave no summary (${JSON.stringify((stdout + stderr).slice(0, 200))}); running it again\n`);
+    }
     const r = JSON.parse(line.slice('WRK_JSON '.length));
     const secs = r.duration_us / 1e6;
     const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
@@ -520,12 +535,12 @@ async function main() {
   }
 
   const perRound = opts.sideBySide ? opts.variants.length - 1 : opts.variants.length;
-  const total = opts.handlers.length * (opts.variants.length * (opts.warmup + 1) + perRound * opts.rounds * (opts.duration + 0.3));
+  const total = opts.restarts * opts.handlers.length * (opts.variants.length * (opts.warmup + 1) + perRound * opts.rounds * (opts.duration + 0.3));
   process.stdout.write(
     `otel-bandwidth overhead benchmark\n` +
       `  load generator: ${opts.tool} (${toolVersion(opts.tool)}), ${opts.connections} connections, ` +
       `${opts.warmup} s warm-up + ${opts.duration} s measured per run\n` +
-      `  per handler: every variant's server up at once, ${opts.warmup} s warm-up each, then ${opts.rounds} round(s) of ${opts.sideBySide ? 'runs side by side with bare' : 'alternating runs'}; ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
+      `  per handler: every variant's server up at once, ${opts.warmup} s warm-up each, then ${opts.rounds} round(s)${opts.restarts > 1 ? `, ${opts.restarts} times with fresh servers,` : ''} of ${opts.sideBySide ? 'runs side by side with bare' : 'alternating runs'}; ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
       `(${opts.variants.join(', ')}), about ${Math.ceil(total / 60)} min\n` +
       `  pinning: ${pinning.reason}\n` +
       `  node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim()}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n\n`,
@@ -536,66 +551,71 @@ async function main() {
   const runs = [];
   const servers = [];
   let preloadServed = 0;
-  for (const handler of opts.handlers) {
-    // every variant's server up at once, each warmed up, then alternating measured runs
-    const up = new Map();
-    try {
-      for (const variant of opts.variants) {
-        const server = await startServer(variant, opts, pinning);
-        up.set(variant, { server, url: `http://127.0.0.1:${server.port}${HANDLERS[handler].path}`, served: 0 });
-      }
-      for (const variant of opts.variants) {
-        const s = up.get(variant);
-        if (opts.warmup > 0) s.served += (await load(opts, pinning, s.url, opts.warmup)).requests;
-      }
-      for (let round = 1; round <= opts.rounds; round++) {
-        const shift = (round - 1) % opts.variants.length;
-        const order = [...opts.variants.slice(shift), ...opts.variants.slice(0, shift)];
-        // alternating: one server loaded at a time; side by side: bare and one variant at once
-        const steps = opts.sideBySide ? order.filter((v) => v !== 'bare').map((v) => [v, 'bare']) : order.map((v) => [v]);
-        for (const step of steps) {
-          const measured = await Promise.all(
-            step.map(async (variant) => {
-              const s = up.get(variant);
-              const cpuBefore = procCpuMicros(s.server.pid);
-              const result = await load(opts, pinning, s.url, opts.duration);
-              return { variant, s, result, cpuUs: procCpuMicros(s.server.pid) - cpuBefore };
-            }),
-          );
-          for (const { variant, s, result, cpuUs } of measured) {
-            s.served += result.requests;
-            const run = {
-              round,
-              handler,
-              variant,
-              ...(opts.sideBySide ? { partner: variant === 'bare' ? step[0] : 'bare' } : {}),
-              ...result,
-              serverCpuUs: cpuUs,
-              cpuUsPerRequest: result.requests > 0 ? cpuUs / result.requests : NaN,
-              serverCpuShare: cpuUs / 1e6 / result.seconds,
-              rssMb: procRssKb(s.server.pid) / 1024,
-            };
-            runs.push(run);
-            process.stdout.write(
-              `  round ${String(round).padStart(2)}/${opts.rounds}  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ` +
-                `${run.partner && variant === 'bare' ? `(beside ${run.partner})  ` : ''}` +
-                `${fmtInt(run.rps).padStart(7)} req/s  ${fmt(run.cpuUsPerRequest, 1).padStart(6)} us/req  ` +
-                `p50 ${fmt(run.latencyMs.p50, 2)} ms  p99 ${fmt(run.latencyMs.p99, 2)} ms  RSS ${fmt(run.rssMb, 1)} MB  ` +
-                `core ${fmt(run.serverCpuShare * 100, 0)}%` +
-                `${run.errors ? `  ERRORS ${run.errors}` : ''}\n`,
+  for (let restart = 1; restart <= opts.restarts; restart++) {
+    for (const handler of opts.handlers) {
+      // every variant's server up at once, each warmed up, then alternating measured runs
+      if (opts.restarts > 1) process.stdout.write(`  ${handler}: servers started afresh (${restart}/${opts.restarts})\n`);
+      const up = new Map();
+      try {
+        for (const variant of opts.variants) {
+          const server = await startServer(variant, opts, pinning);
+          up.set(variant, { server, url: `http://127.0.0.1:${server.port}${HANDLERS[handler].path}`, served: 0 });
+        }
+        for (const variant of opts.variants) {
+          const s = up.get(variant);
+          if (opts.warmup > 0) s.served += (await load(opts, pinning, s.url, opts.warmup)).requests;
+        }
+        for (let r = 1; r <= opts.rounds; r++) {
+          // rounds numbered on across restarts: a round is one window, wherever its processes started
+          const round = (restart - 1) * opts.rounds + r;
+          const shift = (round - 1) % opts.variants.length;
+          const order = [...opts.variants.slice(shift), ...opts.variants.slice(0, shift)];
+          // alternating: one server loaded at a time; side by side: bare and one variant at once
+          const steps = opts.sideBySide ? order.filter((v) => v !== 'bare').map((v) => [v, 'bare']) : order.map((v) => [v]);
+          for (const step of steps) {
+            const measured = await Promise.all(
+              step.map(async (variant) => {
+                const s = up.get(variant);
+                const cpuBefore = procCpuMicros(s.server.pid);
+                const result = await load(opts, pinning, s.url, opts.duration);
+                return { variant, s, result, cpuUs: procCpuMicros(s.server.pid) - cpuBefore };
+              }),
             );
+            for (const { variant, s, result, cpuUs } of measured) {
+              s.served += result.requests;
+              const run = {
+                round,
+                handler,
+                variant,
+                ...(opts.sideBySide ? { partner: variant === 'bare' ? step[0] : 'bare' } : {}),
+                ...result,
+                serverCpuUs: cpuUs,
+                cpuUsPerRequest: result.requests > 0 ? cpuUs / result.requests : NaN,
+                serverCpuShare: cpuUs / 1e6 / result.seconds,
+                rssMb: procRssKb(s.server.pid) / 1024,
+              };
+              runs.push(run);
+              process.stdout.write(
+                `  round ${String(round).padStart(2)}/${opts.rounds * opts.restarts}  ${handler.padEnd(6)}  ${variant.padEnd(17)}  ` +
+                  `${run.partner && variant === 'bare' ? `(beside ${run.partner})  ` : ''}` +
+                  `${fmtInt(run.rps).padStart(7)} req/s  ${fmt(run.cpuUsPerRequest, 1).padStart(6)} us/req  ` +
+                  `p50 ${fmt(run.latencyMs.p50, 2)} ms  p99 ${fmt(run.latencyMs.p99, 2)} ms  RSS ${fmt(run.rssMb, 1)} MB  ` +
+                  `core ${fmt(run.serverCpuShare * 100, 0)}%` +
+                  `${run.errors ? `  ERRORS ${run.errors}` : ''}\n`,
+              );
+            }
           }
         }
-      }
-    } finally {
-      for (const [variant, s] of up) {
-        const exit = await s.server.stop().catch(() => null);
-        const report = /otel-http-preload (\{.*\})/.exec(s.server.stderr());
-        const otel = report ? JSON.parse(report[1]) : undefined;
-        servers.push({ handler, variant, served: s.served, exit, ...(otel ? { otel } : {}) });
-        if (variant === 'preload') preloadServed += s.served;
-        if (otel && otel.httpServerDurationCount < s.served) {
-          process.stdout.write(`    warning: ${variant} (${handler}): the OpenTelemetry instrumentation recorded ${otel.httpServerDurationCount} requests, fewer than the ${s.served} served\n`);
+      } finally {
+        for (const [variant, s] of up) {
+          const exit = await s.server.stop().catch(() => null);
+          const report = /otel-http-preload (\{.*\})/.exec(s.server.stderr());
+          const otel = report ? JSON.parse(report[1]) : undefined;
+          servers.push({ handler, variant, served: s.served, exit, ...(otel ? { otel } : {}) });
+          if (variant === 'preload') preloadServed += s.served;
+          if (otel && otel.httpServerDurationCount < s.served) {
+            process.stdout.write(`    warning: ${variant} (${handler}): the OpenTelemetry instrumentation recorded ${otel.httpServerDurationCount} requests, fewer than the ${s.served} served\n`);
+          }
         }
       }
     }
