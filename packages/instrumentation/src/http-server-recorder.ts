@@ -143,17 +143,26 @@ interface ActiveRecorder {
 let active: ActiveRecorder | undefined;
 let patched = false;
 
-/** A response takes its connection: the request's start, for the request path. */
+/**
+ * A response takes its connection: the request's start, for the request path. Code other than
+ * Node's server may call assignSocket too (test harnesses that fake a request, with a socket of
+ * their own making): whatever it passes, nothing here throws into it.
+ */
 function onResponseStart(response: TrackedResponse, socket: TrackedSocket): void {
-  let state = socket[kSocketState];
-  if (state === undefined) {
-    state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket) };
-    socket[kSocketState] = state;
-    socket.once('close', onSocketClose);
+  try {
+    let state = socket[kSocketState];
+    if (state === undefined) {
+      if (typeof socket.once !== 'function') return;
+      state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket) };
+      socket[kSocketState] = state;
+      socket.once('close', onSocketClose);
+    }
+    state.start = monotonicMs();
+    const early = response[kResponseBytes];
+    state.responseBytes = early === undefined ? 0 : early;
+  } catch {
+    if (active !== undefined) active.stats.internalErrors++;
   }
-  state.start = monotonicMs();
-  const early = response[kResponseBytes];
-  state.responseBytes = early === undefined ? 0 : early;
 }
 
 /** Body bytes a response wrote: to its connection's state while it has one, else on itself. */
@@ -300,7 +309,7 @@ function installPatches(): void {
     if (active !== undefined) onResponseStart(this, socket as TrackedSocket);
   };
   proto.detachSocket = function detachSocket(this: TrackedResponse, socket: Socket): void {
-    const state = (socket as TrackedSocket)[kSocketState];
+    const state = socket === null || socket === undefined ? undefined : (socket as TrackedSocket)[kSocketState];
     if (state !== undefined && state.start >= 0) {
       record(this.req, this, socket as TrackedSocket, state, false);
       // also when no recorder is active now: the next response starts afresh

@@ -1,0 +1,49 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { startHttpServerRecorder } from '../src/http-server-recorder';
+import { SeriesTable } from '../src/series-table';
+
+/**
+ * Node's server is not the only caller of ServerResponse.prototype.assignSocket: test harnesses
+ * that fake requests (light-my-request, behind Fastify's inject) hand responses sockets of their
+ * own making. The recorder's hooks on assignSocket/detachSocket must not throw into them; a
+ * harness that hands the socket back as Node's server does (detachSocket) is recorded like any
+ * response, one that never does (light-my-request) is not.
+ */
+describe('the server recorder under responses Node did not create', () => {
+  const table = new SeriesTable(100);
+  const recorder = startHttpServerRecorder(table);
+  afterAll(() => recorder.stop());
+
+  function fakeResponse(): ServerResponse {
+    const req = new IncomingMessage(new Socket());
+    req.method = 'GET';
+    req.url = '/fake';
+    return new ServerResponse(req);
+  }
+
+  it('takes a socket without EventEmitter methods, and a stream standing in for one', () => {
+    const bare = fakeResponse();
+    // refused by Node's own assignSocket (it calls socket.on), before the recorder sees it
+    expect(() => bare.assignSocket({ writable: true } as unknown as Socket)).toThrow(/is not a function/);
+    const streamed = fakeResponse();
+    const nullSocket = new Writable({ write: (_chunk, _encoding, done) => done() });
+    expect(() => streamed.assignSocket(nullSocket as unknown as Socket)).not.toThrow();
+    expect(() => streamed.end('hello')).not.toThrow();
+    expect(() => streamed.detachSocket(nullSocket as unknown as Socket)).not.toThrow();
+    expect(recorder.stats.internalErrors).toBe(0);
+  });
+
+  it('records the responses it saw start and finish, with the bytes they wrote', () => {
+    const res = fakeResponse();
+    const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+    res.assignSocket(sink as unknown as Socket);
+    res.end('12345');
+    res.detachSocket(sink as unknown as Socket);
+    const seen: Array<[unknown, number, number]> = [];
+    table.drain((r) => seen.push([r.attributes['http.route'], r.count, r.responseBytes]));
+    // this one and the stream-socket one above: 'hello' and '12345'
+    expect(seen).toEqual([['/fake', 2, 10]]);
+  });
+});
