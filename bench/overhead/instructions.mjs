@@ -4,7 +4,8 @@
 // the wall-clock runs of run.mjs vary by +-10% between identical runs. Two things still move an
 // instruction count between runs, and both are kept out: V8 sizes its young generation from
 // allocation per wall-clock millisecond, which under callgrind's ~50x slowdown looks nearly idle
-// (so the semi-space is fixed, --semi-space); and V8's compilers are still at work in the window,
+// (so the semi-space is fixed, --semi-space), and for the same reason its memory reducer starts
+// full garbage collections that a loaded server never sees (so it is off); and V8's compilers are still at work in the window,
 // by amounts that differ between runs (so their instructions, found by C++ namespace in the dump,
 // are reported apart). The runs are repeated and the medians shown.
 //
@@ -41,6 +42,8 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
   --jobs N            servers measured at once (default: CPUs, at most 2)
   --repeat N          runs per handler and variant; the figures are their medians (default 3)
   --semi-space MB     V8's semi-space size, fixed for every variant (default 16; 0: V8 sizes it)
+  --memory-reducer    leave V8's memory reducer on (default off, --no-memory-reducer: under
+                      callgrind's slowdown it takes the server for idle and runs full GCs)
   --cache-sim         also simulate the caches and branch predictor (about 2x slower): L1 and
                       last-level misses, mispredicted branches and an estimated cycle count per
                       request (Ir + 10 x L1 misses + 10 x mispredicts + 100 x LL misses)
@@ -65,12 +68,16 @@ function parseArgs(argv) {
     cacheSim: false,
     repeat: 3,
     semiSpaceMb: 16,
+    memoryReducer: false,
     out: undefined,
   };
   for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
     switch (flag) {
       case '--handlers':
         opts.handlers = value().split(',').filter(Boolean);
+        break;
+      case '--memory-reducer':
+        opts.memoryReducer = true;
         break;
       case '--variants':
         opts.variants = value().split(',').filter(Boolean);
@@ -250,7 +257,7 @@ async function measure(handler, variant, opts, workDir) {
   // millisecond, which under callgrind's slowdown looks nearly idle, so unpinned it shrinks or not
   // at random and the scavenges in the window (and the count) jump between runs
   const youngGeneration = opts.semiSpaceMb > 0 ? [`--min-semi-space-size=${opts.semiSpaceMb}`, `--max-semi-space-size=${opts.semiSpaceMb}`] : [];
-  const nodeArgs = [...youngGeneration, ...def.require.flatMap((r) => ['--require', r]), serverScript];
+  const nodeArgs = [...youngGeneration, ...(opts.memoryReducer ? [] : ['--no-memory-reducer']), ...def.require.flatMap((r) => ['--require', r]), serverScript];
   const sim = opts.cacheSim ? 'yes' : 'no';
   const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
     cwd: root,
