@@ -183,12 +183,13 @@ function onSocketClose(this: TrackedSocket): void {
 }
 
 function record(request: TrackedRequest, response: TrackedResponse, socket: TrackedSocket, state: SocketState, aborted: boolean): void {
+  // recorded once, and the connection's next response starts afresh, recorder or not
+  const start = state.start;
+  if (start < 0) return;
+  state.start = -1;
   const rec = active;
   if (rec === undefined) return;
   try {
-    const start = state.start;
-    if (start < 0) return;
-    state.start = -1;
     const durationMs = monotonicMs() - start;
     const status = aborted && !response.headersSent ? 0 : response.statusCode;
     const requestMethod = request.method ?? '';
@@ -310,11 +311,7 @@ function installPatches(): void {
   };
   proto.detachSocket = function detachSocket(this: TrackedResponse, socket: Socket): void {
     const state = socket === null || socket === undefined ? undefined : (socket as TrackedSocket)[kSocketState];
-    if (state !== undefined && state.start >= 0) {
-      record(this.req, this, socket as TrackedSocket, state, false);
-      // also when no recorder is active now: the next response starts afresh
-      state.start = -1;
-    }
+    if (state !== undefined) record(this.req, this, socket as TrackedSocket, state, false);
     originalDetach.call(this, socket);
   };
   countReceivedBytes();
