@@ -1,0 +1,41 @@
+'use strict';
+// Reference points, not products: what the cheapest ways of seeing every request through Node's
+// public APIs cost before any measuring is done, for reading the preload's figures against.
+//
+// BENCH_REFERENCE_HOOK=finish: a `finish` listener on every response, timing the request with
+//   process.hrtime() (what a middleware or a prom-client setup does, without its metric update);
+// BENCH_REFERENCE_HOOK=channels: subscribers to Node's `http.server.request.start` and
+//   `http.server.response.finish` diagnostics channels that do nothing (Node builds the two
+//   messages a request once a channel has a subscriber).
+const hook = process.env.BENCH_REFERENCE_HOOK;
+let requests = 0;
+let totalMs = 0;
+
+if (hook === 'finish') {
+  const http = require('node:http');
+  const emit = http.Server.prototype.emit;
+  http.Server.prototype.emit = function (event, req, res) {
+    if (event === 'request') {
+      const start = process.hrtime();
+      res.once('finish', () => {
+        const d = process.hrtime(start);
+        requests++;
+        totalMs += d[0] * 1e3 + d[1] / 1e6;
+      });
+    }
+    return emit.apply(this, arguments);
+  };
+} else if (hook === 'channels') {
+  const dc = require('node:diagnostics_channel');
+  dc.subscribe('http.server.request.start', () => {});
+  dc.subscribe('http.server.response.finish', () => {
+    requests++;
+  });
+} else {
+  throw new Error(`BENCH_REFERENCE_HOOK must be finish or channels, not ${hook}`);
+}
+
+process.once('SIGTERM', () => {
+  process.stderr.write(`reference-hook ${JSON.stringify({ hook, requests, totalMs: Math.round(totalMs) })}\n`);
+  process.exit(0);
+});
