@@ -168,35 +168,87 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
+/** One node as CLUSTER NODES describes it. */
+export interface ClusterNodeInfo {
+  id: string;
+  port: number;
+  role: 'master' | 'replica';
+  /** a replica's master, by id */
+  masterId: string | undefined;
+  /** a master's slot ranges */
+  slots: Array<[number, number]>;
+}
+
+/** Parses CLUSTER NODES as the node `client` is connected to sees the cluster. */
+export async function clusterNodes(client: Redis): Promise<ClusterNodeInfo[]> {
+  const text = String(await client.call('CLUSTER', 'NODES'));
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id, address, flags, master, , , , , ...slots] = line.split(' ');
+      return {
+        id: id as string,
+        port: Number(/:(\d+)@/.exec(address as string)?.[1]),
+        role: (flags as string).includes('master') ? ('master' as const) : ('replica' as const),
+        masterId: master === '-' ? undefined : master,
+        slots: slots
+          .filter((r) => /^\d/.test(r))
+          .map((r) => {
+            const [lo, hi] = r.split('-').map(Number);
+            return [lo as number, hi ?? (lo as number)] as [number, number];
+          }),
+      };
+    });
+}
+
 /**
- * A Redis Cluster of `size` masters (no replicas) on free loopback ports: redis-server with
- * --cluster-enabled, then `redis-cli --cluster create`, then waits until every node says
- * cluster_state:ok.
+ * A Redis Cluster of `size` masters, each with `replicas` replicas, on free loopback ports:
+ * redis-server with --cluster-enabled, then `redis-cli --cluster create`, then waits until every
+ * node says cluster_state:ok and every replica's link to its master is up. `nodeTimeoutMs` is
+ * how long a silent master goes before the cluster fails it over to a replica.
  */
-export async function startPrivateCluster(size = 3): Promise<PrivateCluster> {
+export async function startPrivateCluster(size = 3, options: { replicas?: number; nodeTimeoutMs?: number } = {}): Promise<PrivateCluster> {
+  const replicas = options.replicas ?? 0;
+  const total = size * (1 + replicas);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-cluster-'));
   const nodes: PrivateRedis[] = [];
   try {
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < total; i++) {
       const port = await freePort(true);
       nodes.push(
         await startPrivateRedis({
           port,
           dir,
-          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'],
+          extraArgs: [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', `nodes-${port}.conf`,
+            '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
+          ],
         }),
       );
     }
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
-    const deadline = Date.now() + 20_000;
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    const deadline = Date.now() + 30_000;
     for (const node of nodes) {
       const c = node.client();
       for (;;) {
         const info = String(await c.call('CLUSTER', 'INFO'));
-        if (/cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${size}\\b`).test(info)) break;
-        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} is not ready: ${info}`);
+        const replication = String(await c.call('INFO', 'replication'));
+        // this node's view of the others: every replica known as one (gossip takes a moment)
+        const view = String(await c.call('CLUSTER', 'NODES'));
+        if (
+          (view.match(/ (?:myself,)?slave /g) ?? []).length === size * replicas &&
+          /cluster_state:ok/.test(info) &&
+          new RegExp(`cluster_known_nodes:${total}\\b`).test(info) &&
+          (/role:master/.test(replication) || /master_link_status:up/.test(replication))
+        )
+          break;
+        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} is not ready: ${info}\n${replication}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // closed now: a client left on a node a test kills keeps retrying until the end
+      await c.quit();
     }
   } catch (err) {
     await Promise.all(nodes.map((n) => n.close()));
