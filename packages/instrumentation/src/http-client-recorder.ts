@@ -21,7 +21,7 @@ import {
   ROUTE_OVERFLOW,
   type Attributes,
 } from '@otel-bandwidth/core';
-import { RECEIVED_BYTES, countReceivedBytes } from './received-bytes';
+import { RECEIVED_BYTES, countParserBodies } from './received-bytes';
 import { normalisePath } from './route-normaliser';
 import { SeriesTable, type SeriesFolder } from './series-table';
 
@@ -175,6 +175,8 @@ function onNodeRequestStart(message: unknown): void {
 
 function onNodeResponse(message: unknown): void {
   const { request, response } = message as { request: TrackedClientRequest; response: TrackedResponse };
+  // published at the response's head, before its body is parsed
+  countParserBodies((response.socket as (Socket & { parser?: unknown }) | null)?.parser);
   if (request[kStart] === undefined) return;
   const done = (): void => finishNodeRequest(request, response, response.complete ? undefined : 'aborted');
   response.once('end', done);
@@ -276,8 +278,6 @@ function installPatches(): void {
     if (n !== undefined && writable && typeof args[0] !== 'function') this[kSent] = (this[kSent] ?? 0) + bytesOf(args[0], args[1]);
     return result;
   } as typeof proto.end;
-  // response bodies: counted by the shared IncomingMessage wrapper once kReceived is set
-  countReceivedBytes();
   diagnosticsChannel.subscribe('http.client.request.start', onNodeRequestStart);
   diagnosticsChannel.subscribe('http.client.response.finish', onNodeResponse);
   diagnosticsChannel.subscribe('http.client.request.error', onNodeRequestError);

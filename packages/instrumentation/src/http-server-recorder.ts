@@ -18,9 +18,9 @@
  *     ServerResponse.prototype.write/end installed once: chunked, streamed and compressed bodies
  *     count what was actually written, HEAD/204/304 count 0, and writes after the client left
  *     count nothing;
- *   - body bytes in are counted as Node's parser hands them to the request, by a wrapper on
- *     IncomingMessage.prototype.push: no `data` listener, the app reads its request exactly as
- *     before;
+ *   - body bytes in are counted as Node's parser hands them to the request, by a wrapper on the
+ *     body callback of the connection's parser, set at its first response (received-bytes.ts):
+ *     no `data` listener, the app reads its request exactly as before;
  *   - bytes on the wire (headers, chunk framing, 100-continue included) are the socket's own
  *     counters, read at each response's end: per connection, each response takes what the socket
  *     read and wrote since the previous one, so the totals are exact on keep-alive connections;
@@ -36,7 +36,7 @@ import type { Socket } from 'node:net';
 import { monotonicMs } from './monotonic-clock';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
-import { RECEIVED_BYTES, countReceivedBytes, type CountedMessage } from './received-bytes';
+import { RECEIVED_BYTES, countParserBodies, type CountedMessage } from './received-bytes';
 import { CONTEXT_ROUTE, routeOf } from './route-template';
 import { seriesAttributes, type SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
@@ -87,6 +87,8 @@ interface TrackedSocket extends Socket {
   _bytesDispatched?: number;
   _handle?: SocketHandle | null;
   _httpMessage?: TrackedResponse | null;
+  /** Node's HTTP parser for the connection */
+  parser?: unknown;
   encrypted?: boolean;
 }
 interface AssignedResponse extends TrackedResponse {
@@ -171,6 +173,8 @@ function onResponseStart(response: TrackedResponse, socket: TrackedSocket): void
       state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket) };
       socket[kSocketState] = state;
       socket.once('close', onSocketClose);
+      // the connection's parser counts the body bytes of its requests from now on
+      countParserBodies(socket.parser);
     }
     state.start = monotonicMs();
     const early = response[kResponseBytes];
@@ -329,8 +333,6 @@ function installPatches(): void {
     if (state !== undefined) record(this.req, this, socket as TrackedSocket, state, false);
     originalDetach.call(this, socket);
   };
-  countReceivedBytes();
-
   installFrameworkRouteHooks();
 }
 
