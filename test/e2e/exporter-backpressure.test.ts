@@ -6,7 +6,6 @@
  */
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
-import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
   clientTotals,
@@ -19,9 +18,9 @@ import {
   stopAllInstrumented,
   waitFor,
   type ClientResult,
-  type InstrumentedProcess,
   type TestDatabase,
   type TestRedis,
+  preloadStatsOf,
 } from 'test-support';
 
 jest.setTimeout(120_000);
@@ -55,19 +54,6 @@ async function trafficFor(port: number, ms: number): Promise<ClientResult[]> {
   return out;
 }
 
-function statsOf(app: InstrumentedProcess): Promise<PreloadStats> {
-  return new Promise((resolve) => {
-    const on = (m: unknown): void => {
-      const s = (m as { stats?: PreloadStats }).stats;
-      if (!s) return;
-      app.child.off('message', on);
-      resolve(s);
-    };
-    app.child.on('message', on);
-    app.child.send('stats');
-  });
-}
-
 async function stored(service: string): Promise<Totals> {
   const [rows] = await db.conn.pool.query(
     'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
@@ -90,7 +76,7 @@ describe('back-pressure end to end', () => {
     });
     const results = await trafficFor(app.port, 2000);
     const full = await waitFor('the stream at its limit', async () => {
-      const s = await statsOf(app);
+      const s = await preloadStatsOf(app);
       return s.exporter.batchesExported === 3 && s.exporter.retries > 0 ? s : undefined;
     });
     expect(await r.redis.xlen(r.keys.stream)).toBe(3);
@@ -98,7 +84,7 @@ describe('back-pressure end to end', () => {
 
     // more intervals: the stream does not grow, the held data stays one batch (2 series x 5 histograms)
     results.push(...(await trafficFor(app.port, 2000)));
-    const held = await statsOf(app);
+    const held = await preloadStatsOf(app);
     expect(await r.redis.xlen(r.keys.stream)).toBe(3);
     expect(held.instrumentation.requests).toBe(results.length);
     expect(held.exporter).toMatchObject({ batchesExported: 3, pointsPending: 10, pointsDropped: 0, resends: 0 });
@@ -118,7 +104,7 @@ describe('back-pressure end to end', () => {
       await aggregator.stop();
     }
     expect(await stored(service)).toEqual(sent);
-    const after = await statsOf(app);
+    const after = await preloadStatsOf(app);
     expect(after.exporter).toMatchObject({ pointsPending: 0, pointsDropped: 0, resends: 0, failuresInARow: 0 });
     expect(aggregator.stats()).toMatchObject({ batchesApplied: after.exporter.batchesExported, duplicateBatches: 0, deadLettered: 0 });
     const [ledger] = await db.conn.pool.query('SELECT COUNT(*) AS n FROM metrics_batch_ledger WHERE service = ?', [service]);

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import { decodeBatch, fieldsFromArray, redisKeys } from '@otel-bandwidth/core';
 import Redis, { Cluster } from 'ioredis';
-import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
   clientTotals,
@@ -28,9 +27,9 @@ import {
   stopAllInstrumented,
   waitFor,
   type ClientResult,
-  type InstrumentedProcess,
   type TestDatabase,
   type TestRedis,
+  preloadStatsOf,
 } from 'test-support';
 import { clusterNodes, startPrivateCluster, type PrivateCluster, type PrivateRedis } from '../support/redis-servers';
 
@@ -97,19 +96,6 @@ async function replicationInfo(node: PrivateRedis): Promise<Record<string, strin
 
 async function waitUntilMaster(node: PrivateRedis): Promise<void> {
   await waitFor(`node ${node.port} to be master`, async () => ((await replicationInfo(node)).role === 'master' ? true : undefined), 30_000);
-}
-
-function statsOf(app: InstrumentedProcess): Promise<PreloadStats> {
-  return new Promise((resolve) => {
-    const on = (m: unknown): void => {
-      const s = (m as { stats?: PreloadStats }).stats;
-      if (!s) return;
-      app.child.off('message', on);
-      resolve(s);
-    };
-    app.child.on('message', on);
-    app.child.send('stats');
-  });
 }
 
 /** Requests until stop() is called: GET /items/:n and, every third, an upload of varying size. */
@@ -179,7 +165,7 @@ describe('Redis Cluster failover while exporting', () => {
     );
     await traffic.stop();
 
-    const during = await statsOf(app);
+    const during = await preloadStatsOf(app);
     expect(during.instrumentation.requests).toBe(traffic.results.length);
     expect(during.exporter.pointsDropped).toBe(0);
     expect(during.exporter.retries).toBeGreaterThan(0); // the crash was seen

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { Aggregator, type AggregatorStats } from '@otel-bandwidth/aggregator';
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
 import type Redis from 'ioredis';
-import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
   clientTotals,
@@ -25,6 +24,7 @@ import {
   type InstrumentedProcess,
   type TestDatabase,
   type TestRedis,
+  preloadStatsOf,
 } from 'test-support';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 
@@ -95,19 +95,6 @@ async function stored(service: string): Promise<Totals> {
   return { requests: Number(x.requests ?? 0), inbound: Number(x.inbound ?? 0), outbound: Number(x.outbound ?? 0) };
 }
 
-function statsOf(app: InstrumentedProcess): Promise<PreloadStats> {
-  return new Promise((resolve) => {
-    const on = (m: unknown): void => {
-      const s = (m as { stats?: PreloadStats }).stats;
-      if (!s) return;
-      app.child.off('message', on);
-      resolve(s);
-    };
-    app.child.on('message', on);
-    app.child.send('stats');
-  });
-}
-
 function startApp(service: string, prefix: string): Promise<InstrumentedProcess> {
   return startInstrumented(APP_PATH, {
     OBW_REGISTER: REGISTER,
@@ -127,7 +114,7 @@ describe('a Redis outage under the preload', () => {
     await waitFor('the first requests in the stream', async () => ((await streamRequests(prefix)) === 30 ? true : undefined));
     await applyStream(prefix); // Redis keeps nothing on disk: apply what it has before it goes
     expect(await stored('outage-killed')).toEqual(clientTotals(results));
-    const before = await statsOf(app);
+    const before = await preloadStatsOf(app);
     expect(before.exporter).toMatchObject({ pointsPending: 0, retries: 0, pointsDropped: 0 });
 
     await redis.kill();
@@ -138,7 +125,7 @@ describe('a Redis outage under the preload', () => {
       duringOutage++;
       await sleep(50);
     }
-    const during = await statsOf(app);
+    const during = await preloadStatsOf(app);
     expect(during.instrumentation.requests).toBe(results.length);
     expect(during.exporter).toMatchObject({
       batchesExported: before.exporter.batchesExported,
@@ -158,7 +145,7 @@ describe('a Redis outage under the preload', () => {
       async () => ((await streamRequests(prefix)) === duringOutage + 12 ? true : undefined),
       60_000,
     );
-    const after = await statsOf(app);
+    const after = await preloadStatsOf(app);
     expect(after.exporter).toMatchObject({ pointsPending: 0, pointsDropped: 0, failuresInARow: 0 });
     expect(after.exporter.lastError).toBeUndefined();
     expect(await app.stop()).toBe(null);
@@ -183,7 +170,7 @@ describe('a Redis outage under the preload', () => {
       results.push(await request(app.port, 'GET', `/items/${++i}`)); // one series only
       await sleep(50);
     }
-    const during = await statsOf(app);
+    const during = await preloadStatsOf(app);
     expect(during.instrumentation.requests).toBe(results.length);
     expect(during.exporter.lastError).toMatch(/timed out after 200 ms/);
     expect(during.exporter.pointsDropped).toBe(0);
@@ -198,7 +185,7 @@ describe('a Redis outage under the preload', () => {
     const after = await waitFor(
       'everything sent',
       async () => {
-        const s = await statsOf(app);
+        const s = await preloadStatsOf(app);
         return s.exporter.pointsPending === 0 && s.instrumentation.requests === results.length ? s : undefined;
       },
       60_000,

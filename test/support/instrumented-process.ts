@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
+import type { PreloadStats } from '../../packages/instrumentation/src/register';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const REGISTER = path.join(REPO_ROOT, 'packages', 'instrumentation', 'dist', 'register.js');
@@ -109,3 +110,20 @@ export function clientTotals(results: ClientResult[]): ClientTotals {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The preload's own counters, asked over IPC of an app that answers "stats" with them
+ * (test/e2e/fixtures/echo-with-stats.js).
+ */
+export function preloadStatsOf(app: InstrumentedProcess): Promise<PreloadStats> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      const s = (m as { stats?: PreloadStats }).stats;
+      if (!s) return;
+      app.child.off('message', on);
+      resolve(s);
+    };
+    app.child.on('message', on);
+    app.child.send('stats');
+  });
+}
