@@ -42,6 +42,9 @@ function build() {
 installIfNeeded();
 build();
 if (task === 'test') {
+  // the tests' types first: jest runs them through swc, which does not check them
+  const typecheck = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join('test', 'tsconfig.json')]);
+  if (typecheck !== 0) process.exit(typecheck);
   process.exit(run(process.execPath, [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), ...args]));
 } else if (task === 'demo') {
   process.exit(run(process.execPath, [path.join(root, 'packages', 'cli', 'dist', 'bin.js'), 'demo', ...args]));

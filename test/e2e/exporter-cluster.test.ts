@@ -17,7 +17,6 @@ import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
 import { Cluster } from 'ioredis';
 import { connectRedis } from '../../packages/cli/src/backing-services';
 import {
-  REGISTER,
   clientTotals,
   createTestDatabase,
   createTestRedis,

@@ -41,7 +41,8 @@ describe('outbound calls', () => {
        FROM metrics_client_hourly WHERE service = 'caller' GROUP BY method, endpoint ORDER BY endpoint, method`,
     );
     const base = `http://127.0.0.1:${port}`;
-    const rows = (called as Array<Record<string, string | number>>).map((x) => ({ ...x, requests: Number(x.requests), sent: Number(x.sent), received: Number(x.received), errors: Number(x.errors) }));
+    type Row = Record<string, string | number> & { requests: number; sent: number; received: number; errors: number };
+    const rows = (called as Array<Record<string, string | number>>).map((x): Row => ({ ...x, requests: Number(x.requests), sent: Number(x.sent), received: Number(x.received), errors: Number(x.errors) }));
     expect(rows.map(({ wire_sent: _s, wire_received: _r, ...rest }) => rest)).toEqual([
       { method: 'GET', endpoint: `${base}/v1/things/:id`, requests: 5, sent: 0, received: counts['GET /v1/things/:id']!.received, errors: 0 },
       { method: 'POST', endpoint: `${base}/v1/upload`, requests: 3, sent: counts['POST /v1/upload']!.sent, received: counts['POST /v1/upload']!.received, errors: 0 },

@@ -228,7 +228,7 @@ describe('Fastify route templates from an onRequest hook added at initialization
       seen.push((request.raw as RawWithRoute)[FRAMEWORK_ROUTE]);
       done();
     });
-    app.get('/private/:name', { onRequest: (_request, reply, done) => void reply.code(401).send('no') }, () => 'never');
+    app.get('/private/:name', { onRequest: (_request, reply, _done) => void reply.code(401).send('no') }, () => 'never');
     app.post('/strict/:name', { schema: { body: { type: 'object', required: ['name'] } } }, async () => 'valid');
     try {
       expect((await app.inject({ method: 'GET', url: '/private/x' })).statusCode).toBe(401);

@@ -1,5 +1,5 @@
 import { RollupWriter } from '@otel-bandwidth/aggregator';
-import { encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
+import { encodeBatch, fieldsToArray, type HistogramPoint, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import type { FastifyInstance } from 'fastify';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
@@ -21,7 +21,7 @@ afterAll(async () => {
 const hour = 3_600_000;
 
 function batch(id: string, atMs: number, route: string, count: number, outBytes: number): MetricBatch {
-  const point = (extra: object) => ({
+  const point = (extra: Pick<HistogramPoint, 'sum' | 'bucketCounts'> & Partial<HistogramPoint>): HistogramPoint => ({
     attributes: { 'http.request.method': 'GET', 'http.route': route, 'http.response.status_code': 200 },
     startTimeMs: atMs,
     endTimeMs: atMs + 1000,
