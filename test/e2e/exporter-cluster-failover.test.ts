@@ -40,7 +40,7 @@ const SERVICE = 'failover-app';
 
 let db: TestDatabase;
 let r: TestRedis;
-let cluster: PrivateCluster;
+let cluster: PrivateCluster | undefined;
 beforeAll(async () => {
   db = await createTestDatabase('exporter_failover');
   r = await createTestRedis('exporter_failover');
@@ -48,10 +48,15 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stopAllInstrumented();
-  await cluster.close();
-  await db.drop();
-  await r.cleanup();
+  await cluster?.close();
+  await db?.drop();
+  await r?.cleanup();
 });
+
+function nodes(): PrivateRedis[] {
+  if (cluster === undefined) throw new Error('no cluster');
+  return cluster.nodes;
+}
 
 /** one client per node for the test's own questions (a client per question would leave a timer each behind) */
 const clients = new Map<PrivateRedis, Redis>();
@@ -65,7 +70,7 @@ function clientOf(node: PrivateRedis): Redis {
 }
 
 function nodeOn(port: number): PrivateRedis {
-  const node = cluster.nodes.find((n) => n.port === port);
+  const node = nodes().find((n) => n.port === port);
   if (node === undefined) throw new Error(`no node on ${port}`);
   return node;
 }
@@ -102,24 +107,27 @@ async function waitUntilMaster(node: PrivateRedis): Promise<void> {
 function trafficUntilStopped(port: number): { results: ClientResult[]; stop(): Promise<void> } {
   const results: ClientResult[] = [];
   let running = true;
+  // a failed test stops the app under a request in flight: that is not the test's failure
   const loop = (async () => {
     for (let n = 1; running; n++) {
       results.push(await (n % 3 === 0 ? request(port, 'POST', '/upload', 'f'.repeat(50 + (n % 11) * 29)) : request(port, 'GET', `/items/${n}`)));
       await sleep(20);
     }
   })();
+  const settled = loop.catch((err: unknown) => err);
   return {
     results,
     stop: async () => {
       running = false;
-      await loop;
+      const err = await settled;
+      if (err !== undefined) throw err;
     },
   };
 }
 
 describe('Redis Cluster failover while exporting', () => {
   it('a manual failover, then the new master killed: everything arrives once, and MySQL holds exactly what the client sent', async () => {
-    const first = cluster.nodes[0] as PrivateRedis;
+    const first = nodes()[0] as PrivateRedis;
     const prefix = `${r.prefix}-failover`;
     const stream = redisKeys(prefix).stream;
     const slot = Number(await clientOf(first).call('CLUSTER', 'KEYSLOT', stream));
@@ -127,7 +135,7 @@ describe('Redis Cluster failover while exporting', () => {
 
     const app = await startInstrumented(APP_PATH, {
       OBW_REGISTER: REGISTER,
-      REDIS_URL: cluster.seeds,
+      REDIS_URL: nodes().map((n) => n.url).join(','),
       OTEL_BANDWIDTH_REDIS_CLUSTER: 'true',
       OTEL_SERVICE_NAME: SERVICE,
       OTEL_BANDWIDTH_KEY_PREFIX: prefix,
@@ -172,7 +180,7 @@ describe('Redis Cluster failover while exporting', () => {
     expect(await app.stop()).toBe(null); // SIGTERM: the last interval goes out first
 
     const redis = new Cluster(
-      cluster.nodes.filter((n) => n.answering).map((n) => ({ host: '127.0.0.1', port: n.port })),
+      nodes().filter((n) => n.answering).map((n) => ({ host: '127.0.0.1', port: n.port })),
       { redisOptions: { maxRetriesPerRequest: 2 } },
     );
     try {

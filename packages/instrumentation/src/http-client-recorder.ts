@@ -175,8 +175,13 @@ function onNodeRequestStart(message: unknown): void {
 
 function onNodeResponse(message: unknown): void {
   const { request, response } = message as { request: TrackedClientRequest; response: TrackedResponse };
-  // published at the response's head, before its body is parsed
-  countParserBodies((response.socket as (Socket & { parser?: unknown }) | null)?.parser);
+  // published at the response's head, before its body is parsed; a subscriber's exception
+  // would reach the app
+  try {
+    countParserBodies((response.socket as (Socket & { parser?: unknown }) | null)?.parser);
+  } catch {
+    clientStats.internalErrors++;
+  }
   if (request[kStart] === undefined) return;
   const done = (): void => finishNodeRequest(request, response, response.complete ? undefined : 'aborted');
   response.once('end', done);

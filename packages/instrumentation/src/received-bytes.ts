@@ -13,11 +13,20 @@
  * pushes null to end each one; `node bench/overhead/instructions.mjs --cache-sim`, some 80 cycles
  * a request.) Bytes of a body the app left unread (Node drops them) are counted as well: they
  * crossed the wire. Where the parser's body callback cannot be found (a Node.js whose parser
- * differs), the push wrapper is installed instead.
+ * differs), the push wrapper is installed instead; it sees only what Node pushes, so there a
+ * body the app left unread counts what was read. A parser is set counting at the first response
+ * of its connection seen while recording: a request already parsed when recording started
+ * (pipelined behind it) counts its body as 0.
  */
 import { IncomingMessage } from 'node:http';
 
-export const RECEIVED_BYTES = Symbol('otel-bandwidth.receivedBytes');
+/**
+ * Shared by every copy of this module in the process (the preload and an app's own, a test
+ * runner's registries): Node's parser pool is one per process, and so is the count on a message.
+ */
+export const RECEIVED_BYTES = Symbol.for('otel-bandwidth.receivedBytes');
+/** On a counting wrapper: Node's own callback it calls, so that any copy recognises the wrapper. */
+const NODE_CALLBACK = Symbol.for('otel-bandwidth.nodeOnBody');
 
 export interface CountedMessage extends IncomingMessage {
   [RECEIVED_BYTES]?: number;
@@ -28,7 +37,7 @@ interface NodeParser {
   incoming?: CountedMessage | null;
   [slot: number]: unknown;
 }
-type BodyCallback = (this: NodeParser, chunk: Uint8Array) => unknown;
+type BodyCallback = ((this: NodeParser, chunk: Uint8Array) => unknown) & { [NODE_CALLBACK]?: BodyCallback };
 
 /** The key of the parser's body callback; -1 until the first parser is seen, -2 if it has none. */
 let bodySlot = -1;
@@ -43,9 +52,13 @@ function countingOnBody(this: NodeParser, chunk: Uint8Array): unknown {
 function findBodySlot(parser: NodeParser): void {
   for (let i = 0; i < 16; i++) {
     const f = parser[i];
-    if (typeof f === 'function' && f.name === 'parserOnBody') {
+    if (typeof f !== 'function') continue;
+    // Node's own, or a wrapper another copy of this module set on this pooled parser
+    const original = (f as BodyCallback)[NODE_CALLBACK] ?? (f.name === 'parserOnBody' ? (f as BodyCallback) : undefined);
+    if (original !== undefined) {
       bodySlot = i;
-      nodeOnBody = f as BodyCallback;
+      nodeOnBody = original;
+      (countingOnBody as BodyCallback)[NODE_CALLBACK] = original;
       return;
     }
   }
@@ -62,7 +75,8 @@ export function countParserBodies(parser: unknown): void {
   const p = parser as NodeParser;
   if (bodySlot === -1) findBodySlot(p);
   if (bodySlot < 0) return;
-  // a parser whose callback is not Node's own (someone else's wrapper) is left alone
+  // a parser already counting (this copy's wrapper or another's) or carrying someone else's
+  // wrapper is left alone
   if (p[bodySlot] === nodeOnBody) p[bodySlot] = countingOnBody;
 }
 

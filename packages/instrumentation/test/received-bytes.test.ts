@@ -1,12 +1,11 @@
 import http, { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 
 /**
  * Body bytes in, counted at the parser's body callback of each connection it is set on, and,
  * where a parser has no callback of the expected name, by the fallback wrapper on
  * IncomingMessage.prototype.push. Each case loads its own copy of the module (the mode is
- * chosen at the first parser seen); the fallback runs last, as its wrapper stays on the
- * prototype.
+ * chosen at the first parser seen); the fallback runs last and takes its wrapper off again.
  */
 type ReceivedBytesModule = typeof import('../src/received-bytes');
 
@@ -61,11 +60,31 @@ describe('received body bytes', () => {
     expect(Object.prototype.hasOwnProperty.call(IncomingMessage.prototype, 'push')).toBe(false);
   });
 
+  it('a second copy of the module recognises the parsers the first set counting (the pool is per process)', async () => {
+    const first = freshModule();
+    expect(await serve((p) => first.countParserBodies(p), first, ['abc'])).toEqual([3]);
+    // Node reuses the freed parser: it arrives with the first copy's wrapper on it
+    const second = freshModule();
+    expect(second.RECEIVED_BYTES).toBe(first.RECEIVED_BYTES);
+    expect(await serve((p) => second.countParserBodies(p), second, ['defgh', ['1', '23']])).toEqual([5, 3]);
+    expect(Object.prototype.hasOwnProperty.call(IncomingMessage.prototype, 'push')).toBe(false);
+  });
+
   it('falls back to the wrapper on IncomingMessage.prototype.push when the parser has no body callback it knows', async () => {
     const mod = freshModule();
-    mod.countParserBodies({ incoming: null }); // no parserOnBody among its callbacks
-    expect(Object.prototype.hasOwnProperty.call(IncomingMessage.prototype, 'push')).toBe(true);
-    const counted = await serve((p) => mod.countParserBodies(p), mod, ['abc', ['12', '345']]);
-    expect(counted).toEqual([3, 5]);
+    try {
+      mod.countParserBodies({ incoming: null }); // no parserOnBody among its callbacks
+      expect(Object.prototype.hasOwnProperty.call(IncomingMessage.prototype, 'push')).toBe(true);
+      // on messages of its own: the process's pooled parsers still count (the cases above)
+      const message = new IncomingMessage(new Socket()) as IncomingMessage & Record<symbol, number | undefined>;
+      message.push(Buffer.from('abc'));
+      message.push('é', 'utf8');
+      message.push(null);
+      expect(message[mod.RECEIVED_BYTES]).toBe(5);
+      expect(new IncomingMessage(new Socket())[mod.RECEIVED_BYTES as never]).toBeUndefined();
+    } finally {
+      // the wrapper would stay for the other test files of this jest worker, and count twice
+      delete (IncomingMessage.prototype as { push?: unknown }).push;
+    }
   });
 });
