@@ -236,9 +236,9 @@ export async function startPrivateCluster(size = 3, options: { replicas?: number
         const info = String(await c.call('CLUSTER', 'INFO'));
         const replication = String(await c.call('INFO', 'replication'));
         // this node's view of the others: every replica known as one (gossip takes a moment)
-        const view = String(await c.call('CLUSTER', 'NODES'));
+        const view = await clusterNodes(c);
         if (
-          (view.match(/ (?:myself,)?slave /g) ?? []).length === size * replicas &&
+          view.filter((n) => n.role === 'replica').length === size * replicas &&
           /cluster_state:ok/.test(info) &&
           new RegExp(`cluster_known_nodes:${total}\\b`).test(info) &&
           (/role:master/.test(replication) || /master_link_status:up/.test(replication))
