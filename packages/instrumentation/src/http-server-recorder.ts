@@ -56,9 +56,10 @@ interface TrackedResponse extends ServerResponse {
   req: TrackedRequest;
 }
 type TrackedRequest = CountedMessage & { [CONTEXT_ROUTE]?: string };
-/** The native stream under a socket: where net.Socket's bytesRead comes from. */
+/** The native stream under a socket: where net.Socket's bytesRead and bytesWritten come from. */
 interface SocketHandle {
   readonly bytesRead?: number;
+  readonly bytesWritten?: number;
 }
 /**
  * Per connection: the response it carries now (a connection carries one at a time: Node gives a
@@ -135,7 +136,7 @@ function chunkBytes(chunk: unknown, encoding: unknown): number {
   return 0;
 }
 
-/** Bytes the socket has handed to its handle for the OS (after it closes, what it had). */
+/** Bytes the socket has handed to the OS (after it closes, what it had). */
 function socketWritten(socket: TrackedSocket): number {
   const dispatched = socket._bytesDispatched;
   return typeof dispatched === 'number' ? dispatched : (socket.bytesWritten ?? 0);
@@ -143,7 +144,7 @@ function socketWritten(socket: TrackedSocket): number {
 
 function nativeHandle(socket: TrackedSocket): SocketHandle | null {
   const handle = socket._handle;
-  return handle !== undefined && handle !== null && typeof handle.bytesRead === 'number' ? handle : null;
+  return handle !== undefined && handle !== null && typeof handle.bytesRead === 'number' && typeof handle.bytesWritten === 'number' ? handle : null;
 }
 
 interface ActiveRecorder {
@@ -241,14 +242,20 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
       if (declared > requestBytes) requestBytes = declared;
     }
     const responseBytes = state.responseBytes;
-    // bytes written: net.Socket's own count of what it handed to its handle, a plain field kept
-    // after the connection closes (the handle's native getter counts the same, at some 120
-    // instructions a read). Bytes read: a live connection's from its handle; a closed one's as
-    // net.Socket kept them (a closed handle reads 0, less than it read before)
-    const written = socketWritten(socket);
+    // a live connection's counters from its handle; a closed one's as net.Socket kept them. A
+    // finished response has written at least its head, so a handle that shows nothing new was
+    // closed under it (a closed handle reads 0)
     const handle = state.handle;
-    let read = handle !== null && !aborted ? (handle.bytesRead as number) : 0;
-    if (read === 0 || read < state.read) read = socket.bytesRead;
+    let read = 0;
+    let written = 0;
+    if (handle !== null && !aborted) {
+      read = handle.bytesRead as number;
+      written = handle.bytesWritten as number;
+    }
+    if (written <= state.written) {
+      read = socket.bytesRead;
+      written = socketWritten(socket);
+    }
     const requestWire = read - state.read;
     const responseWire = written - state.written;
     state.read = read;
