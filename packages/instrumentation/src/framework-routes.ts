@@ -15,7 +15,7 @@
  * `TracingChannel#hasSubscribers`, Node.js 20.13 and later).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { FRAMEWORK_ROUTE } from './route-template';
+import { type FRAMEWORK_ROUTE, setFrameworkRoute } from './route-template';
 
 /** Fastify's handler TracingChannel: its `start` event, published before each route handler. */
 export const FASTIFY_HANDLER_START = 'tracing:fastify.request.handler:start';
@@ -33,7 +33,7 @@ export function onFastifyHandlerStart(message: unknown): void {
     const context = message as FastifyHandlerContext;
     const url = context.route?.url;
     const raw = context.request?.raw;
-    if (typeof url === 'string' && raw !== undefined && raw !== null) raw[FRAMEWORK_ROUTE] = url === '' ? '/' : url;
+    if (typeof url === 'string' && raw !== undefined && raw !== null) setFrameworkRoute(raw, url === '' ? '/' : url);
   } catch {
     // a malformed message: the request keeps its fallback route
   }
@@ -52,7 +52,7 @@ function nameFastifyRoute(request: FastifyRequestLike, _reply: unknown, done: ()
   try {
     const url = request.routeOptions?.url;
     const raw = request.raw;
-    if (typeof url === 'string' && raw !== undefined && raw !== null) raw[FRAMEWORK_ROUTE] = url === '' ? '/' : url;
+    if (typeof url === 'string' && raw !== undefined && raw !== null) setFrameworkRoute(raw, url === '' ? '/' : url);
   } catch {
     // the request keeps its fallback route
   }

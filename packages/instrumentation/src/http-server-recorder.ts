@@ -37,7 +37,7 @@ import { monotonicMs } from './monotonic-clock';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
 import { RECEIVED_BYTES, countParserBodies, type CountedMessage } from './received-bytes';
-import { CONTEXT_ROUTE, routeOf } from './route-template';
+import { type CONTEXT_ROUTE, routeOf, setContextRoute } from './route-template';
 import { seriesAttributes, type SeriesTable } from './series-table';
 import type { UserUsageTable } from './user-usage';
 
@@ -275,7 +275,7 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
 function rememberContextRoute(response: TrackedResponse, resolve: ContextRouteResolver): void {
   try {
     const route = resolve();
-    if (route !== undefined && response.req !== undefined) response.req[CONTEXT_ROUTE] = route;
+    if (route !== undefined && response.req !== undefined) setContextRoute(response.req, route);
   } catch {
     if (active !== undefined) active.stats.internalErrors++;
   }

@@ -8,6 +8,34 @@ export const FRAMEWORK_ROUTE = Symbol.for('otel-bandwidth.route');
 /** Set on the raw request to the route OpenTelemetry's instrumentations named (context-route.ts). */
 export const CONTEXT_ROUTE = Symbol('otel-bandwidth.contextRoute');
 
+/** Whether anything in the process has left a route on a request under either key yet. */
+interface RouteKeysSeen {
+  framework: boolean;
+  context: boolean;
+}
+const ROUTE_KEYS_SEEN = Symbol.for('otel-bandwidth.routeKeysSeen');
+const processWide = globalThis as { [ROUTE_KEYS_SEEN]?: RouteKeysSeen };
+/**
+ * Until a route has been left under a key, routeOf does not look for it. Asking a request for a
+ * symbol it does not have is a megamorphic lookup that walks the request's whole prototype chain
+ * (requests take many shapes over their life, and more under a framework): the two cost some 700
+ * instructions a request, a third of the preload's whole request path (`bench:instructions`).
+ * Shared by every copy of this module in the process, as FRAMEWORK_ROUTE is.
+ */
+export const routeKeysSeen: RouteKeysSeen = processWide[ROUTE_KEYS_SEEN] ?? (processWide[ROUTE_KEYS_SEEN] = { framework: false, context: false });
+
+/** Leaves a framework's route template on its raw request, for routeOf. */
+export function setFrameworkRoute(raw: { [FRAMEWORK_ROUTE]?: string }, template: string): void {
+  routeKeysSeen.framework = true;
+  raw[FRAMEWORK_ROUTE] = template;
+}
+
+/** Leaves the route OpenTelemetry's instrumentations named on the raw request, for routeOf. */
+export function setContextRoute(req: { [CONTEXT_ROUTE]?: string }, route: string): void {
+  routeKeysSeen.context = true;
+  req[CONTEXT_ROUTE] = route;
+}
+
 interface ExpressLikeRequest {
   [FRAMEWORK_ROUTE]?: string;
   [CONTEXT_ROUTE]?: string;
@@ -91,8 +119,11 @@ function fitsUrl(template: string, r: IncomingMessage & ExpressLikeRequest): boo
  */
 export function routeOf(req: IncomingMessage, statusCode: number): string {
   const r = req as IncomingMessage & ExpressLikeRequest;
-  const template = r[FRAMEWORK_ROUTE];
-  if (template !== undefined) return template;
+  const seen = routeKeysSeen;
+  if (seen.framework) {
+    const template = r[FRAMEWORK_ROUTE];
+    if (template !== undefined) return template;
+  }
   const route = r.route;
   if (route !== undefined && route !== null && route.path !== undefined) {
     const full = expressRouteTemplate(route, r.app);
@@ -100,7 +131,9 @@ export function routeOf(req: IncomingMessage, statusCode: number): string {
     return expressRoute(r, typeof route.path === 'string' ? route.path : String(route.path));
   }
   if (statusCode === 404) return ROUTE_UNMATCHED;
-  const fromContext = r[CONTEXT_ROUTE];
-  if (fromContext !== undefined) return fromContext;
+  if (seen.context) {
+    const fromContext = r[CONTEXT_ROUTE];
+    if (fromContext !== undefined) return fromContext;
+  }
   return normalisePath(req.url ?? '/');
 }
