@@ -51,6 +51,12 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
                         server core, each with its own load generator: the CPU per request of the
                         two is compared under the same machine conditions (steadier on a shared VM;
                         latencies then include waiting for the other server)
+  --memory-reducer      leave V8's memory reducer on in the servers (default off, --no-memory-reducer,
+                        for every variant alike): after a memory-reducing GC, which V8 starts in a
+                        process that has grown its old generation and then idles (as a server does
+                        between its runs here), Node 20 serves this benchmark some 25% slower for
+                        the rest of the process's life, bare included; a process falls into that
+                        state at a moment of its own, and the comparison with it (bench/README.md)
   --out FILE            raw results JSON (default bench/results/overhead-<time>.json)
 
 Targets for the preload (information only, never the exit status): >= 0.97x bare throughput,
@@ -75,6 +81,7 @@ function parseArgs(argv) {
     out: undefined,
     quick: false,
     sideBySide: false,
+    memoryReducer: false,
   };
   const explicit = new Set();
   for (const { arg, flag, value, num } of cliOptions(argv, fail, HELP)) {
@@ -121,6 +128,10 @@ function parseArgs(argv) {
       case '--side-by-side':
         opts.sideBySide = true;
         break;
+      case '--memory-reducer':
+        opts.memoryReducer = true;
+        break;
+
       default:
         fail(`unknown option ${arg}\n\n${HELP}`);
     }
@@ -216,7 +227,7 @@ process.on('exit', killAll);
 
 async function startServer(variant, opts, pinning) {
   const def = VARIANTS[variant];
-  const nodeArgs = [...def.require.flatMap((r) => ['--require', r]), serverScript];
+  const nodeArgs = [...(opts.memoryReducer ? [] : ['--no-memory-reducer']), ...def.require.flatMap((r) => ['--require', r]), serverScript];
   const [cmd, args] = pinnedCommand(opts.serverCpu, process.execPath, nodeArgs, pinning);
   const child = spawn(cmd, args, {
     cwd: root,
@@ -544,6 +555,7 @@ async function main() {
       `  per handler: every variant's server up at once, ${opts.warmup} s warm-up each, then ${opts.rounds} round(s)${opts.restarts > 1 ? `, ${opts.restarts} times with fresh servers,` : ''} of ${opts.sideBySide ? 'runs side by side with bare' : 'alternating runs'}; ${opts.handlers.length} handler(s) x ${opts.variants.length} variants ` +
       `(${opts.variants.join(', ')}), about ${Math.ceil(total / 60)} min\n` +
       `  pinning: ${pinning.reason}\n` +
+      `  V8's memory reducer: ${opts.memoryReducer ? 'on (--memory-reducer)' : 'off in every server (--no-memory-reducer; see --help)'}\n` +
       `  node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim()}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n\n`,
   );
 
