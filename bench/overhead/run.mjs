@@ -131,7 +131,6 @@ function parseArgs(argv) {
       case '--memory-reducer':
         opts.memoryReducer = true;
         break;
-
       default:
         fail(`unknown option ${arg}\n\n${HELP}`);
     }

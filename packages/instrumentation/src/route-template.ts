@@ -18,11 +18,11 @@ const processWide = globalThis as { [ROUTE_KEYS_SEEN]?: RouteKeysSeen };
 /**
  * Until a route has been left under a key, routeOf does not look for it. Asking a request for a
  * symbol it does not have is a megamorphic lookup that walks the request's whole prototype chain
- * (requests take many shapes over their life, and more under a framework): the two cost some 700
- * instructions a request, a third of the preload's whole request path (`bench:instructions`).
+ * (requests take many shapes over their life, and more under a framework): callgrind showed both
+ * of routeOf's lookups going through V8's KeyedLoadIC_Megamorphic, about 240 instructions each.
  * Shared by every copy of this module in the process, as FRAMEWORK_ROUTE is.
  */
-export const routeKeysSeen: RouteKeysSeen = processWide[ROUTE_KEYS_SEEN] ?? (processWide[ROUTE_KEYS_SEEN] = { framework: false, context: false });
+const routeKeysSeen: RouteKeysSeen = processWide[ROUTE_KEYS_SEEN] ?? (processWide[ROUTE_KEYS_SEEN] = { framework: false, context: false });
 
 /** Leaves a framework's route template on its raw request, for routeOf. */
 export function setFrameworkRoute(raw: { [FRAMEWORK_ROUTE]?: string }, template: string): void {
