@@ -6,7 +6,8 @@
 //   node bench/overhead/run.mjs [--quick] [--rounds N] [--duration S] [--warmup S]
 //                               [--connections N] [--tool wrk|autocannon]
 //                               [--handlers json,stream] [--variants bare,preload,...]
-//                               [--server-cpu N] [--load-cpu N] [--side-by-side] [--out FILE]
+//                               [--server-cpu N] [--load-cpu N] [--side-by-side] [--restarts N]
+//                               [--memory-reducer] [--out FILE]
 //
 // Per handler, every variant's server starts once, pinned to one core, and gets an uncounted
 // warm-up load; then rounds of short measured runs alternate between the servers (the order
@@ -55,8 +56,8 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
                         for every variant alike): after a memory-reducing GC, which V8 starts in a
                         process that has grown its old generation and then idles (as a server does
                         between its runs here), Node 20 serves this benchmark some 25% slower for
-                        the rest of the process's life, bare included; a process falls into that
-                        state at a moment of its own, and the comparison with it (bench/README.md)
+                        the rest of the process's life, bare included; each process falls into
+                        that state at a moment of its own, which skews the comparison (bench/README.md)
   --out FILE            raw results JSON (default bench/results/overhead-<time>.json)
 
 Targets for the preload (information only, never the exit status): >= 0.97x bare throughput,
