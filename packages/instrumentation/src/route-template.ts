@@ -3,7 +3,10 @@ import { ROUTE_UNMATCHED } from '@otel-bandwidth/core';
 import { expressRouteTemplate } from './express-routes';
 import { normalisePath } from './route-normaliser';
 
-/** Set on the raw request by a framework hook (framework-routes.ts) to the matched route template. */
+/**
+ * Set on the raw request by a framework hook (framework-routes.ts) to the matched route template,
+ * through setFrameworkRoute: routeOf looks for it only once a setter has run in the process.
+ */
 export const FRAMEWORK_ROUTE = Symbol.for('otel-bandwidth.route');
 /** Set on the raw request to the route OpenTelemetry's instrumentations named (context-route.ts). */
 export const CONTEXT_ROUTE = Symbol('otel-bandwidth.contextRoute');
