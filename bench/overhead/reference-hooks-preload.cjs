@@ -6,7 +6,10 @@
 //   process.hrtime() (what a middleware or a prom-client setup does, without its metric update);
 // BENCH_REFERENCE_HOOK=channels: subscribers to Node's `http.server.request.start` and
 //   `http.server.response.finish` diagnostics channels that do nothing (Node builds the two
-//   messages a request once a channel has a subscriber).
+//   messages a request once a channel has a subscriber);
+// BENCH_REFERENCE_HOOK=wrappers: the four wrappers the preload installs on ServerResponse.prototype
+//   (write, end, assignSocket, detachSocket), each only calling Node's own: what seeing every
+//   request and every body write that way costs before anything is measured.
 const hook = process.env.BENCH_REFERENCE_HOOK;
 let requests = 0;
 let totalMs = 0;
@@ -31,8 +34,24 @@ if (hook === 'finish') {
   dc.subscribe('http.server.response.finish', () => {
     requests++;
   });
+} else if (hook === 'wrappers') {
+  const proto = require('node:http').ServerResponse.prototype;
+  const { write, end, assignSocket, detachSocket } = proto;
+  proto.write = function (chunk, encoding, callback) {
+    return write.call(this, chunk, encoding, callback);
+  };
+  proto.end = function (chunk, encoding, callback) {
+    return end.call(this, chunk, encoding, callback);
+  };
+  proto.assignSocket = function (socket) {
+    assignSocket.call(this, socket);
+    requests++;
+  };
+  proto.detachSocket = function (socket) {
+    detachSocket.call(this, socket);
+  };
 } else {
-  throw new Error(`BENCH_REFERENCE_HOOK must be finish or channels, not ${hook}`);
+  throw new Error(`BENCH_REFERENCE_HOOK must be finish, channels or wrappers, not ${hook}`);
 }
 
 process.once('SIGTERM', () => {

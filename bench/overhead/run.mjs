@@ -45,7 +45,7 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
   --handlers LIST       json,stream (default both)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
-                        run); also the reference points finish-listener and server-channels (bench/README.md)
+                        run); also the reference points finish-listener, server-channels and call-through-wrappers (bench/README.md)
   --server-cpu N        core for the server (default 0)
   --load-cpu N          core for the load generator (default 1)
   --side-by-side        measure each variant at the same time as bare, both servers sharing the

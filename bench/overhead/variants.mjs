@@ -26,6 +26,7 @@ export const VARIANTS = {
   // reference points, run only when named: the cheapest public ways of seeing every request
   'finish-listener': { label: 'finish listener (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'finish' } },
   'server-channels': { label: 'server channels (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'channels' } },
+  'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
 };
 
 export const SERVER_ENV = {
