@@ -53,9 +53,9 @@ afterAll(async () => {
   await r?.cleanup();
 });
 
-function nodes(): PrivateRedis[] {
+function started(): PrivateCluster {
   if (cluster === undefined) throw new Error('no cluster');
-  return cluster.nodes;
+  return cluster;
 }
 
 /** one client per node for the test's own questions (a client per question would leave a timer each behind) */
@@ -70,7 +70,7 @@ function clientOf(node: PrivateRedis): Redis {
 }
 
 function nodeOn(port: number): PrivateRedis {
-  const node = nodes().find((n) => n.port === port);
+  const node = started().nodes.find((n) => n.port === port);
   if (node === undefined) throw new Error(`no node on ${port}`);
   return node;
 }
@@ -127,7 +127,7 @@ function trafficUntilStopped(port: number): { results: ClientResult[]; stop(): P
 
 describe('Redis Cluster failover while exporting', () => {
   it('a manual failover, then the new master killed: everything arrives once, and MySQL holds exactly what the client sent', async () => {
-    const first = nodes()[0] as PrivateRedis;
+    const first = started().nodes[0] as PrivateRedis;
     const prefix = `${r.prefix}-failover`;
     const stream = redisKeys(prefix).stream;
     const slot = Number(await clientOf(first).call('CLUSTER', 'KEYSLOT', stream));
@@ -135,7 +135,7 @@ describe('Redis Cluster failover while exporting', () => {
 
     const app = await startInstrumented(APP_PATH, {
       OBW_REGISTER: REGISTER,
-      REDIS_URL: nodes().map((n) => n.url).join(','),
+      REDIS_URL: started().seeds,
       OTEL_BANDWIDTH_REDIS_CLUSTER: 'true',
       OTEL_SERVICE_NAME: SERVICE,
       OTEL_BANDWIDTH_KEY_PREFIX: prefix,
@@ -180,7 +180,7 @@ describe('Redis Cluster failover while exporting', () => {
     expect(await app.stop()).toBe(null); // SIGTERM: the last interval goes out first
 
     const redis = new Cluster(
-      nodes().filter((n) => n.answering).map((n) => ({ host: '127.0.0.1', port: n.port })),
+      started().nodes.filter((n) => n.answering).map((n) => ({ host: '127.0.0.1', port: n.port })),
       { redisOptions: { maxRetriesPerRequest: 2 } },
     );
     try {

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
-import type { PreloadStats } from '../../packages/instrumentation/src/register';
 import {
   REGISTER,
   createTestRedis,
@@ -22,6 +21,7 @@ import {
   type ClientTotals,
   type InstrumentedProcess,
   type TestRedis,
+  preloadStatsOf,
 } from 'test-support';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 
@@ -202,15 +202,10 @@ describe('shutdown under the preload', () => {
     });
     await someTraffic(app.port);
     // exports have been tried and are held (the counters, through the preload)
-    const statsNow = async (): Promise<PreloadStats> => {
-      const reply = nextMessage(app, (m) => (m as { stats?: PreloadStats }).stats);
-      app.child.send('stats');
-      return reply;
-    };
-    let s = await statsNow();
+    let s = await preloadStatsOf(app);
     while (s.exporter.retries === 0 || s.exporter.pointsPending === 0) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      s = await statsNow();
+      s = await preloadStatsOf(app);
     }
     expect(s.exporter).toMatchObject({ batchesExported: 0, pointsDropped: 0 });
     expect(s.instrumentation.requests).toBe(5);
