@@ -26,6 +26,8 @@ export const VARIANTS = {
   // reference points, run only when named: the cheapest ways of seeing every request, measuring nothing
   'finish-listener': { label: 'finish listener (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'finish' } },
   'server-channels': { label: 'server channels (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'channels' } },
+  // the noise floor: bare again, in a process of its own, compared with bare like any variant
+  'bare-control': { label: 'bare again (control)', require: [] },
   'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
 };
 
