@@ -287,9 +287,11 @@ function installPatches(): void {
   const proto = ServerResponse.prototype as TrackedResponse;
   const originalWrite = proto.write;
   const originalEnd = proto.end;
-  // `finished` and `destroyed` are plain fields (writableEnded is a getter over finished)
+  // `finished` and `destroyed` are plain fields (writableEnded is a getter over finished), booleans
+  // from Node's constructor on: compared with true, each is one pointer comparison, where `!` tests
+  // for every kind of falsy value
   proto.write = function write(this: AssignedResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    const writable = !this.destroyed && !this.finished;
+    const writable = this.destroyed !== true && this.finished !== true;
     const result = originalWrite.call(this, chunk as string, encoding as BufferEncoding, callback as () => void);
     if (writable && this._hasBody !== false) {
       // measured here rather than through chunkBytes: with its own feedback the Buffer case is an
@@ -306,7 +308,7 @@ function installPatches(): void {
     return result;
   } as typeof proto.write;
   proto.end = function end(this: AssignedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): TrackedResponse {
-    const writable = !this.destroyed && !this.finished;
+    const writable = this.destroyed !== true && this.finished !== true;
     const headless = this._header === null;
     // end() runs in the app's async context for the request: where OpenTelemetry's instrumentations
     // keep the route they matched
