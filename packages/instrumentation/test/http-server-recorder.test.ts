@@ -16,10 +16,10 @@ describe('the server recorder under responses Node did not create', () => {
   const recorder = startHttpServerRecorder(table);
   afterAll(() => recorder.stop());
 
-  function fakeResponse(): ServerResponse {
+  function fakeResponse(url = '/fake'): ServerResponse {
     const req = new IncomingMessage(new Socket());
     req.method = 'GET';
-    req.url = '/fake';
+    req.url = url;
     return new ServerResponse(req);
   }
 
@@ -45,5 +45,34 @@ describe('the server recorder under responses Node did not create', () => {
     table.drain((r) => seen.push([r.attributes['http.route'], r.count, r.responseBytes]));
     // this one and the stream-socket one above: 'hello' and '12345'
     expect(seen).toEqual([['/fake', 2, 10]]);
+  });
+
+  it('counts every chunk write() accepted, and leaves refusing the rest to Node', () => {
+    const res = fakeResponse('/fake-writes');
+    const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+    res.assignSocket(sink as unknown as Socket);
+    const errorCode = (write: () => unknown): unknown => {
+      try {
+        write();
+      } catch (error) {
+        return (error as { code?: unknown }).code;
+      }
+      return undefined;
+    };
+    // Node's own errors reach the app as before, and nothing is counted for them
+    expect(errorCode(() => res.write({ length: 7 } as unknown as string))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(errorCode(() => res.write(new Uint16Array(4) as unknown as Uint8Array))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(errorCode(() => res.write(null as unknown as string))).toBe('ERR_STREAM_NULL_VALUES');
+    res.write(new Uint8Array(3));
+    res.write(Buffer.from('abcd'));
+    res.write('\u00e9', 'utf8');
+    res.write('68690a', 'hex');
+    res.end();
+    res.detachSocket(sink as unknown as Socket);
+    const seen: Array<[unknown, number, number]> = [];
+    table.drain((r) => seen.push([r.attributes['http.route'], r.count, r.responseBytes]));
+    // 3 + 4 + 2 (é in UTF-8) + 3 (three bytes in hex)
+    expect(seen).toEqual([['/fake-writes', 1, 12]]);
+    expect(recorder.stats.internalErrors).toBe(0);
   });
 });
