@@ -8,6 +8,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { chunkBytes } from './chunk-bytes';
 import { monotonicMs } from './monotonic-clock';
 import {
   ATTR_ERROR_TYPE,
@@ -72,12 +73,6 @@ export const foldClientSeries: SeriesFolder = (a) => ({
 
 export function createClientSeriesTable(limit: number): SeriesTable {
   return new SeriesTable(limit, foldClientSeries);
-}
-
-function bytesOf(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-  if (chunk instanceof Uint8Array) return chunk.byteLength;
-  return 0;
 }
 
 function socketCounters(socket: TrackedSocket | undefined | null): { requestWire: number; responseWire: number } {
@@ -211,7 +206,7 @@ function patchUndici(proto: UndiciRequest): void {
   if (typeof onBodySent === 'function') {
     proto.onBodySent = function (this: UndiciRequest, chunk: Buffer | string): void {
       const n = this[kSent];
-      if (n !== undefined) this[kSent] = n + bytesOf(chunk, undefined);
+      if (n !== undefined) this[kSent] = n + chunkBytes(chunk, undefined);
       return onBodySent.call(this, chunk);
     };
   }
@@ -271,7 +266,7 @@ function installPatches(): void {
     const n = this[kSent];
     const writable = !this.destroyed && !this.writableEnded;
     const result = Reflect.apply(write, this, args) as boolean;
-    if (n !== undefined && writable) this[kSent] = n + bytesOf(args[0], args[1]);
+    if (n !== undefined && writable) this[kSent] = n + chunkBytes(args[0], args[1]);
     return result;
   } as typeof proto.write;
   proto.end = function (this: TrackedClientRequest, ...args: unknown[]): TrackedClientRequest {
@@ -280,7 +275,7 @@ function installPatches(): void {
     const writable = !this.destroyed && !this.writableEnded;
     const result = Reflect.apply(end, this, args) as TrackedClientRequest;
     // the end() call itself may have added to kSent: add to what is there now
-    if (n !== undefined && writable && typeof args[0] !== 'function') this[kSent] = (this[kSent] ?? 0) + bytesOf(args[0], args[1]);
+    if (n !== undefined && writable && typeof args[0] !== 'function') this[kSent] = (this[kSent] ?? 0) + chunkBytes(args[0], args[1]);
     return result;
   } as typeof proto.end;
   diagnosticsChannel.subscribe('http.client.request.start', onNodeRequestStart);

@@ -33,6 +33,7 @@
  */
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { chunkBytes, stringBytes } from './chunk-bytes';
 import { monotonicMs } from './monotonic-clock';
 import { KNOWN_HTTP_METHODS } from '@otel-bandwidth/core';
 import { installFrameworkRouteHooks } from './framework-routes';
@@ -128,16 +129,6 @@ function methodIndex(method: string): number {
 function versionIndex(major: number, minor: number): number {
   if (major === 1) return minor === 1 ? 0 : minor === 0 ? 1 : 3;
   return major === 2 && minor === 0 ? 2 : 3;
-}
-
-function stringBytes(chunk: string, encoding: unknown): number {
-  return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-}
-
-function chunkBytes(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return stringBytes(chunk, encoding);
-  if (chunk instanceof Uint8Array) return chunk.byteLength;
-  return 0;
 }
 
 /** Bytes the socket has handed to the OS (after it closes, what it had). */
