@@ -116,6 +116,15 @@ function fitsUrl(template: string, r: IncomingMessage & ExpressLikeRequest): boo
 }
 
 /**
+ * Whether routeOf(req, status) is the normalised URL for every status but 404: nothing has left a
+ * framework's or OpenTelemetry's route on any request yet, and Express has not routed this one.
+ */
+export function routedByUrl(req: IncomingMessage): boolean {
+  const seen = routeKeysSeen;
+  return !seen.framework && !seen.context && (req as IncomingMessage & ExpressLikeRequest).route === undefined;
+}
+
+/**
  * The route of a finished request: the template a framework hook or Express left on it, else (but
  * never for a 404, which a framework may still have routed through middleware) the route
  * OpenTelemetry's instrumentations named, else a normalised path.

@@ -147,6 +147,9 @@ class RouteSeries {
   }
 }
 
+/** Epochs of every table in the process, so that no two tables or drains share one. */
+let lastEpoch = 0;
+
 /**
  * The per-series records of one process, with a cardinality limit: past `limit` series, new
  * ones are folded into overflow series (see SeriesFolder), which are stored and shown like any.
@@ -172,6 +175,12 @@ export class SeriesTable {
   private foldedCount = 0;
   /** series folded into overflow since the process started (once per collection interval each) */
   overflowedSeries = 0;
+  /**
+   * Changes at every drain, and differs from every other table's: a record found under an epoch
+   * stays the one its series records into until the epoch changes (a drain may free it, or find
+   * room for a series it had folded into overflow).
+   */
+  epoch = ++lastEpoch;
 
   constructor(
     readonly limit: number,
@@ -243,6 +252,7 @@ export class SeriesTable {
    * a while are dropped so their slots return to the cardinality budget.
    */
   drain(visit: (rec: SeriesRecord) => void): void {
+    this.epoch = ++lastEpoch;
     // a series folded last interval may fit under the limit now that idle ones are dropped
     this.folded.clear();
     this.foldedCount = 0;

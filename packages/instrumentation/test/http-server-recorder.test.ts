@@ -76,3 +76,46 @@ describe('the server recorder under responses Node did not create', () => {
     expect(recorder.stats.internalErrors).toBe(0);
   });
 });
+
+describe("a connection's requests to the URL of its last one", () => {
+  const sink = (): Socket => new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as Socket;
+  function respond(socket: Socket, url: string): void {
+    const req = new IncomingMessage(new Socket());
+    req.method = 'GET';
+    req.url = url;
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.end('x');
+    res.detachSocket(socket);
+  }
+
+  it('record into the series the last collection left, not one it freed', () => {
+    const table = new SeriesTable(1);
+    const recorder = startHttpServerRecorder(table);
+    const drain = (): Array<[unknown, number]> => {
+      const seen: Array<[unknown, number]> = [];
+      table.drain((r) => seen.push([r.attributes['http.route'], r.count]));
+      return seen;
+    };
+    try {
+      const connection = sink();
+      respond(sink(), '/first');
+      // past the limit of one series: the overflow series, which the connection then remembers
+      respond(connection, '/second');
+      expect(drain()).toEqual([
+        ['/first', 1],
+        ['(overflow)', 1],
+      ]);
+      // twelve empty collections free both series
+      for (let i = 0; i < 12; i++) expect(drain()).toEqual([]);
+      expect(table.size).toBe(0);
+      // with room again, /second gets a series of its own: the freed overflow record would lose these
+      respond(connection, '/second');
+      respond(connection, '/second');
+      expect(drain()).toEqual([['/second', 2]]);
+      expect(recorder.stats).toEqual({ requests: 4, aborted: 0, internalErrors: 0 });
+    } finally {
+      recorder.stop();
+    }
+  });
+});
