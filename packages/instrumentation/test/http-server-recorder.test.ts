@@ -11,17 +11,18 @@ import { SeriesTable } from '../src/series-table';
  * harness that hands the socket back as Node's server does (detachSocket) is recorded like any
  * response, one that never does (light-my-request) is not.
  */
+/** A response to a GET of `url`, made as a test harness makes one, without Node's server. */
+function fakeResponse(url = '/fake'): ServerResponse {
+  const req = new IncomingMessage(new Socket());
+  req.method = 'GET';
+  req.url = url;
+  return new ServerResponse(req);
+}
+
 describe('the server recorder under responses Node did not create', () => {
   const table = new SeriesTable(100);
   const recorder = startHttpServerRecorder(table);
   afterAll(() => recorder.stop());
-
-  function fakeResponse(url = '/fake'): ServerResponse {
-    const req = new IncomingMessage(new Socket());
-    req.method = 'GET';
-    req.url = url;
-    return new ServerResponse(req);
-  }
 
   it('takes a socket without EventEmitter methods, and a stream standing in for one', () => {
     const bare = fakeResponse();
@@ -80,10 +81,7 @@ describe('the server recorder under responses Node did not create', () => {
 describe("a connection's requests to the URL of its last one", () => {
   const sink = (): Socket => new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as Socket;
   function respond(socket: Socket, url: string): void {
-    const req = new IncomingMessage(new Socket());
-    req.method = 'GET';
-    req.url = url;
-    const res = new ServerResponse(req);
+    const res = fakeResponse(url);
     res.assignSocket(socket);
     res.end('x');
     res.detachSocket(socket);
