@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cliOptions } from './cli-options.mjs';
+import { medianInterval, verdict } from './median-interval.cjs';
 import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, SERVER_ENV, STREAM_KEY, VARIANTS, checkSelection, here, root, serverScript } from './variants.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -45,8 +46,8 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
   --handlers LIST       json,stream (default both)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
-                        run); also the reference points finish-listener, server-channels, call-through-wrappers
-                        and bare-control, bare again in a process of its own (bench/README.md)
+                        run); also the reference points finish-listener, server-channels, call-through-wrappers,
+                        exporter-only, and bare-control, bare again in a process of its own (bench/README.md)
   --server-cpu N        core for the server (default 0)
   --load-cpu N          core for the load generator (default 1)
   --side-by-side        measure each variant at the same time as bare, both servers sharing the
@@ -168,6 +169,9 @@ const TARGETS = {
   p99DiffMsMax: 0.2,
   rssDiffMbMax: 25,
 };
+/** confidence of the intervals around each median, and of the targets' verdicts */
+const CONFIDENCE = 0.95;
+const CONFIDENCE_LABEL = `${Math.round(CONFIDENCE * 100)}% CI`;
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -411,6 +415,8 @@ function summarise(runs, opts) {
       const rel = (f) => pairs.map(([m, b]) => f(m, b));
       const throughputRatios = rel((m, b) => m.rps / b.rps);
       const cpuRatios = rel((m, b) => m.cpuUsPerRequest / b.cpuUsPerRequest);
+      const p99Diffs = rel((m, b) => m.latencyMs.p99 - b.latencyMs.p99);
+      const rssDiffs = rel((m, b) => m.rssMb - b.rssMb);
       summary[handler][variant] = {
         rounds: pairs.length,
         rps: abs((r) => r.rps),
@@ -422,11 +428,15 @@ function summarise(runs, opts) {
         errors: mine.filter(Boolean).reduce((a, r) => a + r.errors, 0),
         throughputRatio: median(throughputRatios),
         throughputRatioRange: [Math.min(...throughputRatios), Math.max(...throughputRatios)],
+        throughputRatioInterval: medianInterval(throughputRatios, CONFIDENCE),
         cpuPerRequestRatio: median(cpuRatios),
         cpuPerRequestRatioRange: [Math.min(...cpuRatios), Math.max(...cpuRatios)],
+        cpuPerRequestRatioInterval: medianInterval(cpuRatios, CONFIDENCE),
         p50DiffMs: median(rel((m, b) => m.latencyMs.p50 - b.latencyMs.p50)),
-        p99DiffMs: median(rel((m, b) => m.latencyMs.p99 - b.latencyMs.p99)),
-        rssDiffMb: median(rel((m, b) => m.rssMb - b.rssMb)),
+        p99DiffMs: median(p99Diffs),
+        p99DiffMsInterval: medianInterval(p99Diffs, CONFIDENCE),
+        rssDiffMb: median(rssDiffs),
+        rssDiffMbInterval: medianInterval(rssDiffs, CONFIDENCE),
       };
     }
   }
@@ -437,7 +447,8 @@ const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US'
 const fmt = (n, d) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const signed = (n, d) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${n.toFixed(d)}` : '-');
 const ratio = (n) => (Number.isFinite(n) ? `${n.toFixed(3)}x` : '-');
-const range = ([lo, hi], rounds) => (rounds > 1 && Number.isFinite(lo) ? `${lo.toFixed(2)}-${hi.toFixed(2)}` : '');
+const interval = (i, d = 2) => (i === null ? 'n/a' : `${i.low.toFixed(d)}-${i.high.toFixed(d)}`);
+const signedInterval = (i, d) => (i === null ? 'n/a' : `${signed(i.low, d)} to ${signed(i.high, d)}`);
 
 function table(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
@@ -449,7 +460,7 @@ function table(rows) {
 function printSummary(summary, opts) {
   for (const handler of opts.handlers) {
     process.stdout.write(`\n${HANDLERS[handler].label}\n`);
-    const rows = [['variant', 'req/s', 'x bare', '(range)', 'CPU us/req', 'x bare', '(range)', 'p50 ms', 'diff', 'p99 ms', 'diff', 'RSS MB', 'diff', 'core busy', 'errors']];
+    const rows = [['variant', 'req/s', 'x bare', `(${CONFIDENCE_LABEL})`, 'CPU us/req', 'x bare', `(${CONFIDENCE_LABEL})`, 'p50 ms', 'diff', 'p99 ms', 'diff', 'RSS MB', 'diff', 'core busy', 'errors']];
     for (const variant of opts.variants) {
       const s = summary[handler][variant];
       const isBare = variant === 'bare';
@@ -457,10 +468,10 @@ function printSummary(summary, opts) {
         VARIANTS[variant].label,
         fmtInt(s.rps),
         isBare ? '' : ratio(s.throughputRatio),
-        isBare ? '' : range(s.throughputRatioRange, s.rounds),
+        isBare ? '' : interval(s.throughputRatioInterval),
         fmt(s.cpuUsPerRequest, 1),
         isBare ? '' : ratio(s.cpuPerRequestRatio),
-        isBare ? '' : range(s.cpuPerRequestRatioRange, s.rounds),
+        isBare ? '' : interval(s.cpuPerRequestRatioInterval),
         fmt(s.p50Ms, 2),
         isBare ? '' : signed(s.p50DiffMs, 2),
         fmt(s.p99Ms, 2),
@@ -475,7 +486,9 @@ function printSummary(summary, opts) {
   }
   process.stdout.write(
     '\nAbsolute figures are medians over rounds; "x bare" and "diff" are medians of the per-round\n' +
-      'comparison with the bare server of the same round, "(range)" the lowest and highest of those.\n' +
+      `comparison with the bare server of the same round; "(${CONFIDENCE_LABEL})" is a distribution-free ${CONFIDENCE_LABEL.replace(' CI', '')}\n` +
+      'confidence interval for that median (order statistics of the rounds; "n/a" with fewer than 6\n' +
+      'rounds). The lowest and highest per-round figures are in the --out file.\n' +
       '"core busy" is the server\'s CPU time over the run\'s wall time: well under 100% means its core\n' +
       'was shared with other work (or the load generator fell short), and req/s then says less than\n' +
       'CPU us/req, which counts only the time the server itself ran.\n' +
@@ -491,28 +504,82 @@ function checkTargets(summary, opts) {
   if (!opts.variants.includes('preload')) return [];
   const checks = [];
   const withControl = opts.variants.includes('bare-control');
-  const throughput = (s) => ratio(s.throughputRatio);
-  const cpu = (s) => `${signed((s.cpuPerRequestRatio - 1) * 100, 1)}%`;
-  const p99 = (s) => `${signed(s.p99DiffMs, 2)} ms`;
-  const rss = (s) => `${signed(s.rssDiffMb, 1)} MB`;
+  // each target: the figure's median, its interval, and which side of the limit is good
+  const TARGET_FIGURES = [
+    {
+      target: 'throughput',
+      limit: TARGETS.throughputRatioMin,
+      good: 'above',
+      limitText: `>= ${TARGETS.throughputRatioMin}x bare`,
+      value: (s) => s.throughputRatio,
+      interval: (s) => s.throughputRatioInterval,
+      show: (x) => ratio(x),
+      showInterval: (i) => interval(i, 3),
+    },
+    {
+      target: 'CPU per request',
+      limit: TARGETS.cpuPerRequestRatioMax,
+      good: 'below',
+      limitText: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`,
+      value: (s) => s.cpuPerRequestRatio,
+      interval: (s) => s.cpuPerRequestRatioInterval,
+      show: (x) => `${signed((x - 1) * 100, 1)}%`,
+      showInterval: (i) => (i === null ? 'n/a' : `${signed((i.low - 1) * 100, 1)} to ${signed((i.high - 1) * 100, 1)}%`),
+    },
+    // side by side, each server waits for the other: latency is for the alternating runs to tell
+    ...(opts.sideBySide
+      ? []
+      : [
+          {
+            target: 'p99 latency',
+            limit: TARGETS.p99DiffMsMax,
+            good: 'below',
+            limitText: `<= +${TARGETS.p99DiffMsMax} ms`,
+            value: (s) => s.p99DiffMs,
+            interval: (s) => s.p99DiffMsInterval,
+            show: (x) => `${signed(x, 2)} ms`,
+            showInterval: (i) => signedInterval(i, 2),
+          },
+        ]),
+    {
+      target: 'RSS',
+      limit: TARGETS.rssDiffMbMax,
+      good: 'below',
+      limitText: `<= +${TARGETS.rssDiffMbMax} MB`,
+      value: (s) => s.rssDiffMb,
+      interval: (s) => s.rssDiffMbInterval,
+      show: (x) => `${signed(x, 1)} MB`,
+      showInterval: (i) => signedInterval(i, 1),
+    },
+  ];
   for (const handler of opts.handlers) {
     const s = summary[handler].preload;
     // the same figure for bare against bare: how far this run's noise alone moves it
-    const control = (show) => (withControl ? { control: show(summary[handler]['bare-control']) } : {});
-    checks.push(
-      { handler, target: 'throughput', value: throughput(s), limit: `>= ${TARGETS.throughputRatioMin}x bare`, pass: s.throughputRatio >= TARGETS.throughputRatioMin, ...control(throughput) },
-      { handler, target: 'CPU per request', value: cpu(s), limit: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`, pass: s.cpuPerRequestRatio <= TARGETS.cpuPerRequestRatioMax, ...control(cpu) },
-      // side by side, each server waits for the other: latency is for the alternating runs to tell
-      ...(opts.sideBySide
-        ? []
-        : [{ handler, target: 'p99 latency', value: p99(s), limit: `<= +${TARGETS.p99DiffMsMax} ms`, pass: s.p99DiffMs <= TARGETS.p99DiffMsMax, ...control(p99) }]),
-      { handler, target: 'RSS', value: rss(s), limit: `<= +${TARGETS.rssDiffMbMax} MB`, pass: s.rssDiffMb <= TARGETS.rssDiffMbMax, ...control(rss) },
-    );
+    const control = withControl ? summary[handler]['bare-control'] : undefined;
+    for (const f of TARGET_FIGURES) {
+      const range = f.interval(s);
+      checks.push({
+        handler,
+        target: f.target,
+        value: f.show(f.value(s)),
+        interval: f.showInterval(range),
+        limit: f.limitText,
+        // the median alone against the limit, and what the interval lets the run conclude
+        pass: f.good === 'below' ? f.value(s) <= f.limit : f.value(s) >= f.limit,
+        verdict: verdict(range, f.limit, f.good),
+        ...(control ? { control: f.show(f.value(control)), controlInterval: f.showInterval(f.interval(control)) } : {}),
+      });
+    }
   }
-  process.stdout.write('\nPreload against its targets (information only; the exit status does not depend on it)\n');
-  const rows = [['handler', 'target', 'measured', 'limit', '', ...(withControl ? ['bare again (control)'] : [])]];
-  for (const c of checks) rows.push([c.handler, c.target, c.value, c.limit, c.pass ? 'PASS' : 'FAIL', ...(withControl ? [c.control] : [])]);
+  process.stdout.write(`\nPreload against its targets (information only; the exit status does not depend on it)\n`);
+  const rows = [['handler', 'target', 'measured', CONFIDENCE_LABEL, 'limit', 'verdict', ...(withControl ? ['bare again (control)', CONFIDENCE_LABEL] : [])]];
+  for (const c of checks) rows.push([c.handler, c.target, c.value, c.interval, c.limit, c.verdict.toUpperCase(), ...(withControl ? [c.control, c.controlInterval] : [])]);
   process.stdout.write(`${table(rows)}\n`);
+  process.stdout.write(
+    `"verdict": PASS when the whole ${CONFIDENCE_LABEL} of the median is within the limit, FAIL when it is all\n` +
+      'beyond it, UNRESOLVED when it straddles the limit: this run cannot tell (more rounds and\n' +
+      '--restarts narrow it; --side-by-side takes the machine\'s drift out of each round).\n',
+  );
   if (withControl) {
     process.stdout.write(
       '"bare again (control)": the same figures for a second bare server, measured like any variant;\n' +

@@ -28,6 +28,8 @@ export const VARIANTS = {
   'server-channels': { label: 'server channels (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'channels' } },
   // the noise floor: bare again, in a process of its own, compared with bare like any variant
   'bare-control': { label: 'bare again (control)', require: [] },
+  // everything the preload loads and runs beside the app, exporting, with nothing hooked into node:http
+  'exporter-only': { label: 'exporter only (reference)', require: [path.join(here, 'exporter-only-preload.cjs')] },
   'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
 };
 
