@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserUsage } from '@otel-bandwidth/core';
-import { BandwidthMetricProducer } from './bandwidth-metric-producer';
+import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import { clientStats, createClientSeriesTable, startHttpClientRecorder } from './http-client-recorder';
 import { routeFromActiveContext } from './context-route';
 import { startHttpServerRecorder, type RecorderStats, type UserIdResolver } from './http-server-recorder';
 import { SeriesTable } from './series-table';
+import { TablesDrain, type TablesSnapshot } from './series-snapshot';
 import { UserUsageTable } from './user-usage';
 
 export interface BandwidthInstrumentationOptions {
@@ -58,7 +59,8 @@ function headerResolver(name: string): UserIdResolver {
  * `metricProducer` to the metric reader whose exporter should receive the data.
  */
 export class BandwidthInstrumentation {
-  readonly metricProducer: BandwidthMetricProducer;
+  private producer: MetricProducer | undefined;
+  private readonly tables: TablesDrain;
   private readonly table: SeriesTable;
   private readonly clientTable: SeriesTable | undefined;
   private clientRecorder: { stop(): void } | undefined;
@@ -73,7 +75,7 @@ export class BandwidthInstrumentation {
     this.userId = options.userId ?? (options.userIdHeader ? headerResolver(options.userIdHeader) : undefined);
     this.routeFromContext = options.routeFromOpenTelemetryContext ?? true;
     this.clientTable = options.outbound === false ? undefined : createClientSeriesTable(options.cardinalityLimit ?? 2000);
-    this.metricProducer = new BandwidthMetricProducer(this.table, this.clientTable);
+    this.tables = new TablesDrain(this.table, this.clientTable);
   }
 
   enable(): this {
@@ -92,6 +94,25 @@ export class BandwidthInstrumentation {
     this.recorder = undefined;
     this.clientRecorder?.stop();
     this.clientRecorder = undefined;
+  }
+
+  /**
+   * Hands the recorded series to the reader it is registered with, at each collection. Made on
+   * first use: OpenTelemetry's SDK is loaded only by code that asks for it, so the preload's app
+   * thread, whose series its export worker collects with drainTables(), never loads it.
+   */
+  get metricProducer(): MetricProducer {
+    if (this.producer === undefined) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { SnapshotMetricProducer } = require('./bandwidth-metric-producer') as typeof import('./bandwidth-metric-producer');
+      this.producer = new SnapshotMetricProducer(async () => this.tables.drain());
+    }
+    return this.producer;
+  }
+
+  /** Drains the recorded series as plain data: what one collection hands to OpenTelemetry. */
+  drainTables(): TablesSnapshot {
+    return this.tables.drain();
   }
 
   /** The users seen since the last call (for the exporter's collectUserUsage). */

@@ -10,6 +10,7 @@ import {
   type HistogramMetricData,
   type MetricData,
   type MetricProducer,
+  type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
 import {
   DURATION_BOUNDARIES_SECONDS,
@@ -26,6 +27,7 @@ import {
   METRIC_SERVER_RESPONSE_WIRE_SIZE,
 } from '@otel-bandwidth/core';
 import type { SeriesTable } from './series-table';
+import { TablesDrain, type SeriesSnapshot, type TablesSnapshot } from './series-snapshot';
 
 export const INSTRUMENTATION_SCOPE = { name: INSTRUMENTATION_SCOPE_NAME, version: '0.1.0' };
 
@@ -66,13 +68,13 @@ function histogramMetric(name: string, unit: string, description: string, points
 
 const sumOnly = (count: number, sum: number): Histogram => ({ count, sum, buckets: { boundaries: [], counts: [count] } });
 
-function drainTable(table: SeriesTable, names: MetricNames, startTime: HrTime, endTime: HrTime): MetricData[] {
+function metricsOf(series: SeriesSnapshot[], names: MetricNames, startTime: HrTime, endTime: HrTime): MetricData[] {
   const durations: DataPoint<Histogram>[] = [];
   const requestBodies: DataPoint<Histogram>[] = [];
   const responseBodies: DataPoint<Histogram>[] = [];
   const requestWire: DataPoint<Histogram>[] = [];
   const responseWire: DataPoint<Histogram>[] = [];
-  table.drain((r) => {
+  for (const r of series) {
     const attributes = r.attributes;
     const point = (value: Histogram): DataPoint<Histogram> => ({ startTime, endTime, attributes, value });
     durations.push(
@@ -81,14 +83,14 @@ function drainTable(table: SeriesTable, names: MetricNames, startTime: HrTime, e
         sum: r.durationSumMs / 1000,
         min: r.durationMinMs / 1000,
         max: r.durationMaxMs / 1000,
-        buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: [...r.durationBuckets] },
+        buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: r.durationBuckets },
       }),
     );
     requestBodies.push(point({ ...sumOnly(r.count, r.requestBytes), min: r.requestBytesMin, max: r.requestBytesMax }));
     responseBodies.push(point({ ...sumOnly(r.count, r.responseBytes), min: r.responseBytesMin, max: r.responseBytesMax }));
     requestWire.push(point(sumOnly(r.count, r.requestWireBytes)));
     responseWire.push(point(sumOnly(r.count, r.responseWireBytes)));
-  });
+  }
   if (durations.length === 0) return [];
   const what = names.side === 'server' ? 'HTTP server' : 'outbound HTTP client';
   return [
@@ -107,24 +109,38 @@ function drainTable(table: SeriesTable, names: MetricNames, startTime: HrTime, e
  * outbound calls (http.client.*). Register it as a metric producer of the reader whose exporter
  * should receive them. Each collection drains the records: use it with one reader.
  */
-export class BandwidthMetricProducer implements MetricProducer {
-  private lastCollectionMs = Date.now();
+/** A collection's drained tables as OpenTelemetry scope metrics (none when nothing was recorded). */
+export function scopeMetricsOf(snapshot: TablesSnapshot): ScopeMetrics[] {
+  const startTime: HrTime = millisToHrTime(snapshot.startMs);
+  const endTime: HrTime = millisToHrTime(snapshot.endMs);
+  const metrics = [...metricsOf(snapshot.server, SERVER, startTime, endTime), ...metricsOf(snapshot.client, CLIENT, startTime, endTime)];
+  return metrics.length === 0 ? [] : [{ scope: INSTRUMENTATION_SCOPE, metrics }];
+}
 
-  constructor(
-    private readonly serverTable: SeriesTable,
-    private readonly clientTable?: SeriesTable,
-  ) {}
+/** A metric producer over snapshots taken elsewhere (another thread's tables). */
+export class SnapshotMetricProducer implements MetricProducer {
+  constructor(private readonly take: () => Promise<TablesSnapshot>) {}
 
   async collect(): Promise<CollectionResult> {
-    const nowMs = Date.now();
-    const startTime: HrTime = millisToHrTime(this.lastCollectionMs);
-    const endTime: HrTime = millisToHrTime(nowMs);
-    this.lastCollectionMs = nowMs;
-    const metrics = drainTable(this.serverTable, SERVER, startTime, endTime);
-    if (this.clientTable) metrics.push(...drainTable(this.clientTable, CLIENT, startTime, endTime));
-    return {
-      resourceMetrics: { resource: emptyResource(), scopeMetrics: metrics.length === 0 ? [] : [{ scope: INSTRUMENTATION_SCOPE, metrics }] },
-      errors: [],
-    };
+    return { resourceMetrics: { resource: emptyResource(), scopeMetrics: scopeMetricsOf(await this.take()) }, errors: [] };
+  }
+}
+
+/**
+ * Hands the instrumentation's per-series records to OpenTelemetry at collection time, as
+ * standard histogram data with delta temporality: http.server.request.duration (s), the
+ * request and response body sizes (By) and the bytes on the wire beside them, and the same for
+ * outbound calls (http.client.*). Register it as a metric producer of the reader whose exporter
+ * should receive them. Each collection drains the records: use it with one reader.
+ */
+export class BandwidthMetricProducer implements MetricProducer {
+  private readonly tables: TablesDrain;
+
+  constructor(serverTable: SeriesTable, clientTable?: SeriesTable) {
+    this.tables = new TablesDrain(serverTable, clientTable);
+  }
+
+  async collect(): Promise<CollectionResult> {
+    return { resourceMetrics: { resource: emptyResource(), scopeMetrics: scopeMetricsOf(this.tables.drain()) }, errors: [] };
   }
 }

@@ -1,17 +1,10 @@
 import { diag } from '@opentelemetry/api';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { RedisMetricExporter, type RedisMetricExporterOptions } from '@otel-bandwidth/exporter';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { RedisMetricExporter } from '@otel-bandwidth/exporter';
 import { BandwidthInstrumentation, type BandwidthInstrumentationOptions } from './bandwidth-instrumentation';
+import { startExportPipeline, type ExportPipelineOptions } from './export-pipeline';
 
-export interface BandwidthMonitoringOptions extends BandwidthInstrumentationOptions {
-  /** service.name of the resource. Default: OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else OTel's default. */
-  serviceName?: string;
-  /** Milliseconds between exports. Default 5000. */
-  exportIntervalMillis?: number;
-  exportTimeoutMillis?: number;
-  exporter?: RedisMetricExporterOptions;
-}
+export interface BandwidthMonitoringOptions extends BandwidthInstrumentationOptions, ExportPipelineOptions {}
 
 export interface BandwidthMonitoring {
   readonly instrumentation: BandwidthInstrumentation;
@@ -30,17 +23,7 @@ export interface BandwidthMonitoring {
  */
 export function startBandwidthMonitoring(options: BandwidthMonitoringOptions = {}): BandwidthMonitoring {
   const instrumentation = new BandwidthInstrumentation(options).enable();
-  const exporter = new RedisMetricExporter({ collectUserUsage: instrumentation.collectUserUsage, ...options.exporter });
-  const exportIntervalMillis = options.exportIntervalMillis ?? 5000;
-  let resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
-  if (options.serviceName) resource = resource.merge(resourceFromAttributes({ 'service.name': options.serviceName }));
-  const reader = new PeriodicExportingMetricReader({
-    exporter,
-    exportIntervalMillis,
-    exportTimeoutMillis: Math.min(options.exportTimeoutMillis ?? 30_000, exportIntervalMillis),
-    metricProducers: [instrumentation.metricProducer],
-  });
-  const meterProvider = new MeterProvider({ resource, readers: [reader] });
+  const { exporter, meterProvider } = startExportPipeline(instrumentation.metricProducer, instrumentation.collectUserUsage, options);
   let stopped: Promise<void> | undefined;
   return {
     instrumentation,
