@@ -67,6 +67,16 @@ describe('the preload', () => {
     expect(res.stderr).not.toMatch(/Unhandled|Error:|at /);
   });
 
+  it("keeps OpenTelemetry's SDK and the Redis client out of the app's thread: its export worker runs them", async () => {
+    const prefix = `${r.prefix}-worker`;
+    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, REPORT_APP_THREAD_MODULES: '1' });
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toBe('app thread: 0 SDK or Redis client modules\nserved 3\n');
+    expect(res.status).toBe(0);
+    // and the worker exported the app's requests on the way out
+    expect(await r.redis.xlen(`{${prefix}}:metrics`)).toBe(1);
+  });
+
   it('is off with OTEL_BANDWIDTH_ENABLED=false', async () => {
     const res = runApp('--require', { OTEL_BANDWIDTH_ENABLED: 'false', OTEL_BANDWIDTH_KEY_PREFIX: `${r.prefix}-off` });
     expect(res.status).toBe(0);

@@ -5,17 +5,40 @@
  * Configured by the environment alone (see the README). A bad configuration logs one warning and
  * the app runs unmeasured; nothing here can stop the app from starting.
  */
+import { isMainThread, workerData } from 'node:worker_threads';
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 import type { ExporterStats } from '@otel-bandwidth/exporter';
-import type { BandwidthInstrumentationStats } from './bandwidth-instrumentation';
-import { startBandwidthMonitoring, type BandwidthMonitoring } from './bandwidth-monitoring';
+import { BandwidthInstrumentation, type BandwidthInstrumentationStats } from './bandwidth-instrumentation';
 import { readPreloadConfig } from './environment-config';
+import { startExportWorker } from './export-worker-client';
+import { EXPORT_WORKER_MARK } from './export-worker-protocol';
 import { installShutdownHooks } from './shutdown-hooks';
 
 const GLOBAL_KEY = Symbol.for('otel-bandwidth.preload');
-type GlobalWithPreload = typeof globalThis & { [GLOBAL_KEY]?: BandwidthMonitoring | null };
 
-function start(): BandwidthMonitoring | null {
+/**
+ * The preload in this process: its hooks record in the app's thread; OpenTelemetry's SDK and the
+ * Redis exporter run in a worker thread of their own (export-worker.ts).
+ */
+export interface PreloadMonitoring {
+  readonly instrumentation: BandwidthInstrumentation;
+  /** Collects and exports now. */
+  forceFlush(): Promise<void>;
+  /** Stops recording, exports what is left, and releases Redis. */
+  shutdown(): Promise<void>;
+  /** The exporter's counters, as the export worker last sent them. */
+  exporterStats(): ExporterStats;
+}
+
+type GlobalWithPreload = typeof globalThis & { [GLOBAL_KEY]?: PreloadMonitoring | null };
+
+/** Inside the preload's own export worker, which --require would otherwise load it into. */
+function inExportWorker(): boolean {
+  return !isMainThread && typeof workerData === 'object' && workerData !== null && (workerData as Record<string, unknown>)[EXPORT_WORKER_MARK] === true;
+}
+
+function start(): PreloadMonitoring | null {
+  if (inExportWorker()) return null;
   const g = globalThis as GlobalWithPreload;
   if (g[GLOBAL_KEY] !== undefined) return g[GLOBAL_KEY]; // loaded twice (--require and --import)
   g[GLOBAL_KEY] = null;
@@ -24,26 +47,53 @@ function start(): BandwidthMonitoring | null {
     if (!config.enabled) return null;
     // with OTEL_LOG_LEVEL set, the app's own OpenTelemetry setup installs the diag logger
     if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-    const monitoring = startBandwidthMonitoring({
-      ...(config.serviceName ? { serviceName: config.serviceName } : {}),
-      exportIntervalMillis: config.exportIntervalMillis,
-      exportTimeoutMillis: config.exportTimeoutMillis,
+    const instrumentation = new BandwidthInstrumentation({
       cardinalityLimit: config.cardinalityLimit,
       maxUsersPerInterval: config.maxUsersPerInterval,
       routeFromOpenTelemetryContext: config.routeFromContext,
       ...(config.userIdHeader ? { userIdHeader: config.userIdHeader } : {}),
-      exporter: {
-        url: config.redisUrl,
-        cluster: config.redisCluster,
-        keyPrefix: config.keyPrefix,
-        maxStreamLength: config.maxStreamLength,
-        // one attempt may take as long as an export may, and never longer than an interval
-        sendTimeoutMillis: Math.min(config.exportTimeoutMillis, config.exportIntervalMillis),
-        retryMaxDelayMillis: config.retryMaxDelayMillis,
-        shutdownTimeoutMillis: config.shutdownTimeoutMillis,
-      },
     });
-    installShutdownHooks({ forceFlush: () => monitoring.forceFlush(), shutdown: () => monitoring.shutdown() }, config.shutdownTimeoutMillis);
+    const worker = startExportWorker(
+      instrumentation,
+      {
+        ...(config.serviceName ? { serviceName: config.serviceName } : {}),
+        exportIntervalMillis: config.exportIntervalMillis,
+        exportTimeoutMillis: config.exportTimeoutMillis,
+        exporter: {
+          url: config.redisUrl,
+          cluster: config.redisCluster,
+          keyPrefix: config.keyPrefix,
+          maxStreamLength: config.maxStreamLength,
+          // one attempt may take as long as an export may, and never longer than an interval
+          sendTimeoutMillis: Math.min(config.exportTimeoutMillis, config.exportIntervalMillis),
+          retryMaxDelayMillis: config.retryMaxDelayMillis,
+          shutdownTimeoutMillis: config.shutdownTimeoutMillis,
+        },
+      },
+      (reason) => {
+        instrumentation.disable();
+        process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
+      },
+    );
+    instrumentation.enable();
+    let stopped: Promise<void> | undefined;
+    const monitoring: PreloadMonitoring = {
+      instrumentation,
+      forceFlush: () => worker.forceFlush(),
+      shutdown: () => {
+        stopped ??= (async () => {
+          instrumentation.disable();
+          try {
+            await worker.shutdown();
+          } catch (err) {
+            diag.warn(`otel-bandwidth: shutdown did not complete: ${(err as Error).message}`);
+          }
+        })();
+        return stopped;
+      },
+      exporterStats: () => worker.stats(),
+    };
+    installShutdownHooks(monitoring, config.shutdownTimeoutMillis);
     g[GLOBAL_KEY] = monitoring;
     return monitoring;
   } catch (err) {
@@ -56,7 +106,7 @@ function start(): BandwidthMonitoring | null {
 export const monitoring = start();
 
 export interface PreloadStats {
-  /** batches exported, retries, data points pending and dropped */
+  /** batches exported, retries, data points pending and dropped, as the export worker last sent them */
   exporter: ExporterStats;
   /** requests recorded and errors caught inside the instrumentation */
   instrumentation: BandwidthInstrumentationStats;
@@ -65,5 +115,5 @@ export interface PreloadStats {
 /** The preload's own counters, or undefined when it is not measuring this process. */
 export function stats(): PreloadStats | undefined {
   if (!monitoring) return undefined;
-  return { exporter: monitoring.exporter.stats(), instrumentation: monitoring.instrumentation.stats() };
+  return { exporter: monitoring.exporterStats(), instrumentation: monitoring.instrumentation.stats() };
 }
