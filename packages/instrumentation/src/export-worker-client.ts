@@ -134,7 +134,11 @@ export function startExportWorker(
         if (Atomics.load(statsHeader, 0) === id) {
           // copied out of the shared memory first: TextDecoder does not read a shared buffer
           const text = Buffer.from(statsBytes.subarray(0, Atomics.load(statsHeader, 1))).toString('utf8');
-          lastStats = { ...BEFORE_FIRST_WORD, ...(JSON.parse(text) as Partial<ExporterStats>) };
+          try {
+            lastStats = { ...BEFORE_FIRST_WORD, ...(JSON.parse(text) as Partial<ExporterStats>) };
+          } catch {
+            // cut short by the buffer's size (a very long lastError): the counters last pushed
+          }
         }
       }
       return { ...(lastStats ?? BEFORE_FIRST_WORD) };

@@ -17,11 +17,26 @@ import { startExportPipeline } from './export-pipeline';
 import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
 import type { TablesSnapshot } from './series-snapshot';
 
+const LOG_LEVELS: Record<string, DiagLogLevel> = {
+  none: DiagLogLevel.NONE,
+  error: DiagLogLevel.ERROR,
+  warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO,
+  debug: DiagLogLevel.DEBUG,
+  verbose: DiagLogLevel.VERBOSE,
+  all: DiagLogLevel.ALL,
+};
+
+function logLevelOf(value: string | undefined): DiagLogLevel {
+  return LOG_LEVELS[(value ?? '').trim().toLowerCase()] ?? DiagLogLevel.WARN;
+}
+
 function run(): void {
   const port = parentPort;
   if (port === null) throw new Error('the export worker runs only as a worker thread');
   const data = workerData as ExportWorkerData;
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  // no app setup runs in this thread to install a diag logger: this one, at OTEL_LOG_LEVEL (default warn)
+  diag.setLogger(new DiagConsoleLogger(), { logLevel: logLevelOf(process.env.OTEL_LOG_LEVEL), suppressOverrideMessage: true });
   const send = (message: FromExportWorker): void => port.postMessage(message);
 
   let nextId = 1;
@@ -41,7 +56,8 @@ function run(): void {
 
   const { exporter, meterProvider } = startExportPipeline(new SnapshotMetricProducer(collectFromApp), takeUsers, data.pipeline);
 
-  // the app's thread reads the exporter's counters without asking: sent when they change
+  // the exporter's counters, pushed when they change: what the app's thread shows when its
+  // synchronous ask (stats()) is not answered in time
   let lastStats = '';
   const sendStats = (): void => {
     const stats = exporter.stats();
