@@ -21,6 +21,12 @@ export const EXPORT_INTERVAL_MS = 5000;
 export const VARIANTS = {
   bare: { label: 'bare', require: [] },
   preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
+  // the preload with its SDK, exporter and Redis client in a worker thread (OTEL_BANDWIDTH_EXPORT_WORKER=true)
+  'preload-worker': {
+    label: 'preload, export worker',
+    require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')],
+    env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'true' },
+  },
   'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
   'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
   // reference points, run only when named: the cheapest ways of seeing every request, measuring nothing

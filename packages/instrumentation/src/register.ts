@@ -8,8 +8,9 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 import type { ExporterStats } from '@otel-bandwidth/exporter';
-import { BandwidthInstrumentation, type BandwidthInstrumentationStats } from './bandwidth-instrumentation';
+import { BandwidthInstrumentation, type BandwidthInstrumentationOptions, type BandwidthInstrumentationStats } from './bandwidth-instrumentation';
 import { readPreloadConfig } from './environment-config';
+import type { ExportPipelineOptions } from './export-pipeline';
 import { startExportWorker } from './export-worker-client';
 import { EXPORT_WORKER_MARK } from './export-worker-protocol';
 import { installShutdownHooks } from './shutdown-hooks';
@@ -18,7 +19,8 @@ const GLOBAL_KEY = Symbol.for('otel-bandwidth.preload');
 
 /**
  * The preload in this process: its hooks record in the app's thread; OpenTelemetry's SDK and the
- * Redis exporter run in a worker thread of their own (export-worker.ts).
+ * Redis exporter run beside them, or with OTEL_BANDWIDTH_EXPORT_WORKER=true in a worker thread of
+ * their own (export-worker.ts).
  */
 export interface PreloadMonitoring {
   readonly instrumentation: BandwidthInstrumentation;
@@ -26,7 +28,7 @@ export interface PreloadMonitoring {
   forceFlush(): Promise<void>;
   /** Stops recording, exports what is left, and releases Redis. */
   shutdown(): Promise<void>;
-  /** The exporter's counters, as the export worker last sent them. */
+  /** The exporter's counters. */
   exporterStats(): ExporterStats;
 }
 
@@ -35,6 +37,47 @@ type GlobalWithPreload = typeof globalThis & { [GLOBAL_KEY]?: PreloadMonitoring 
 /** Inside the preload's own export worker, which --require would otherwise load it into. */
 function inExportWorker(): boolean {
   return !isMainThread && typeof workerData === 'object' && workerData !== null && (workerData as Record<string, unknown>)[EXPORT_WORKER_MARK] === true;
+}
+
+/** The SDK, exporter and Redis client in this thread, beside the app (the default). */
+function monitorInThisThread(recording: BandwidthInstrumentationOptions, pipeline: ExportPipelineOptions): PreloadMonitoring {
+  // required here, not imported: with the export worker, this thread never loads the SDK
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startBandwidthMonitoring } = require('./bandwidth-monitoring') as typeof import('./bandwidth-monitoring');
+  const monitoring = startBandwidthMonitoring({ ...recording, ...pipeline });
+  return {
+    instrumentation: monitoring.instrumentation,
+    forceFlush: () => monitoring.forceFlush(),
+    shutdown: () => monitoring.shutdown(),
+    exporterStats: () => monitoring.exporter.stats(),
+  };
+}
+
+/** The SDK, exporter and Redis client in a worker thread (OTEL_BANDWIDTH_EXPORT_WORKER=true). */
+function monitorWithExportWorker(recording: BandwidthInstrumentationOptions, pipeline: ExportPipelineOptions): PreloadMonitoring {
+  const instrumentation = new BandwidthInstrumentation(recording);
+  const worker = startExportWorker(instrumentation, pipeline, (reason) => {
+    instrumentation.disable();
+    process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
+  });
+  instrumentation.enable();
+  let stopped: Promise<void> | undefined;
+  return {
+    instrumentation,
+    forceFlush: () => worker.forceFlush(),
+    shutdown: () => {
+      stopped ??= (async () => {
+        instrumentation.disable();
+        try {
+          await worker.shutdown();
+        } catch (err) {
+          diag.warn(`otel-bandwidth: shutdown did not complete: ${(err as Error).message}`);
+        }
+      })();
+      return stopped;
+    },
+    exporterStats: () => worker.stats(),
+  };
 }
 
 function start(): PreloadMonitoring | null {
@@ -47,52 +90,28 @@ function start(): PreloadMonitoring | null {
     if (!config.enabled) return null;
     // with OTEL_LOG_LEVEL set, the app's own OpenTelemetry setup installs the diag logger
     if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-    const instrumentation = new BandwidthInstrumentation({
+    const pipeline = {
+      ...(config.serviceName ? { serviceName: config.serviceName } : {}),
+      exportIntervalMillis: config.exportIntervalMillis,
+      exportTimeoutMillis: config.exportTimeoutMillis,
+      exporter: {
+        url: config.redisUrl,
+        cluster: config.redisCluster,
+        keyPrefix: config.keyPrefix,
+        maxStreamLength: config.maxStreamLength,
+        // one attempt may take as long as an export may, and never longer than an interval
+        sendTimeoutMillis: Math.min(config.exportTimeoutMillis, config.exportIntervalMillis),
+        retryMaxDelayMillis: config.retryMaxDelayMillis,
+        shutdownTimeoutMillis: config.shutdownTimeoutMillis,
+      },
+    };
+    const recording = {
       cardinalityLimit: config.cardinalityLimit,
       maxUsersPerInterval: config.maxUsersPerInterval,
       routeFromOpenTelemetryContext: config.routeFromContext,
       ...(config.userIdHeader ? { userIdHeader: config.userIdHeader } : {}),
-    });
-    const worker = startExportWorker(
-      instrumentation,
-      {
-        ...(config.serviceName ? { serviceName: config.serviceName } : {}),
-        exportIntervalMillis: config.exportIntervalMillis,
-        exportTimeoutMillis: config.exportTimeoutMillis,
-        exporter: {
-          url: config.redisUrl,
-          cluster: config.redisCluster,
-          keyPrefix: config.keyPrefix,
-          maxStreamLength: config.maxStreamLength,
-          // one attempt may take as long as an export may, and never longer than an interval
-          sendTimeoutMillis: Math.min(config.exportTimeoutMillis, config.exportIntervalMillis),
-          retryMaxDelayMillis: config.retryMaxDelayMillis,
-          shutdownTimeoutMillis: config.shutdownTimeoutMillis,
-        },
-      },
-      (reason) => {
-        instrumentation.disable();
-        process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
-      },
-    );
-    instrumentation.enable();
-    let stopped: Promise<void> | undefined;
-    const monitoring: PreloadMonitoring = {
-      instrumentation,
-      forceFlush: () => worker.forceFlush(),
-      shutdown: () => {
-        stopped ??= (async () => {
-          instrumentation.disable();
-          try {
-            await worker.shutdown();
-          } catch (err) {
-            diag.warn(`otel-bandwidth: shutdown did not complete: ${(err as Error).message}`);
-          }
-        })();
-        return stopped;
-      },
-      exporterStats: () => worker.stats(),
     };
+    const monitoring = config.exportWorker ? monitorWithExportWorker(recording, pipeline) : monitorInThisThread(recording, pipeline);
     installShutdownHooks(monitoring, config.shutdownTimeoutMillis);
     g[GLOBAL_KEY] = monitoring;
     return monitoring;
