@@ -1,8 +1,8 @@
-import { diag } from '@opentelemetry/api';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { RedisMetricExporter } from '@otel-bandwidth/exporter';
 import { BandwidthInstrumentation, type BandwidthInstrumentationOptions } from './bandwidth-instrumentation';
 import { startExportPipeline, type ExportPipelineOptions } from './export-pipeline';
+import { stopOnce } from './stop-once';
 
 export interface BandwidthMonitoringOptions extends BandwidthInstrumentationOptions, ExportPipelineOptions {}
 
@@ -24,22 +24,12 @@ export interface BandwidthMonitoring {
 export function startBandwidthMonitoring(options: BandwidthMonitoringOptions = {}): BandwidthMonitoring {
   const instrumentation = new BandwidthInstrumentation(options).enable();
   const { exporter, meterProvider } = startExportPipeline(instrumentation.metricProducer, instrumentation.collectUserUsage, options);
-  let stopped: Promise<void> | undefined;
   return {
     instrumentation,
     exporter,
     meterProvider,
     forceFlush: () => meterProvider.forceFlush(),
-    shutdown: () => {
-      stopped ??= (async () => {
-        instrumentation.disable();
-        try {
-          await meterProvider.shutdown(); // collects and exports the last interval, then shuts the exporter down
-        } catch (err) {
-          diag.warn(`otel-bandwidth: shutdown did not complete: ${(err as Error).message}`);
-        }
-      })();
-      return stopped;
-    },
+    // collects and exports the last interval, then shuts the exporter down
+    shutdown: stopOnce(instrumentation, () => meterProvider.shutdown()),
   };
 }

@@ -14,6 +14,7 @@ import type { ExportPipelineOptions } from './export-pipeline';
 import { startExportWorker } from './export-worker-client';
 import { EXPORT_WORKER_MARK } from './export-worker-protocol';
 import { installShutdownHooks } from './shutdown-hooks';
+import { stopOnce } from './stop-once';
 
 const GLOBAL_KEY = Symbol.for('otel-bandwidth.preload');
 
@@ -61,21 +62,10 @@ function monitorWithExportWorker(recording: BandwidthInstrumentationOptions, pip
     process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
   });
   instrumentation.enable();
-  let stopped: Promise<void> | undefined;
   return {
     instrumentation,
     forceFlush: () => worker.forceFlush(),
-    shutdown: () => {
-      stopped ??= (async () => {
-        instrumentation.disable();
-        try {
-          await worker.shutdown();
-        } catch (err) {
-          diag.warn(`otel-bandwidth: shutdown did not complete: ${(err as Error).message}`);
-        }
-      })();
-      return stopped;
-    },
+    shutdown: stopOnce(instrumentation, () => worker.shutdown()),
     exporterStats: () => worker.stats(),
   };
 }
