@@ -5,7 +5,8 @@ import { clientStats, createClientSeriesTable, startHttpClientRecorder } from '.
 import { routeFromActiveContext } from './context-route';
 import { startHttpServerRecorder, type RecorderStats, type UserIdResolver } from './http-server-recorder';
 import { SeriesTable } from './series-table';
-import { TablesDrain, type TablesSnapshot } from './series-snapshot';
+import type { PackedTablesSnapshot } from './packed-snapshot';
+import { TablesDrain } from './series-snapshot';
 import { UserUsageTable } from './user-usage';
 
 export interface BandwidthInstrumentationOptions {
@@ -99,7 +100,7 @@ export class BandwidthInstrumentation {
   /**
    * Hands the recorded series to the reader it is registered with, at each collection. Made on
    * first use: OpenTelemetry's SDK is loaded only by code that asks for it, so the preload's app
-   * thread, whose series its export worker collects with drainTables(), never loads it.
+   * thread, whose series its export worker collects with drainTablesPacked(), never loads it.
    */
   get metricProducer(): MetricProducer {
     if (this.producer === undefined) {
@@ -110,9 +111,12 @@ export class BandwidthInstrumentation {
     return this.producer;
   }
 
-  /** Drains the recorded series as plain data: what one collection hands to OpenTelemetry. */
-  drainTables(): TablesSnapshot {
-    return this.tables.drain();
+  /**
+   * Drains the recorded series, packed for another thread (the preload's export worker): what
+   * one collection hands to OpenTelemetry there.
+   */
+  drainTablesPacked(): PackedTablesSnapshot {
+    return this.tables.drainPacked();
   }
 
   /** The users seen since the last call (for the exporter's collectUserUsage). */

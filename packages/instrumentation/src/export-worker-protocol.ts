@@ -1,7 +1,7 @@
 import type { UserUsage } from '@otel-bandwidth/core';
 import type { ExporterStats } from '@otel-bandwidth/exporter';
 import type { ExportPipelineOptions } from './export-pipeline';
-import type { TablesSnapshot } from './series-snapshot';
+import type { PackedTablesSnapshot } from './packed-snapshot';
 
 /** Marks the preload's export worker, so that the preload, run again in it by --require, stays out. */
 export const EXPORT_WORKER_MARK = 'otelBandwidthExportWorker';
@@ -23,7 +23,7 @@ export const STATS_HEADER_WORDS = 2;
 
 /** The app's thread to the export worker. */
 export type ToExportWorker =
-  | { type: 'collected'; id: number; snapshot: TablesSnapshot; users: UserUsage[] }
+  | { type: 'collected'; id: number; snapshot: PackedTablesSnapshot; users: UserUsage[] }
   | { type: 'flush'; id: number }
   | { type: 'shutdown'; id: number }
   | { type: 'stats'; id: number };

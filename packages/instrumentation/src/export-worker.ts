@@ -11,10 +11,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
-import type { UserUsage } from '@otel-bandwidth/core';
+import type { Attributes, UserUsage } from '@otel-bandwidth/core';
 import { SnapshotMetricProducer } from './bandwidth-metric-producer';
 import { startExportPipeline } from './export-pipeline';
 import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
+import { unpackSeries } from './packed-snapshot';
 import type { TablesSnapshot } from './series-snapshot';
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
@@ -26,6 +27,9 @@ const LOG_LEVELS: Record<string, DiagLogLevel> = {
   verbose: DiagLogLevel.VERBOSE,
   all: DiagLogLevel.ALL,
 };
+
+/** Parsed series attributes kept: some times the series two default-sized tables hold. */
+const MAX_PARSED_ATTRIBUTES = 16_384;
 
 function logLevelOf(value: string | undefined): DiagLogLevel {
   return LOG_LEVELS[(value ?? '').trim().toLowerCase()] ?? DiagLogLevel.WARN;
@@ -42,6 +46,8 @@ function run(): void {
   let nextId = 1;
   const collecting = new Map<number, (snapshot: TablesSnapshot) => void>();
   let users: UserUsage[] = [];
+  /** series attributes by the JSON the app's thread sends them as (packed-snapshot.ts) */
+  const parsedAttributes = new Map<string, Attributes>();
   const collectFromApp = (): Promise<TablesSnapshot> =>
     new Promise<TablesSnapshot>((resolve) => {
       const id = nextId++;
@@ -100,7 +106,11 @@ function run(): void {
         users = users.concat(message.users);
         const resolve = collecting.get(message.id);
         collecting.delete(message.id);
-        resolve?.(message.snapshot);
+        const { startMs, endMs, server, client } = message.snapshot;
+        // a service whose routes keep changing would grow this without end: past a few times
+        // what two tables can hold, start again (each JSON is parsed again once)
+        if (parsedAttributes.size > MAX_PARSED_ATTRIBUTES) parsedAttributes.clear();
+        resolve?.({ startMs, endMs, server: unpackSeries(server, parsedAttributes), client: unpackSeries(client, parsedAttributes) });
         break;
       }
       case 'flush':

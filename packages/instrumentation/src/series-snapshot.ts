@@ -1,4 +1,5 @@
 import type { Attributes } from '@otel-bandwidth/core';
+import { drainPacked, type PackedTablesSnapshot } from './packed-snapshot';
 import type { SeriesTable } from './series-table';
 
 /** One series' numbers over a collection interval, as plain data (structured-clonable). */
@@ -64,9 +65,20 @@ export class TablesDrain {
   ) {}
 
   drain(): TablesSnapshot {
+    const [startMs, endMs] = this.nextInterval();
+    return { startMs, endMs, server: drainToSnapshots(this.serverTable), client: drainToSnapshots(this.clientTable) };
+  }
+
+  /** The same, packed for another thread (packed-snapshot.ts). */
+  drainPacked(): PackedTablesSnapshot {
+    const [startMs, endMs] = this.nextInterval();
+    return { startMs, endMs, server: drainPacked(this.serverTable), client: drainPacked(this.clientTable) };
+  }
+
+  private nextInterval(): [number, number] {
     const endMs = Date.now();
     const startMs = this.lastCollectionMs;
     this.lastCollectionMs = endMs;
-    return { startMs, endMs, server: drainToSnapshots(this.serverTable), client: drainToSnapshots(this.clientTable) };
+    return [startMs, endMs];
   }
 }

@@ -1,0 +1,79 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Attributes } from '@otel-bandwidth/core';
+import { drainPacked, transferablesOf, unpackSeries, type PackedTablesSnapshot } from '../src/packed-snapshot';
+import { TablesDrain } from '../src/series-snapshot';
+import { SeriesTable, seriesAttributes } from '../src/series-table';
+
+const id = (route: string, status = 200, errorType?: string) => seriesAttributes({ method: 'GET', route, status, scheme: 'http', protocolVersion: '1.1', errorType });
+
+function fill(table: SeriesTable): void {
+  table.add('/a', 1, id('/a')).record(2, 10, 100, 110, 200);
+  table.add('/a', 1, id('/a')).record(30, 0, 5, 60, 90);
+  table.add('/b', 2, id('/b', 503, '503')).record(7_000, 1_048_576, 0, 1_048_700, 150);
+  table.add('/idle', 1, id('/idle'));
+}
+
+/** Sends a message through a real MessageChannel, transferring what it lists, and returns what arrives. */
+function roundTrip<T>(message: T, transfer: ArrayBuffer[]): Promise<T> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise<T>((resolve) => {
+    (port2 as MessagePort).once('message', (received: T) => {
+      port1.close();
+      resolve(received);
+    });
+    port1.postMessage(message, transfer);
+  });
+}
+
+describe('packed snapshot', () => {
+  it('unpacks to exactly what the plain drain gives, series for series', () => {
+    const plain = new SeriesTable(10);
+    const packed = new SeriesTable(10);
+    fill(plain);
+    fill(packed);
+    const expected = new TablesDrain(plain).drain().server;
+    const pack = drainPacked(packed);
+    expect(pack.attributes).toHaveLength(2); // the idle series is not drained
+    expect(unpackSeries(pack, new Map())).toEqual(expected);
+    expect(expected[1]).toMatchObject({ count: 1, durationSumMs: 7_000, requestBytes: 1_048_576, requestWireBytes: 1_048_700, responseWireBytes: 150 });
+    expect(expected[1]?.attributes).toEqual({
+      'http.request.method': 'GET',
+      'http.route': '/b',
+      'url.scheme': 'http',
+      'network.protocol.version': '1.1',
+      'http.response.status_code': 503,
+      'error.type': '503',
+    });
+    // drained: the next pack is empty
+    expect(drainPacked(packed).attributes).toEqual([]);
+  });
+
+  it('moves the numbers to the other side without copying them, and the numbers arrive whole', async () => {
+    const table = new SeriesTable(10);
+    fill(table);
+    const drain = new TablesDrain(table, new SeriesTable(10));
+    const snapshot = drain.drainPacked();
+    const sent = snapshot.server.numbers;
+    const received = await roundTrip<PackedTablesSnapshot>(snapshot, transferablesOf(snapshot));
+    expect(sent.byteLength).toBe(0); // transferred: detached on the sending side
+    const series = unpackSeries(received.server, new Map());
+    expect(series.map((s) => [s.attributes['http.route'], s.count, s.durationSumMs, s.responseBytes])).toEqual([
+      ['/a', 2, 32, 105],
+      ['/b', 1, 7_000, 0],
+    ]);
+    expect(series[0]?.durationBuckets).toEqual([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(unpackSeries(received.client, new Map())).toEqual([]);
+    expect(received.endMs).toBeGreaterThanOrEqual(received.startMs);
+  });
+
+  it('parses each series attributes once and reuses them across collections', () => {
+    const table = new SeriesTable(10);
+    const parsed = new Map<string, Attributes>();
+    table.add('/a', 1, id('/a')).record(1, 0, 1, 0, 1);
+    const first = unpackSeries(drainPacked(table), parsed);
+    table.add('/a', 1, id('/a')).record(1, 0, 1, 0, 1);
+    const second = unpackSeries(drainPacked(table), parsed);
+    expect(parsed.size).toBe(1);
+    expect(second[0]?.attributes).toBe(first[0]?.attributes);
+  });
+});
