@@ -67,9 +67,9 @@ describe('the preload', () => {
     expect(res.stderr).not.toMatch(/Unhandled|Error:|at /);
   });
 
-  it("with OTEL_BANDWIDTH_EXPORT_WORKER=true keeps OpenTelemetry's SDK and the Redis client out of the app's thread", async () => {
+  it("by default keeps OpenTelemetry's SDK and the Redis client out of the app's thread, in its export worker", async () => {
     const prefix = `${r.prefix}-worker`;
-    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, OTEL_BANDWIDTH_EXPORT_WORKER: 'true', REPORT_APP_THREAD_MODULES: '1' });
+    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, REPORT_APP_THREAD_MODULES: '1' });
     expect(res.stderr).toBe('');
     expect(res.stdout).toBe('app thread: 0 SDK or Redis client modules\nserved 3\n');
     expect(res.status).toBe(0);
@@ -77,9 +77,9 @@ describe('the preload', () => {
     expect(await r.redis.xlen(`{${prefix}}:metrics`)).toBe(1);
   });
 
-  it("by default runs them in the app's thread", async () => {
+  it("with OTEL_BANDWIDTH_EXPORT_WORKER=false runs them in the app's thread", async () => {
     const prefix = `${r.prefix}-in-thread`;
-    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, REPORT_APP_THREAD_MODULES: '1' });
+    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, OTEL_BANDWIDTH_EXPORT_WORKER: 'false', REPORT_APP_THREAD_MODULES: '1' });
     expect(res.stderr).toBe('');
     expect(res.stdout).toMatch(/^app thread: [1-9]\d* SDK or Redis client modules\nserved 3\n$/);
     expect(res.status).toBe(0);

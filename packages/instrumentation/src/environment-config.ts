@@ -38,7 +38,7 @@ export function readPreloadConfig(env: Env = process.env): PreloadConfig {
     cardinalityLimit: r.int('OTEL_BANDWIDTH_CARDINALITY_LIMIT', 2000, { min: 1, max: 1_000_000 }),
     userIdHeader: r.optionalString('OTEL_BANDWIDTH_USER_HEADER'),
     routeFromContext: r.bool('OTEL_BANDWIDTH_ROUTE_FROM_CONTEXT', false),
-    exportWorker: r.bool('OTEL_BANDWIDTH_EXPORT_WORKER', false),
+    exportWorker: r.bool('OTEL_BANDWIDTH_EXPORT_WORKER', true),
     maxUsersPerInterval: r.int('OTEL_BANDWIDTH_MAX_USERS_PER_INTERVAL', 10_000, { min: 0, max: 10_000_000 }),
     maxStreamLength: r.int('OTEL_BANDWIDTH_STREAM_MAX_LENGTH', 100_000, { min: 1 }),
     retryMaxDelayMillis: r.int('OTEL_BANDWIDTH_RETRY_MAX_DELAY', 30_000, { min: 100, max: 3_600_000 }),

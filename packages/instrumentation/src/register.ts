@@ -20,8 +20,8 @@ const GLOBAL_KEY = Symbol.for('otel-bandwidth.preload');
 
 /**
  * The preload in this process: its hooks record in the app's thread; OpenTelemetry's SDK and the
- * Redis exporter run beside them, or with OTEL_BANDWIDTH_EXPORT_WORKER=true in a worker thread of
- * their own (export-worker.ts).
+ * Redis exporter run in a worker thread of their own (export-worker.ts), or with
+ * OTEL_BANDWIDTH_EXPORT_WORKER=false beside the hooks in the app's thread.
  */
 export interface PreloadMonitoring {
   readonly instrumentation: BandwidthInstrumentation;
@@ -40,7 +40,7 @@ function inExportWorker(): boolean {
   return !isMainThread && typeof workerData === 'object' && workerData !== null && (workerData as Record<string, unknown>)[EXPORT_WORKER_MARK] === true;
 }
 
-/** The SDK, exporter and Redis client in this thread, beside the app (the default). */
+/** The SDK, exporter and Redis client in this thread, beside the app (OTEL_BANDWIDTH_EXPORT_WORKER=false). */
 function monitorInThisThread(recording: BandwidthInstrumentationOptions, pipeline: ExportPipelineOptions): PreloadMonitoring {
   // required here, not imported: with the export worker, this thread never loads the SDK
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -54,13 +54,23 @@ function monitorInThisThread(recording: BandwidthInstrumentationOptions, pipelin
   };
 }
 
-/** The SDK, exporter and Redis client in a worker thread (OTEL_BANDWIDTH_EXPORT_WORKER=true). */
+/**
+ * The SDK, exporter and Redis client in a worker thread (the default): the app's thread keeps the
+ * hooks and records, and at each collection only drains them into a pack for the worker
+ * (bench:export-stall). Where no worker can be started, in this thread after all.
+ */
 function monitorWithExportWorker(recording: BandwidthInstrumentationOptions, pipeline: ExportPipelineOptions): PreloadMonitoring {
   const instrumentation = new BandwidthInstrumentation(recording);
-  const worker = startExportWorker(instrumentation, pipeline, (reason) => {
-    instrumentation.disable();
-    process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
-  });
+  let worker: ReturnType<typeof startExportWorker>;
+  try {
+    worker = startExportWorker(instrumentation, pipeline, (reason) => {
+      instrumentation.disable();
+      process.stderr.write(`otel-bandwidth: not measuring this process any longer: ${reason}\n`);
+    });
+  } catch (err) {
+    process.stderr.write(`otel-bandwidth: no export worker (${(err as Error).message}); exporting from the app's thread\n`);
+    return monitorInThisThread(recording, pipeline);
+  }
   instrumentation.enable();
   return {
     instrumentation,
