@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // What an export costs the app's own thread: at each collection interval the preload turns its
 // series into OpenTelemetry's data and the exporter encodes and sends them. In the app's thread
-// (the default) that is synchronous work between two of the app's callbacks; with the export worker
-// (OTEL_BANDWIDTH_EXPORT_WORKER=true) the app's thread only drains its tables into a pack and posts
-// it (packed-snapshot.ts). This measures both at a full table of series, against a bare app.
+// (OTEL_BANDWIDTH_EXPORT_WORKER=false) that is synchronous work between two of the app's callbacks;
+// with the export worker (the default) the app's thread only drains its tables into a pack and
+// posts it (packed-snapshot.ts). This measures both at a full table of series, against a bare app.
 //
 //   node bench/export-stall/run.mjs [--series N] [--rounds N] [--interval MS] [--app-cpus LIST]
 //   (pnpm bench:export-stall builds the packages first)
@@ -55,8 +55,8 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const register = path.join(root, 'packages', 'instrumentation', 'dist', 'register.js');
 const VARIANTS = {
   bare: { label: 'bare', require: [] },
-  preload: { label: 'preload, exporting in the app thread', require: [register], env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'false' } },
-  'preload-worker': { label: 'preload, export worker', require: [register], env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'true' } },
+  'preload-in-thread': { label: 'preload, exporting in the app thread', require: [register], env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'false' } },
+  preload: { label: 'preload, export worker (default)', require: [register], env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'true' } },
 };
 const keyPrefix = (variant) => `bench-stall-${variant}`;
 const streamKey = (variant) => `{${keyPrefix(variant)}}:metrics`;

@@ -47,7 +47,7 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --handlers LIST       json,stream (default both)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
                         run); also the reference points finish-listener, server-channels, call-through-wrappers,
-                        exporter-only, preload-worker, and bare-control, bare again in a process of its own (bench/README.md)
+                        exporter-only, preload-in-thread, and bare-control, bare again in a process of its own (bench/README.md)
   --server-cpu N        core for the server (default 0)
   --load-cpu N          core for the load generator (default 1)
   --side-by-side        measure each variant at the same time as bare, both servers sharing the
@@ -616,11 +616,11 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const pinning = detectPinning(opts);
   const registerJs = VARIANTS.preload.require[0];
-  if ((opts.variants.includes('preload') || opts.variants.includes('preload-worker')) && !fs.existsSync(registerJs)) {
+  if ((opts.variants.includes('preload') || opts.variants.includes('preload-in-thread')) && !fs.existsSync(registerJs)) {
     fail(`${path.relative(root, registerJs)} is missing: build first (pnpm bench:overhead does, or npx tsc -b)`);
   }
 
-  const exportsToRedis = opts.variants.includes('preload') || opts.variants.includes('preload-worker');
+  const exportsToRedis = opts.variants.includes('preload') || opts.variants.includes('preload-in-thread');
   const redis = exportsToRedis ? await openRedis() : null;
   if (redis?.error) {
     process.stdout.write(`warning: Redis at ${REDIS_URL} does not answer (${redis.error.message}); the preload runs but cannot export\n`);
@@ -707,7 +707,7 @@ async function main() {
           const report = /otel-http-preload (\{.*\})/.exec(s.server.stderr());
           const otel = report ? JSON.parse(report[1]) : undefined;
           servers.push({ handler, variant, served: s.served, exit, ...(otel ? { otel } : {}) });
-          if (variant === 'preload' || variant === 'preload-worker') preloadServed += s.served;
+          if (variant === 'preload' || variant === 'preload-in-thread') preloadServed += s.served;
           if (otel && otel.httpServerDurationCount < s.served) {
             process.stdout.write(`    warning: ${variant} (${handler}): the OpenTelemetry instrumentation recorded ${otel.httpServerDurationCount} requests, fewer than the ${s.served} served\n`);
           }

@@ -20,12 +20,13 @@ export const EXPORT_INTERVAL_MS = 5000;
 
 export const VARIANTS = {
   bare: { label: 'bare', require: [] },
+  // as configured by default: its SDK, exporter and Redis client in its export worker thread
   preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
-  // the preload with its SDK, exporter and Redis client in a worker thread (OTEL_BANDWIDTH_EXPORT_WORKER=true)
-  'preload-worker': {
-    label: 'preload, export worker',
+  // the preload with its SDK, exporter and Redis client in the app's thread (OTEL_BANDWIDTH_EXPORT_WORKER=false)
+  'preload-in-thread': {
+    label: 'preload, exporting in-thread',
     require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')],
-    env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'true' },
+    env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'false' },
   },
   'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
   'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
