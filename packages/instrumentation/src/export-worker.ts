@@ -28,6 +28,9 @@ const LOG_LEVELS: Record<string, DiagLogLevel> = {
   all: DiagLogLevel.ALL,
 };
 
+/** How often the worker checks whether the exporter's counters changed, to push them. */
+const STATS_PUSH_MILLIS = 1000;
+
 /** Parsed series attributes kept: some times the series two default-sized tables hold. */
 const MAX_PARSED_ATTRIBUTES = 16_384;
 
@@ -63,7 +66,8 @@ function run(): void {
   const { exporter, meterProvider } = startExportPipeline(new SnapshotMetricProducer(collectFromApp), takeUsers, data.pipeline);
 
   // the exporter's counters, pushed when they change: what the app's thread shows when its
-  // synchronous ask (stats()) is not answered in time
+  // synchronous ask (stats()) is not answered in time. Checked each second and after each export:
+  // checked every 100 ms, an idle worker used about 6 ms of CPU a second
   let lastStats = '';
   const sendStats = (): void => {
     const stats = exporter.stats();
@@ -72,7 +76,7 @@ function run(): void {
     lastStats = text;
     send({ type: 'stats', stats });
   };
-  setInterval(sendStats, 100).unref();
+  setInterval(sendStats, STATS_PUSH_MILLIS).unref();
   sendStats();
 
   const answer = (id: number, work: Promise<void>): void => {
