@@ -9,6 +9,7 @@ import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
 import { REGISTER, createTestRedis, type TestRedis } from 'test-support';
 
 const APP = path.join(__dirname, 'fixtures', 'self-driving-server.mjs');
+const APP_WITH_WORKER_THREAD = path.join(__dirname, 'fixtures', 'app-with-worker-thread.mjs');
 let r: TestRedis;
 beforeAll(async () => {
   r = await createTestRedis('preload_safety');
@@ -17,17 +18,17 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-function runApp(loader: '--require' | '--import', env: Record<string, string>) {
-  return spawnSync(process.execPath, ['--unhandled-rejections=strict', loader, REGISTER, APP], {
+function runApp(loader: '--require' | '--import', env: Record<string, string>, app = APP) {
+  return spawnSync(process.execPath, ['--unhandled-rejections=strict', loader, REGISTER, app], {
     encoding: 'utf8',
     env: { ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_LOG_LEVEL: '', ...env },
     timeout: 30_000,
   });
 }
 
-async function recordedRequests(): Promise<Record<string, number>> {
+async function recordedRequests(stream = r.keys.stream): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const [, f] of await r.redis.xrange(r.keys.stream, '-', '+')) {
+  for (const [, f] of await r.redis.xrange(stream, '-', '+')) {
     for (const m of decodeBatch(fieldsFromArray(f)).metrics) {
       if (m.name !== 'http.server.request.duration' || m.type !== 'histogram') continue;
       for (const p of m.points) {
@@ -84,6 +85,16 @@ describe('the preload', () => {
     expect(res.stdout).toMatch(/^app thread: [1-9]\d* SDK or Redis client modules\nserved 3\n$/);
     expect(res.status).toBe(0);
     expect(await r.redis.xlen(`{${prefix}}:metrics`)).toBe(1);
+  });
+
+  it("in an app's own worker thread exports from that thread, not from an export worker of its own", async () => {
+    const prefix = `${r.prefix}-app-worker`;
+    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, REPORT_APP_THREAD_MODULES: '1' }, APP_WITH_WORKER_THREAD);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toMatch(/^app thread: [1-9]\d* SDK or Redis client modules\nserved 3\nworker exited 0\n$/);
+    expect(res.status).toBe(0);
+    // the app's worker thread exported its requests when it ended; the main thread had none
+    expect(await recordedRequests(`{${prefix}}:metrics`)).toEqual({ 'GET /items/:id': 3 });
   });
 
   it('is off with OTEL_BANDWIDTH_ENABLED=false', async () => {

@@ -20,8 +20,8 @@ const GLOBAL_KEY = Symbol.for('otel-bandwidth.preload');
 
 /**
  * The preload in this process: its hooks record in the app's thread; OpenTelemetry's SDK and the
- * Redis exporter run in a worker thread of their own (export-worker.ts), or with
- * OTEL_BANDWIDTH_EXPORT_WORKER=false beside the hooks in the app's thread.
+ * Redis exporter run in a worker thread of their own (export-worker.ts), or beside the hooks in the
+ * app's thread with OTEL_BANDWIDTH_EXPORT_WORKER=false and in an app's own worker threads.
  */
 export interface PreloadMonitoring {
   readonly instrumentation: BandwidthInstrumentation;
@@ -111,7 +111,9 @@ function start(): PreloadMonitoring | null {
       routeFromOpenTelemetryContext: config.routeFromContext,
       ...(config.userIdHeader ? { userIdHeader: config.userIdHeader } : {}),
     };
-    const monitoring = config.exportWorker ? monitorWithExportWorker(recording, pipeline) : monitorInThisThread(recording, pipeline);
+    // in an app's own worker thread (which inherits --require/--import), in that thread: an export
+    // worker for each of an app's workers would cost each its own V8 isolate
+    const monitoring = config.exportWorker && isMainThread ? monitorWithExportWorker(recording, pipeline) : monitorInThisThread(recording, pipeline);
     installShutdownHooks(monitoring, config.shutdownTimeoutMillis);
     g[GLOBAL_KEY] = monitoring;
     return monitoring;
