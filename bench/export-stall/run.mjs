@@ -162,6 +162,8 @@ async function round(redis, app) {
   return { ...watched, points: points.reduce((a, b) => a + b, 0), exports: points.length };
 }
 
+const signed = (n) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
+
 function median(values) {
   const v = [...values].sort((a, b) => a - b);
   const mid = v.length >> 1;
@@ -217,12 +219,12 @@ async function main() {
     rows.push([
       VARIANTS[app.variant].label,
       median(app.results.map((r) => r.cpuMs)).toFixed(1),
-      isBare ? '' : `+${median(cpuDiffs).toFixed(1)} (${ci(cpuDiffs)})`,
+      isBare ? '' : `${signed(median(cpuDiffs))} (${ci(cpuDiffs)})`,
       median(app.results.map((r) => r.maxDelayMs)).toFixed(1),
-      isBare ? '' : `+${median(delayDiffs).toFixed(1)} (${ci(delayDiffs)})`,
+      isBare ? '' : `${signed(median(delayDiffs))} (${ci(delayDiffs)})`,
       isBare ? '' : String(median(app.results.map((r) => r.points))),
       median(app.results.map((r) => r.rssMb)).toFixed(1),
-      isBare ? '' : `+${median(diffs((r) => r.rssMb)).toFixed(1)}`,
+      isBare ? '' : signed(median(diffs((r) => r.rssMb))),
     ]);
   }
   for (const app of apps.slice(1)) {
