@@ -8,9 +8,10 @@
 //   node bench/export-stall/run.mjs [--series N] [--rounds N] [--interval MS] [--app-cpus LIST]
 //   (pnpm bench:export-stall builds the packages first)
 //
-// Each round, per variant: wait for the app's export (a new entry on its stream), send it one
-// request to each of N distinct routes (N series), then watch its main thread for one and a half
-// export intervals: the window holds exactly the export of those series. Reported per variant, medians
+// Each round, per variant: one request and a wait for the export it lands in (a new entry on the
+// app's stream: the interval starts), one request to each of N distinct routes (N series), then a
+// watch of its main thread for one and a half export intervals: the window holds exactly the
+// export of those series. Reported per variant, medians
 // over rounds: the main thread's CPU time in the window (schedstat, exact), its longest event-loop
 // delay, the data points the window's export carried, and RSS; each beside the bare app's.
 import { execFileSync, spawn } from 'node:child_process';
