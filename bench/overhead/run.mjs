@@ -513,6 +513,21 @@ function printSummary(summary, opts) {
   );
 }
 
+/** The CPU-per-request target for one way of reading the CPU ratio (its median and interval). */
+function cpuTarget(target, value, intervalOf) {
+  const percent = (x) => `${signed((x - 1) * 100, 1)}%`;
+  return {
+    target,
+    limit: TARGETS.cpuPerRequestRatioMax,
+    good: 'below',
+    limitText: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`,
+    value,
+    interval: intervalOf,
+    show: percent,
+    showInterval: (i) => (i === null ? 'n/a' : `${signed((i.low - 1) * 100, 1)} to ${percent(i.high)}`),
+  };
+}
+
 function checkTargets(summary, opts) {
   if (!opts.variants.includes('preload')) return [];
   const checks = [];
@@ -529,31 +544,9 @@ function checkTargets(summary, opts) {
       show: (x) => ratio(x),
       showInterval: (i) => interval(i, 3),
     },
-    {
-      target: 'CPU per request',
-      limit: TARGETS.cpuPerRequestRatioMax,
-      good: 'below',
-      limitText: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`,
-      value: (s) => s.cpuPerRequestRatio,
-      interval: (s) => s.cpuPerRequestRatioInterval,
-      show: (x) => `${signed((x - 1) * 100, 1)}%`,
-      showInterval: (i) => (i === null ? 'n/a' : `${signed((i.low - 1) * 100, 1)} to ${signed((i.high - 1) * 100, 1)}%`),
-    },
+    cpuTarget('CPU per request', (s) => s.cpuPerRequestRatio, (s) => s.cpuPerRequestRatioInterval),
     // with enough fresh processes for an interval of their own: the process, not the round, as the unit
-    ...(opts.restarts >= MIN_PROCESSES_FOR_INTERVAL
-      ? [
-          {
-            target: 'CPU, per process',
-            limit: TARGETS.cpuPerRequestRatioMax,
-            good: 'below',
-            limitText: `<= +${Math.round((TARGETS.cpuPerRequestRatioMax - 1) * 100)}%`,
-            value: (s) => s.cpuPerProcessRatio,
-            interval: (s) => s.cpuPerProcessRatioInterval,
-            show: (x) => `${signed((x - 1) * 100, 1)}%`,
-            showInterval: (i) => (i === null ? 'n/a' : `${signed((i.low - 1) * 100, 1)} to ${signed((i.high - 1) * 100, 1)}%`),
-          },
-        ]
-      : []),
+    ...(opts.restarts >= MIN_PROCESSES_FOR_INTERVAL ? [cpuTarget('CPU, per process', (s) => s.cpuPerProcessRatio, (s) => s.cpuPerProcessRatioInterval)] : []),
     // side by side, each server waits for the other: latency is for the alternating runs to tell
     ...(opts.sideBySide
       ? []
