@@ -528,6 +528,20 @@ function cpuTarget(target, value, intervalOf) {
   };
 }
 
+/** A target on a difference from bare (p99, RSS): at most `limit` more, in `unit`. */
+function differenceTarget(target, limit, unit, digits, value, intervalOf) {
+  return {
+    target,
+    limit,
+    good: 'below',
+    limitText: `<= +${limit} ${unit}`,
+    value,
+    interval: intervalOf,
+    show: (x) => `${signed(x, digits)} ${unit}`,
+    showInterval: (i) => signedInterval(i, digits),
+  };
+}
+
 function checkTargets(summary, opts) {
   if (!opts.variants.includes('preload')) return [];
   const checks = [];
@@ -551,27 +565,9 @@ function checkTargets(summary, opts) {
     ...(opts.sideBySide
       ? []
       : [
-          {
-            target: 'p99 latency',
-            limit: TARGETS.p99DiffMsMax,
-            good: 'below',
-            limitText: `<= +${TARGETS.p99DiffMsMax} ms`,
-            value: (s) => s.p99DiffMs,
-            interval: (s) => s.p99DiffMsInterval,
-            show: (x) => `${signed(x, 2)} ms`,
-            showInterval: (i) => signedInterval(i, 2),
-          },
+          differenceTarget('p99 latency', TARGETS.p99DiffMsMax, 'ms', 2, (s) => s.p99DiffMs, (s) => s.p99DiffMsInterval),
         ]),
-    {
-      target: 'RSS',
-      limit: TARGETS.rssDiffMbMax,
-      good: 'below',
-      limitText: `<= +${TARGETS.rssDiffMbMax} MB`,
-      value: (s) => s.rssDiffMb,
-      interval: (s) => s.rssDiffMbInterval,
-      show: (x) => `${signed(x, 1)} MB`,
-      showInterval: (i) => signedInterval(i, 1),
-    },
+    differenceTarget('RSS', TARGETS.rssDiffMbMax, 'MB', 1, (s) => s.rssDiffMb, (s) => s.rssDiffMbInterval),
   ];
   for (const handler of opts.handlers) {
     const s = summary[handler].preload;
