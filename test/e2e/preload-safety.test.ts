@@ -18,8 +18,8 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-function runApp(loader: '--require' | '--import', env: Record<string, string>, app = APP) {
-  return spawnSync(process.execPath, ['--unhandled-rejections=strict', loader, REGISTER, app], {
+function runApp(loader: '--require' | '--import', env: Record<string, string>, app = APP, nodeFlags: string[] = []) {
+  return spawnSync(process.execPath, ['--unhandled-rejections=strict', ...nodeFlags, loader, REGISTER, app], {
     encoding: 'utf8',
     env: { ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_LOG_LEVEL: '', ...env },
     timeout: 30_000,
@@ -94,6 +94,20 @@ describe('the preload', () => {
     expect(res.stdout).toMatch(/^app thread: [1-9]\d* SDK or Redis client modules\nserved 3\nworker exited 0\n$/);
     expect(res.status).toBe(0);
     // the app's worker thread exported its requests when it ended; the main thread had none
+    expect(await recordedRequests(`{${prefix}}:metrics`)).toEqual({ 'GET /items/:id': 3 });
+  });
+
+  it('where no worker thread may start, warns once and exports from the app\'s thread', async () => {
+    // Node's permission model without --allow-worker: `new Worker` throws ERR_ACCESS_DENIED
+    const prefix = `${r.prefix}-no-worker`;
+    const res = runApp('--require', { OTEL_BANDWIDTH_KEY_PREFIX: prefix, REPORT_APP_THREAD_MODULES: '1' }, APP, [
+      '--experimental-permission',
+      '--allow-fs-read=*',
+      '--no-warnings',
+    ]);
+    expect(res.stderr).toBe("otel-bandwidth: no export worker (Access to this API has been restricted); exporting from the app's thread\n");
+    expect(res.stdout).toMatch(/^app thread: [1-9]\d* SDK or Redis client modules\nserved 3\n$/);
+    expect(res.status).toBe(0);
     expect(await recordedRequests(`{${prefix}}:metrics`)).toEqual({ 'GET /items/:id': 3 });
   });
 
