@@ -73,6 +73,8 @@ function resourceMetrics(series, startMs, endMs) {
   const startTime = [Math.floor(startMs / 1000), (startMs % 1000) * 1e6];
   const endTime = [Math.floor(endMs / 1000), (endMs % 1000) * 1e6];
   const boundaries = [...core.DURATION_BOUNDARIES_SECONDS];
+  // the size histograms' points share one empty boundary list, as the producer's do
+  const noBoundaries = [];
   const durations = [];
   const requestSizes = [];
   const responseSizes = [];
@@ -88,10 +90,10 @@ function resourceMetrics(series, startMs, endMs) {
     const outBytes = count * (300 + ((i * 37) % 20_000));
     const point = (value) => ({ startTime, endTime, attributes, value });
     durations.push(point({ count, sum: count * 0.0123, min: 0.0009, max: 0.21, buckets: { boundaries, counts } }));
-    requestSizes.push(point({ count, sum: inBytes, min: 0, max: inBytes, buckets: { boundaries: [], counts: [count] } }));
-    responseSizes.push(point({ count, sum: outBytes, min: 300, max: outBytes, buckets: { boundaries: [], counts: [count] } }));
-    requestWire.push(point({ count, sum: inBytes + count * 180, buckets: { boundaries: [], counts: [count] } }));
-    responseWire.push(point({ count, sum: outBytes + count * 140, buckets: { boundaries: [], counts: [count] } }));
+    requestSizes.push(point({ count, sum: inBytes, min: 0, max: inBytes, buckets: { boundaries: noBoundaries, counts: [count] } }));
+    responseSizes.push(point({ count, sum: outBytes, min: 300, max: outBytes, buckets: { boundaries: noBoundaries, counts: [count] } }));
+    requestWire.push(point({ count, sum: inBytes + count * 180, buckets: { boundaries: noBoundaries, counts: [count] } }));
+    responseWire.push(point({ count, sum: outBytes + count * 140, buckets: { boundaries: noBoundaries, counts: [count] } }));
   }
   const histogram = (name, unit, description, dataPoints) => ({
     descriptor: { name, unit, description, valueType: 1 },
