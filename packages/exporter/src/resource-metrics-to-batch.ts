@@ -16,24 +16,32 @@ export function toWireAttributes(attrs: Readonly<Record<string, unknown>>): Attr
 const ms = (t: HrTime): number => Math.round(hrTimeToMilliseconds(t));
 
 /**
+ * Wire attributes per OpenTelemetry attribute set, across exports: a producer that keeps a
+ * series' attribute object from one collection to the next (the instrumentation's does) has it
+ * converted once, not at every export. OpenTelemetry's attribute sets are immutable once
+ * recorded; the entries go with their keys.
+ */
+const wireAttributesCache = new WeakMap<object, Attributes>();
+
+/**
  * Converts one collection into the wire format's batch (without a batch id yet). Empty delta
  * points are left out; exponential histograms are not carried (the reader selects explicit
  * buckets). Returns undefined when there is nothing to ship.
  *
- * Runs on the app's event loop at every export, over every series: attribute sets shared by
- * several metrics (the instrumentation's five histograms of a series share one) are converted
- * once, and so are the shared start and end times.
+ * Runs at every export, over every series (on the app's event loop when exporting from its
+ * thread): attribute sets shared by several metrics (the instrumentation's five histograms of a
+ * series share one) or kept across collections are converted once, and so are the shared start
+ * and end times.
  */
 export function resourceMetricsToBatch(rm: ResourceMetrics): Omit<MetricBatch, 'batchId'> | undefined {
   const metrics: Metric[] = [];
   let start = Number.POSITIVE_INFINITY;
   let end = 0;
-  const wireAttributes = new Map<object, Attributes>();
   const attributesOf = (a: Readonly<Record<string, unknown>>): Attributes => {
-    let w = wireAttributes.get(a);
+    let w = wireAttributesCache.get(a);
     if (w === undefined) {
       w = toWireAttributes(a);
-      wireAttributes.set(a, w);
+      wireAttributesCache.set(a, w);
     }
     return w;
   };
