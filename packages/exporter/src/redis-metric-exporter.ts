@@ -96,6 +96,22 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The data points of a collection, as far as it can be read. */
+function dataPointsIn(metrics: ResourceMetrics): number {
+  let points = 0;
+  try {
+    for (const scope of metrics.scopeMetrics) for (const m of scope.metrics) points += m.dataPoints.length;
+  } catch {
+    // as many as could be counted
+  }
+  return points;
+}
+
+/** Resolves in the event loop's next turn, after the I/O that is waiting. */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 function sleepUnref(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -114,7 +130,7 @@ function isReplyError(err: unknown): boolean {
  * An OpenTelemetry PushMetricExporter that XADDs one entry per export to a Redis Stream.
  *
  * Delta temporality for every instrument. `export` only takes the data and answers at once; the
- * sending happens beside it. Nothing is lost while Redis is down or the stream is full: data not
+ * conversion, encoding and sending happen beside it. Nothing is lost while Redis is down or the stream is full: data not
  * yet sent is merged into one pending batch (bounded by the number of series) and retried with
  * exponential backoff and jitter, on unref'd timers. A batch whose send got no answer (timeout,
  * lost connection) may be in the stream already: it is sent again as it was, under the same id,
@@ -139,6 +155,12 @@ export class RedisMetricExporter implements PushMetricExporter {
   private ownClient: Redis | Cluster | undefined;
   private sequence = 0;
   private attempt: Attempt | undefined;
+  /**
+   * Collections taken by export() and not yet converted: converted by the next send, in a turn of
+   * the event loop of their own, or at once while sending is backing off (so that what is held
+   * stays one merged batch however long Redis is away).
+   */
+  private unconverted: Array<{ metrics: ResourceMetrics; users: UserUsage[] }> = [];
   /** data not yet sent, merged across intervals */
   private pending: UnsentBatch | undefined;
   private sending: Promise<boolean> | undefined;
@@ -173,29 +195,30 @@ export class RedisMetricExporter implements PushMetricExporter {
     return AggregationTemporality.DELTA;
   }
 
-  /** Takes the interval's data and answers at once; sending happens beside it. Never throws. */
+  /**
+   * Takes the interval's data and answers at once; converting and sending happen beside it, from
+   * the next turn of the event loop on: a collection, its conversion to the wire format and the
+   * encoding each run in a turn of their own (in the app's thread, that is three shorter holds of
+   * its event loop instead of one long one). Never throws.
+   */
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
     if (this.isShutdown) {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
       return;
     }
     try {
-      const batch = resourceMetricsToBatch(metrics);
+      // the users of this interval, now: the next collection starts a new one
       const users = this.collectUserUsage?.() ?? [];
-      if (batch) {
-        if (users.length > 0) batch.users = users;
-        this.hold(batch);
-      } else if (users.length > 0 && this.pending) {
-        this.pending.users = mergeUsers(this.pending.users ?? [], users);
-      }
+      // while backing off, the data waits for the scheduled attempt, merged into what is held
+      if (this.retryTimer) this.take(metrics, users);
+      else this.unconverted.push({ metrics, users });
     } catch (err) {
       resultCallback({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
       return;
     }
     resultCallback({ code: ExportResultCode.SUCCESS });
-    // while backing off, the data waits for the scheduled attempt
-    if (!this.retryTimer) void this.drain();
-    this.maybeReport();
+    if (!this.retryTimer) void this.drain().then(() => this.maybeReport());
+    else this.maybeReport();
   }
 
   /** Tries now to send everything held; resolves when that attempt ends, whatever its outcome. */
@@ -245,7 +268,36 @@ export class RedisMetricExporter implements PushMetricExporter {
   }
 
   private pointsPending(): number {
+    this.convertQueued();
     return (this.attempt?.points ?? 0) + (this.pending ? countBatchPoints(this.pending) : 0);
+  }
+
+  /** A collection converted to the wire format and merged into what is held. */
+  private take(metrics: ResourceMetrics, users: UserUsage[]): void {
+    const batch = resourceMetricsToBatch(metrics);
+    if (batch) {
+      if (users.length > 0) batch.users = users;
+      this.hold(batch);
+    } else if (users.length > 0 && this.pending) {
+      this.pending.users = mergeUsers(this.pending.users ?? [], users);
+    }
+  }
+
+  /** Converts the collections export() took; one that cannot be converted is counted and reported, never retried. */
+  private convertQueued(): void {
+    if (this.unconverted.length === 0) return;
+    const queued = this.unconverted;
+    this.unconverted = [];
+    for (const { metrics, users } of queued) {
+      try {
+        this.take(metrics, users);
+      } catch (err) {
+        const points = dataPointsIn(metrics);
+        this.counters.pointsDropped += points;
+        this.lastError = `collection not convertible: ${messageOf(err)}`;
+        diag.error(`otel-bandwidth exporter: ${this.lastError} (${points} data points dropped)`);
+      }
+    }
   }
 
   private hold(batch: UnsentBatch): void {
@@ -267,14 +319,18 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   private async sendAll(): Promise<boolean> {
     for (;;) {
+      if (this.unconverted.length > 0) {
+        // not in the same turn of the event loop as the collection that came before it
+        await nextTurn();
+        this.convertQueued();
+      }
       if (!this.attempt) {
         if (!this.pending) {
           this.onAllDelivered();
           return true;
         }
-        // encoding is the costly part of an export (see bench/exporter): not in the same turn of
-        // the event loop as the collection that came before it
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // nor the encoding in the same turn as the conversion
+        await nextTurn();
         const batch = this.pending;
         if (!batch) continue;
         this.pending = undefined;

@@ -1,6 +1,8 @@
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
 import { RedisMetricExporter } from '@otel-bandwidth/exporter';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { DiagLogLevel, ValueType, diag } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { createTestRedis, type TestRedis } from 'test-support';
 
@@ -18,6 +20,33 @@ function setup(exporter: RedisMetricExporter) {
   const meter = provider.getMeter('test-scope');
   return { provider, bytes: meter.createHistogram('http.server.response.body.size', { unit: 'By' }), hits: meter.createCounter('hits') };
 }
+
+/** One collection of a counter, by hand; `seen.read` tells whether anything has read its metrics yet. */
+function collectionOf(route: string, value: number, seen = { read: false }): ResourceMetrics {
+  const scopeMetrics: ResourceMetrics['scopeMetrics'] = [
+    {
+      scope: { name: 'hand' },
+      metrics: [
+        {
+          descriptor: { name: 'hits', unit: '1', description: '', valueType: ValueType.INT },
+          aggregationTemporality: AggregationTemporality.DELTA,
+          dataPointType: DataPointType.SUM,
+          isMonotonic: true,
+          dataPoints: [{ startTime: [1_700_000_000, 0], endTime: [1_700_000_005, 0], attributes: { 'http.route': route }, value }],
+        },
+      ],
+    },
+  ];
+  return {
+    resource: resourceFromAttributes({ 'service.name': 'exp-test' }),
+    get scopeMetrics() {
+      seen.read = true;
+      return scopeMetrics;
+    },
+  };
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function entries(key: string) {
   return (await r.redis.xrange(key, '-', '+')).map(([id, f]) => ({ id, batch: decodeBatch(fieldsFromArray(f)) }));
@@ -76,6 +105,41 @@ describe('RedisMetricExporter', () => {
     expect(values).toEqual([[['/x', 12], ['/y', 1]]]);
     expect(exporter.stats()).toMatchObject({ batchesExported: 1, pointsExported: 2, pointsPending: 0, pointsDropped: 0, failuresInARow: 0, lastError: undefined });
     await provider.shutdown();
+  });
+
+  it("converts a collection in a later turn of the event loop than export(), and counts one it cannot convert", async () => {
+    const key = `{${r.prefix}-d}:metrics`;
+    const exporter = new RedisMetricExporter({ redis: r.redis, keyPrefix: `${r.prefix}-d`, instanceId: 'proc-4' });
+    const answers: ExportResultCode[] = [];
+    const seen = { read: false };
+    exporter.export(collectionOf('/a', 4, seen), (result) => answers.push(result.code));
+    expect(answers).toEqual([ExportResultCode.SUCCESS]);
+    expect(seen.read).toBe(false); // export() only took it
+    await nextTurn();
+    expect(seen.read).toBe(true);
+    await exporter.forceFlush();
+
+    // a histogram point without buckets: the conversion throws
+    const errors: string[] = [];
+    const ignore = () => undefined;
+    diag.setLogger({ error: (message: string) => errors.push(message), warn: ignore, info: ignore, debug: ignore, verbose: ignore }, DiagLogLevel.ERROR);
+    const broken = collectionOf('/broken', 1);
+    const metric = broken.scopeMetrics[0]!.metrics[0]!;
+    Object.assign(metric, { dataPointType: DataPointType.HISTOGRAM, dataPoints: [{ ...metric.dataPoints[0], value: { count: 1, sum: 1 } }] });
+    exporter.export(broken, (result) => answers.push(result.code));
+    exporter.export(collectionOf('/b', 2), (result) => answers.push(result.code));
+    await exporter.forceFlush();
+
+    expect(answers).toEqual([ExportResultCode.SUCCESS, ExportResultCode.SUCCESS, ExportResultCode.SUCCESS]);
+    const got = await entries(key);
+    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-4:1', 'proc-4:2']);
+    expect(got.map((e) => e.batch.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value]))).toEqual([[['/a', 4]], [['/b', 2]]]);
+    expect(exporter.stats()).toMatchObject({ batchesExported: 2, pointsExported: 2, pointsPending: 0, pointsDropped: 1 });
+    diag.disable();
+    expect(errors).toEqual([
+      "otel-bandwidth exporter: collection not convertible: Cannot read properties of undefined (reading 'boundaries') (1 data points dropped)",
+    ]);
+    await exporter.shutdown();
   });
 
   it('answers within its timeout when Redis does not, never throws, and counts what it holds', async () => {
