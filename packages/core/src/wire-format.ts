@@ -145,9 +145,22 @@ export function countPoints(batch: MetricBatch): number {
 }
 
 export function encodeBatch(batch: MetricBatch): StreamFields {
+  const steps = encodeBatchStepwise(batch);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * encodeBatch a metric at a time: yields after each metric's points are encoded, and returns the
+ * same fields encodeBatch does. For an encoder on an event loop that lets other work run between
+ * a large batch's metrics (the exporter does: at 2,000 series each of the five takes a few ms).
+ */
+export function* encodeBatchStepwise(batch: MetricBatch): Generator<void, StreamFields, void> {
   // Attribute sets are listed by identity: the producer shares one object among a series' points,
-  // so this is one Map lookup per point and no per-point key building (an export runs on the
-  // app's event loop). Equal sets held in distinct objects are listed twice, which is harmless.
+  // so this is one Map lookup per point and no per-point key building. Equal sets held in distinct
+  // objects are listed twice, which is harmless.
   const attrIndex = new Map<Attributes, number>();
   const attrs: Attributes[] = [];
   const indexOf = (a: Attributes): number => {
@@ -160,7 +173,10 @@ export function encodeBatch(batch: MetricBatch): StreamFields {
     return i;
   };
   const { startTimeMs: bs, endTimeMs: be } = batch;
-  const metrics: EncodedMetric[] = batch.metrics.map((m) => {
+  // each metric as JSON in turn, then the body around them: the same text as JSON.stringify of
+  // the whole EncodedBody (its keys in the same order)
+  const metrics: string[] = [];
+  for (const m of batch.metrics) {
     const base: EncodedMetric = { name: m.name, unit: m.unit, type: m.type, points: [] };
     if (m.description) base.desc = m.description;
     if (m.scope) base.scope = m.scope;
@@ -187,18 +203,21 @@ export function encodeBatch(batch: MetricBatch): StreamFields {
         return o;
       });
     }
-    return base;
-  });
-  const body: EncodedBody = { start: bs, end: be, resource: batch.resource, attrs, metrics };
+    metrics.push(JSON.stringify(base));
+    yield;
+  }
+  const head: Omit<EncodedBody, 'metrics'> = { start: bs, end: be, resource: batch.resource, attrs };
+  let body = `${JSON.stringify(head).slice(0, -1)},"metrics":[${metrics.join(',')}]`;
   if (batch.users && batch.users.length > 0) {
-    body.users = batch.users.map((u) => [u.id, u.requests, u.inboundBytes, u.outboundBytes]);
+    const users: EncodedBody['users'] = batch.users.map((u) => [u.id, u.requests, u.inboundBytes, u.outboundBytes]);
+    body += `,"users":${JSON.stringify(users)}`;
   }
   return {
     v: String(WIRE_FORMAT_VERSION),
     id: batch.batchId,
     enc: WIRE_ENCODING,
     n: String(countPoints(batch)),
-    body: JSON.stringify(body),
+    body: `${body}}`,
   };
 }
 

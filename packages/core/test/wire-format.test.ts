@@ -1,4 +1,4 @@
-import { WireFormatError, decodeBatch, encodeBatch, type MetricBatch } from '@otel-bandwidth/core';
+import { WireFormatError, decodeBatch, encodeBatch, encodeBatchStepwise, type MetricBatch } from '@otel-bandwidth/core';
 
 function sampleBatch(): MetricBatch {
   // one object per attribute set, shared by the metrics of a series, as the producer does
@@ -75,6 +75,21 @@ describe('wire format', () => {
     expect(body.metrics[0].points[0].s).toBeUndefined();
     expect(body.metrics[0].points[1].s).toBe(1_699_999_999_000);
     expect(body.metrics[1].points[0].a).toBe(0);
+  });
+
+  it('writes the body as JSON.stringify writes the whole object, and stepwise yields once a metric for the same fields', () => {
+    const batch = sampleBatch();
+    const fields = encodeBatch(batch);
+    // the body text, byte for byte, is what JSON.stringify makes of the parsed body (same key order)
+    expect(fields.body).toBe(JSON.stringify(JSON.parse(fields.body as string)));
+    expect(fields.body?.slice(0, 81)).toBe('{"start":1700000000000,"end":1700000005000,"resource":{"service.name":"shop","ser');
+    expect(fields.body?.slice(-69)).toBe('"type":"gauge","points":[{"a":2,"v":4}]}],"users":[["u-1",2,10,300]]}');
+    const steps = encodeBatchStepwise(batch);
+    let yields = 0;
+    let step = steps.next();
+    for (; step.done !== true; step = steps.next()) yields++;
+    expect(yields).toBe(3);
+    expect(step.value).toEqual(fields);
   });
 
   it('round-trips the largest entry of a 2,000-series interval', () => {
