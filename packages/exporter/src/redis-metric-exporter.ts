@@ -130,9 +130,9 @@ function isReplyError(err: unknown): boolean {
  * An OpenTelemetry PushMetricExporter that XADDs one entry per export to a Redis Stream.
  *
  * Delta temporality for every instrument. `export` only takes the data and answers at once; the
- * conversion, encoding and sending happen beside it. Nothing is lost while Redis is down or the stream is full: data not
- * yet sent is merged into one pending batch (bounded by the number of series) and retried with
- * exponential backoff and jitter, on unref'd timers. A batch whose send got no answer (timeout,
+ * conversion, encoding and sending happen beside it. Nothing is lost while Redis is down or the
+ * stream is full: data not yet sent is merged into one pending batch (bounded by the number of
+ * series) and retried with exponential backoff and jitter, on unref'd timers. A batch whose send got no answer (timeout,
  * lost connection) may be in the stream already: it is sent again as it was, under the same id,
  * and the aggregator's ledger applies it once. `shutdown` keeps trying until its deadline.
  */
@@ -163,6 +163,8 @@ export class RedisMetricExporter implements PushMetricExporter {
   private unconverted: Array<{ metrics: ResourceMetrics; users: UserUsage[] }> = [];
   /** data not yet sent, merged across intervals */
   private pending: UnsentBatch | undefined;
+  /** the data points of the batch being encoded (between pending and attempt, over a few turns) */
+  private encodingPoints = 0;
   private sending: Promise<boolean> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMillis: number | undefined;
@@ -269,7 +271,7 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   private pointsPending(): number {
     this.convertQueued();
-    return (this.attempt?.points ?? 0) + (this.pending ? countBatchPoints(this.pending) : 0);
+    return (this.attempt?.points ?? 0) + this.encodingPoints + (this.pending ? countBatchPoints(this.pending) : 0);
   }
 
   /** A collection converted to the wire format and merged into what is held. */
@@ -333,6 +335,7 @@ export class RedisMetricExporter implements PushMetricExporter {
         this.pending = undefined;
         const batchId = `${this.instanceId}:${++this.sequence}`;
         const points = countBatchPoints(batch);
+        this.encodingPoints = points;
         try {
           // nor the encoding in the same turn as the conversion, nor its metrics in one turn
           const steps = encodeBatchStepwise({ ...batch, batchId });
@@ -348,6 +351,8 @@ export class RedisMetricExporter implements PushMetricExporter {
           this.counters.pointsDropped += points;
           this.lastError = `batch not encodable: ${messageOf(err)}`;
           continue;
+        } finally {
+          this.encodingPoints = 0;
         }
         // nor the send (the client's command, the socket write of the entry) in the encoding's
         await nextTurn();

@@ -117,6 +117,8 @@ describe('RedisMetricExporter', () => {
     expect(seen.read).toBe(false); // export() only took it
     await nextTurn();
     expect(seen.read).toBe(true);
+    // converted and now being encoded, over turns of its own: still counted as pending
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, pointsPending: 1 });
     await exporter.forceFlush();
 
     // a histogram point without buckets: the conversion throws
