@@ -200,8 +200,8 @@ export class RedisMetricExporter implements PushMetricExporter {
   /**
    * Takes the interval's data and answers at once; converting and sending happen beside it, from
    * the next turn of the event loop on: the collection, its conversion to the wire format, the
-   * encoding and the send each run in a turn of their own (in the app's thread, four shorter holds
-   * of its event loop instead of two long ones). Never throws.
+   * encoding of each of its metrics and the send each run in a turn of their own (in the app's
+   * thread, several short holds of its event loop instead of two long ones). Never throws.
    */
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
     if (this.isShutdown) {
