@@ -4,9 +4,10 @@
  * and a Redis that does not answer changes nothing for the app.
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
-import { REGISTER, createTestRedis, type TestRedis } from 'test-support';
+import { REGISTER, createTestRedis, startInstrumented, stopAllInstrumented, waitFor, type TestRedis } from 'test-support';
 
 const APP = path.join(__dirname, 'fixtures', 'self-driving-server.mjs');
 const APP_WITH_WORKER_THREAD = path.join(__dirname, 'fixtures', 'app-with-worker-thread.mjs');
@@ -15,8 +16,21 @@ beforeAll(async () => {
   r = await createTestRedis('preload_safety');
 });
 afterAll(async () => {
+  await stopAllInstrumented();
   await r.cleanup();
 });
+
+/** Each thread of a process by its nice value (field 19 of /proc/<pid>/task/<tid>/stat). */
+function threadNiceness(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // the fields after the command name, which is in parentheses: state is field 3, nice 19
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), Number(fields[16]));
+  }
+  return out;
+}
 
 function runApp(loader: '--require' | '--import', env: Record<string, string>, app = APP, nodeFlags: string[] = []) {
   return spawnSync(process.execPath, ['--unhandled-rejections=strict', ...nodeFlags, loader, REGISTER, app], {
@@ -76,6 +90,21 @@ describe('the preload', () => {
     expect(res.status).toBe(0);
     // and the worker exported the app's requests on the way out
     expect(await r.redis.xlen(`{${prefix}}:metrics`)).toBe(1);
+  });
+
+  (process.platform === 'linux' ? it : it.skip)('runs its export worker at the lowest CPU priority, and only that thread', async () => {
+    const app = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), { OTEL_BANDWIDTH_KEY_PREFIX: `${r.prefix}-nice` });
+    const pid = app.child.pid as number;
+    const lowered = await waitFor('a thread at nice 19', async () => {
+      const niced = [...threadNiceness(pid)].filter(([, nice]) => nice !== 0);
+      return niced.length > 0 ? niced : undefined;
+    });
+    // one thread: the worker's own (not the app's, whose thread id is the process id)
+    expect(lowered).toHaveLength(1);
+    expect(lowered[0][1]).toBe(19);
+    expect(lowered[0][0]).not.toBe(pid);
+    expect(threadNiceness(pid).get(pid)).toBe(0);
+    await app.stop();
   });
 
   it("with OTEL_BANDWIDTH_EXPORT_WORKER=false runs them in the app's thread", async () => {

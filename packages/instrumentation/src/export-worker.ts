@@ -17,6 +17,7 @@ import { startExportPipeline } from './export-pipeline';
 import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
 import { unpackSeries } from './packed-snapshot';
 import type { TablesSnapshot } from './series-snapshot';
+import { lowerThisThreadPriority } from './thread-priority';
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -44,6 +45,9 @@ function run(): void {
   const data = workerData as ExportWorkerData;
   // no app setup runs in this thread to install a diag logger: this one, at OTEL_LOG_LEVEL (default warn)
   diag.setLogger(new DiagConsoleLogger(), { logLevel: logLevelOf(process.env.OTEL_LOG_LEVEL), suppressOverrideMessage: true });
+  // where this thread shares a core with the app's, the app's requests go first (thread-priority.ts)
+  const notLowered = lowerThisThreadPriority();
+  if (notLowered !== undefined) diag.debug(`otel-bandwidth export worker: priority not lowered: ${notLowered}`);
   const send = (message: FromExportWorker): void => port.postMessage(message);
 
   let nextId = 1;
