@@ -46,8 +46,9 @@ function run(): void {
   // no app setup runs in this thread to install a diag logger: this one, at OTEL_LOG_LEVEL (default warn)
   diag.setLogger(new DiagConsoleLogger(), { logLevel: logLevelOf(process.env.OTEL_LOG_LEVEL), suppressOverrideMessage: true });
   // where this thread shares a core with the app's, the app's requests go first (thread-priority.ts)
-  const notLowered = lowerThisThreadPriority();
-  if (notLowered !== undefined) diag.debug(`otel-bandwidth export worker: priority not lowered: ${notLowered}`);
+  void lowerThisThreadPriority().then((notLowered) => {
+    if (notLowered !== undefined) diag.debug(`otel-bandwidth export worker: priority not lowered: ${notLowered}`);
+  });
   const send = (message: FromExportWorker): void => port.postMessage(message);
 
   let nextId = 1;

@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, stat } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 
 /**
@@ -9,11 +9,23 @@ import { constants, setPriority } from 'node:os';
  * runs the export in the time the app leaves (CFS gives a nice-19 task about 1/70 of a core
  * against a busy nice-0 one, and never none, so exports still finish under sustained load).
  *
+ * A thread passes its priority on to the threads it starts, and libuv's thread pool, which the
+ * whole process shares (the app's fs, dns.lookup, crypto and zlib work), is started by whichever
+ * thread first queues work to it: so the pool is made to exist before the priority is lowered
+ * (one fs.stat through it), and its threads keep the app's priority.
+ *
  * Elsewhere (macOS, Windows) no thread id is at hand, and setPriority(pid) would lower the whole
- * process, app included: nothing is changed. Returns why not, or undefined when done.
+ * process, app included: nothing is changed. Resolves to why not, or undefined when done.
  */
-export function lowerThisThreadPriority(): string | undefined {
-  if (process.platform !== 'linux') return `not on Linux (${process.platform})`;
+export function lowerThisThreadPriority(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return Promise.resolve(`not on Linux (${process.platform})`);
+  return new Promise((resolve) => {
+    // whatever it answers, the pool has started by the time it does
+    stat(__filename, () => resolve(lowerNow()));
+  });
+}
+
+function lowerNow(): string | undefined {
   let link: string;
   try {
     // "<pid>/task/<tid>" for the calling thread
