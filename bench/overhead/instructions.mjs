@@ -9,7 +9,7 @@
 // by amounts that differ between runs (so their instructions, found by C++ namespace in the dump,
 // are reported apart). The runs are repeated and the medians shown.
 //
-//   node bench/overhead/instructions.mjs [--handlers json,stream] [--variants bare,preload,...]
+//   node bench/overhead/instructions.mjs [--handlers json,stream,routes] [--variants bare,preload,...]
 //                                        [--requests N] [--warmup N] [--connections N] [--jobs N]
 //                                        [--repeat N] [--cache-sim]
 //
@@ -30,11 +30,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { cliOptions } from './cli-options.mjs';
-import { HANDLERS, SERVER_ENV, VARIANTS, checkSelection, root, serverScript } from './variants.mjs';
+import { HANDLERS, SERVER_ENV, VARIANTS, checkSelection, requestPath, root, serverScript } from './variants.mjs';
 
 const HELP = `usage: node bench/overhead/instructions.mjs [options]
 
-  --handlers LIST     json,stream (default both)
+  --handlers LIST     json,stream,routes (default all three)
   --variants LIST     bare,preload,otel-http-metrics,otel-http-tracing (default bare,preload,otel-http-metrics);
                       also the reference points finish-listener, server-channels, call-through-wrappers,
                       exporter-only, preload-in-thread, and bare-control, bare again in a process of its own (bench/README.md)
@@ -135,8 +135,9 @@ function responseEnd(buf) {
   return last === -1 ? -1 : last + 7;
 }
 
-function sendRequests(port, urlPath, total, connections) {
-  const request = Buffer.from(`GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+function sendRequests(port, handler, total, connections) {
+  // a handler's one request, or for one with many paths each of its requests in turn
+  const single = HANDLERS[handler].paths === undefined ? Buffer.from(`GET ${requestPath(handler, 0)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`) : undefined;
   let sent = 0;
   let done = 0;
   const one = () =>
@@ -149,8 +150,8 @@ function sendRequests(port, urlPath, total, connections) {
           resolve();
           return;
         }
+        socket.write(single ?? Buffer.from(`GET ${requestPath(handler, sent)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
         sent++;
-        socket.write(request);
       };
       socket.setEncoding('latin1');
       socket.on('connect', next);
@@ -249,7 +250,7 @@ function callgrindControl(args) {
 let runCounter = 0;
 
 async function measure(handler, variant, opts, workDir) {
-  const scale = handler === 'json' ? 1 : 3;
+  const scale = handler === 'stream' ? 3 : 1;
   const warmup = Math.round(opts.warmup / scale);
   const requests = Math.round(opts.requests / scale);
   const name = `callgrind.${handler}.${variant}.${++runCounter}.out`;
@@ -288,10 +289,9 @@ async function measure(handler, variant, opts, workDir) {
         reject(new Error(`${variant} exited (${code}) under valgrind\n${stderr}`));
       });
     });
-    const path_ = HANDLERS[handler].path;
-    if (warmup > 0) await sendRequests(port, path_, warmup, opts.connections);
+    if (warmup > 0) await sendRequests(port, handler, warmup, opts.connections);
     callgrindControl(['-z', String(child.pid)]);
-    const completed = await sendRequests(port, path_, requests, opts.connections);
+    const completed = await sendRequests(port, handler, requests, opts.connections);
     callgrindControl(['-d', String(child.pid)]);
     const dump = fs.readdirSync(workDir).find((f) => f.startsWith(`${name}.`));
     if (!dump) throw new Error(`no callgrind dump for ${handler} ${variant}`);

@@ -5,7 +5,7 @@
 //
 //   node bench/overhead/run.mjs [--quick] [--rounds N] [--duration S] [--warmup S]
 //                               [--connections N] [--tool wrk|autocannon]
-//                               [--handlers json,stream] [--variants bare,preload,...]
+//                               [--handlers json,stream,routes] [--variants bare,preload,...]
 //                               [--server-cpu N] [--load-cpu N] [--side-by-side] [--restarts N]
 //                               [--memory-reducer] [--out FILE]
 //
@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cliOptions } from './cli-options.mjs';
 import { medianInterval, verdict } from './median-interval.cjs';
-import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, SERVER_ENV, STREAM_KEY, VARIANTS, checkSelection, here, root, serverScript } from './variants.mjs';
+import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, ROUTES_PREFIX, SERVER_ENV, STREAM_KEY, VARIANTS, checkSelection, here, root, serverScript } from './variants.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -44,7 +44,7 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
                         first export, see bench/README.md; env BENCH_WARMUP)
   --connections N       concurrent connections (default 32; env BENCH_CONNECTIONS)
   --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
-  --handlers LIST       json,stream (default both)
+  --handlers LIST       json,stream,routes (default all three; routes needs wrk)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
                         run); also the reference points finish-listener, server-channels, call-through-wrappers,
                         exporter-only, preload-in-thread, and bare-control, bare again in a process of its own (bench/README.md)
@@ -77,7 +77,7 @@ function parseArgs(argv) {
     warmup: Number(env.BENCH_WARMUP ?? EXPORT_INTERVAL_MS / 1000 + 1),
     connections: Number(env.BENCH_CONNECTIONS ?? 32),
     tool: env.BENCH_TOOL || undefined,
-    handlers: ['json', 'stream'],
+    handlers: Object.keys(HANDLERS),
     variants: ['bare', 'preload', 'otel-http-metrics', 'otel-http-tracing'],
     serverCpu: 0,
     loadCpu: 1,
@@ -148,6 +148,8 @@ function parseArgs(argv) {
   if (opts.tool && opts.tool !== 'wrk' && opts.tool !== 'autocannon') fail('--tool must be wrk or autocannon');
   if (!opts.tool) opts.tool = onPath('wrk') ? 'wrk' : 'autocannon';
   if (opts.tool === 'wrk' && !onPath('wrk')) fail('wrk is not on PATH (apt-get install -y wrk), or use --tool autocannon');
+  const spread = opts.handlers.filter((h) => HANDLERS[h].paths !== undefined);
+  if (opts.tool === 'autocannon' && spread.length > 0) fail(`the ${spread.join(', ')} handler spreads its requests over many paths, which needs wrk (apt-get install -y wrk)`);
   return opts;
 }
 
@@ -302,11 +304,33 @@ function runChild(cmd, args, timeoutMs) {
   });
 }
 
+/**
+ * wrk's script for a handler: wrk-report.lua, and for a handler with many paths, a request()
+ * before it that takes them in turn (prebuilt once per wrk thread). Kept apart from the others'
+ * script: with a request() of its own wrk builds every request through Lua.
+ */
+function wrkScript(handler) {
+  const paths = HANDLERS[handler].paths;
+  const report = path.join(here, 'wrk-report.lua');
+  if (paths === undefined) return report;
+  const file = path.join(os.tmpdir(), `bench-overhead-${handler}-${process.pid}.lua`);
+  if (!fs.existsSync(file)) {
+    const requests =
+      `-- ${HANDLERS[handler].label}\n` +
+      `local requests = {}\nlocal n = 0\n` +
+      `function init(args)\n  for i = 0, ${paths - 1} do requests[i + 1] = wrk.format('GET', '${ROUTES_PREFIX}' .. i) end\nend\n` +
+      `function request()\n  n = n % ${paths} + 1\n  return requests[n]\nend\n`;
+    fs.writeFileSync(file, requests + fs.readFileSync(report, 'utf8'));
+    process.once('exit', () => fs.rmSync(file, { force: true }));
+  }
+  return file;
+}
+
 // One load run; returns requests, seconds, requests/s, latency percentiles in ms, errors.
-async function load(opts, pinning, url, seconds) {
+async function load(opts, pinning, url, seconds, handler) {
   const timeoutMs = (seconds + 30) * 1000;
   if (opts.tool === 'wrk') {
-    const wrkArgs = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'wrk-report.lua'), url];
+    const wrkArgs = ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '-s', wrkScript(handler), url];
     const [cmd, args] = pinnedCommand(opts.loadCpu, 'wrk', wrkArgs, pinning);
     // wrk has been seen to exit 0 without running its done() hook (no output at all, once in some
     // hundred runs here): such a run is repeated once rather than losing the whole benchmark
@@ -682,7 +706,7 @@ async function main() {
         }
         for (const variant of opts.variants) {
           const s = up.get(variant);
-          if (opts.warmup > 0) s.served += (await load(opts, pinning, s.url, opts.warmup)).requests;
+          if (opts.warmup > 0) s.served += (await load(opts, pinning, s.url, opts.warmup, handler)).requests;
         }
         for (let r = 1; r <= opts.rounds; r++) {
           // rounds numbered on across restarts: a round is one window, wherever its processes started
@@ -696,7 +720,7 @@ async function main() {
               step.map(async (variant) => {
                 const s = up.get(variant);
                 const cpuBefore = procCpuMicros(s.server.pid);
-                const result = await load(opts, pinning, s.url, opts.duration);
+                const result = await load(opts, pinning, s.url, opts.duration, handler);
                 return { variant, s, result, cpuUs: procCpuMicros(s.server.pid) - cpuBefore };
               }),
             );

@@ -7,6 +7,7 @@
 //   GET /json    a 1 KiB JSON body, Content-Length set by res.end
 //   GET /stream  64 KiB written as 16 chunks of 4 KiB, no Content-Length (chunked), honouring
 //                back-pressure
+//   GET /routes/<anything>  the JSON body again: the runner spreads its requests over many paths
 //
 // Prints "listening <port>" on stdout once it accepts connections (PORT=0 picks a free port).
 const http = require('node:http');
@@ -48,6 +49,7 @@ function handleStream(req, res) {
 const server = http.createServer((req, res) => {
   if (req.url === '/json') return handleJson(req, res);
   if (req.url === '/stream') return handleStream(req, res);
+  if (req.url.startsWith('/routes/')) return handleJson(req, res);
   res.statusCode = 404;
   res.end();
 });

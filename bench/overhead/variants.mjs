@@ -8,10 +8,24 @@ export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
 export const serverScript = path.join(here, 'server.cjs');
 
+/** The routes handler's paths: ROUTES_PREFIX + 0 ... ROUTES_PREFIX + (ROUTE_COUNT - 1). */
+export const ROUTES_PREFIX = '/routes/r';
+/** A full series table: the default cardinality limit (2,000) less room for a few others. */
+export const ROUTE_COUNT = 1990;
+
 export const HANDLERS = {
   json: { path: '/json', label: 'json: 1 KiB JSON body (res.end)' },
   stream: { path: '/stream', label: 'stream: 64 KiB as 16 writes of 4 KiB, chunked' },
+  // every request another route of ROUTE_COUNT: no request finds its connection's last route, the
+  // table holds ROUTE_COUNT series, and every interval exports all of them
+  routes: { path: `${ROUTES_PREFIX}0`, paths: ROUTE_COUNT, label: `routes: the 1 KiB JSON body on ${ROUTE_COUNT} paths in turn (${ROUTES_PREFIX}0 ... ${ROUTES_PREFIX}${ROUTE_COUNT - 1}), a full table of series` },
 };
+
+/** The path of a handler's n-th request: its one path, or the n-th of its paths in turn. */
+export function requestPath(handler, n) {
+  const h = HANDLERS[handler];
+  return h.paths === undefined ? h.path : `${ROUTES_PREFIX}${n % h.paths}`;
+}
 
 export const KEY_PREFIX = 'bench-overhead';
 export const STREAM_KEY = `{${KEY_PREFIX}}:metrics`;
