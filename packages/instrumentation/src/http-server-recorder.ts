@@ -40,6 +40,7 @@ import { installFrameworkRouteHooks } from './framework-routes';
 import { RECEIVED_BYTES, countParserBodies, type CountedMessage } from './received-bytes';
 import { type CONTEXT_ROUTE, routeOf, routedByUrl, setContextRoute } from './route-template';
 import { seriesAttributes, type SeriesRecord, type SeriesTable } from './series-table';
+import { UrlSeriesCache, type UrlSeriesEntry } from './url-series-cache';
 import type { UserUsageTable } from './user-usage';
 
 const kResponseBytes = Symbol('otel-bandwidth.responseBytes');
@@ -83,18 +84,17 @@ interface SocketState {
    */
   handle: SocketHandle | null;
   /**
-   * The series of the connection's last request whose route was its URL's: the next request to
-   * the same URL with the same code (status, method, protocol) records into it without a route
-   * or series lookup, while the table's epoch has not changed (a collection may free a series or
-   * find room for one it had folded). Keep-alive clients tend to repeat a request, and then the
-   * lookups (URL cache slot, route and code maps) stay out of `record`'s compiled code, which V8
-   * no longer inlines them into: callgrind per function, `record` about 370 estimated cycles a
-   * JSON request cheaper, mostly instruction-cache misses.
+   * The series of the connection's last request whose route was its URL's, as the URL cache's
+   * entry: the next request to the same URL with the same code (status, method, protocol)
+   * records into it without a route or series lookup, while the table's epoch has not changed (a
+   * collection may free a series or find room for one it had folded). Keep-alive clients tend to
+   * repeat a request, and then the lookups stay out of `record`'s compiled code, which V8 no
+   * longer inlines them into: callgrind per function, `record` about 370 estimated cycles a JSON
+   * request cheaper, mostly instruction-cache misses. An entry rather than its fields, so that a
+   * request served by the URL cache stores one object the heap has long had, not the request's
+   * new URL string (a store the garbage collector must remember).
    */
-  lastUrl: string;
-  lastCode: number;
-  lastSeries: SeriesRecord | undefined;
-  lastEpoch: number;
+  last: UrlSeriesEntry | undefined;
 }
 interface TrackedSocket extends Socket {
   [kSocketState]?: SocketState;
@@ -157,6 +157,8 @@ function nativeHandle(socket: TrackedSocket): SocketHandle | null {
 
 interface ActiveRecorder {
   table: SeriesTable;
+  /** series by URL, for requests routed by their URL that the connection's last series does not serve */
+  urlSeries: UrlSeriesCache;
   routeFromContext: ContextRouteResolver | undefined;
   users: UserUsageTable | undefined;
   userId: UserIdResolver | undefined;
@@ -178,7 +180,7 @@ function onResponseStart(response: TrackedResponse, socket: TrackedSocket): void
     let state = socket[kSocketState];
     if (state === undefined) {
       if (typeof socket.once !== 'function') return;
-      state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket), lastUrl: '', lastCode: -1, lastSeries: undefined, lastEpoch: 0 };
+      state = { start: -1, responseBytes: 0, read: 0, written: 0, handle: nativeHandle(socket), last: undefined };
       socket[kSocketState] = state;
       socket.once('close', onSocketClose);
       // the connection's parser counts the body bytes of its requests from now on
@@ -222,9 +224,9 @@ function onSocketClose(this: TrackedSocket): void {
   }
 }
 
-/** The series of a request the connection's last one does not tell (see SocketState.lastSeries). */
+/** The series of a request the connection's last one does not tell (see SocketState.last). */
 function seriesOf(
-  table: SeriesTable,
+  recorder: ActiveRecorder,
   request: TrackedRequest,
   state: SocketState,
   status: number,
@@ -233,6 +235,14 @@ function seriesOf(
   encrypted: boolean,
   aborted: boolean,
 ): SeriesRecord {
+  const table = recorder.table;
+  const url = request.url;
+  const byUrl = typeof url === 'string' && routedByUrl(request);
+  const known = byUrl ? recorder.urlSeries.find(url, code, table.epoch) : undefined;
+  if (known !== undefined) {
+    state.last = known;
+    return known.series;
+  }
   const route = routeOf(request, status);
   const series =
     table.get(route, code) ??
@@ -248,13 +258,7 @@ function seriesOf(
         errorType: aborted ? 'aborted' : status >= 500 ? String(status) : undefined,
       }),
     );
-  const url = request.url;
-  if (typeof url === 'string' && routedByUrl(request)) {
-    state.lastUrl = url;
-    state.lastCode = code;
-    state.lastSeries = series;
-    state.lastEpoch = table.epoch;
-  }
+  if (byUrl) state.last = recorder.urlSeries.remember(url as string, code, table.epoch, series);
   return series;
 }
 
@@ -278,11 +282,11 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
       (encrypted ? 2 : 0) +
       (aborted ? 1 : 0);
     const table = rec.table;
-    const url = request.url;
+    const last = state.last;
     const series =
-      code === state.lastCode && url === state.lastUrl && table.epoch === state.lastEpoch && routedByUrl(request)
-        ? (state.lastSeries as SeriesRecord)
-        : seriesOf(table, request, state, status, code, requestMethod, encrypted, aborted);
+      last !== undefined && code === last.code && request.url === last.url && table.epoch === last.epoch && routedByUrl(request)
+        ? last.series
+        : seriesOf(rec, request, state, status, code, requestMethod, encrypted, aborted);
     let requestBytes = request[RECEIVED_BYTES] ?? 0;
     if (!request.complete && !aborted) {
       // The app answered before reading the whole body; Node discards the rest unread.
@@ -394,6 +398,7 @@ export function startHttpServerRecorder(
   installPatches();
   const recorder: ActiveRecorder = {
     table,
+    urlSeries: new UrlSeriesCache(),
     routeFromContext: options.routeFromContext,
     users: options.users,
     userId: options.userId,

@@ -3,6 +3,8 @@
  * the query string is dropped and id-like segments (numbers, UUIDs, hex hashes, long
  * base64url tokens) become `:id`. Results are cached for paths that repeat.
  */
+import { urlHash } from './url-hash';
+
 const MAX_ROUTE_LENGTH = 255;
 const CACHE_LIMIT = 4096;
 const cache = new Map<string, string>();
@@ -37,25 +39,23 @@ export function isIdSegment(s: string): boolean {
 }
 
 /**
- * In front of the cache, a direct-mapped one: slot by a few characters and the length, then one
+ * In front of the cache, a direct-mapped one: slot by a hash of the URL computed here, then one
  * string comparison. Every request brings its URL as a new string, so a Map lookup first hashes
- * all of it (callgrind, per function, on the benchmark's "/json": some 340 instructions a request
- * for the hash, the lookup and the comparison the Map makes, against some 200 here). A slot holds
- * the last URL that fell into it; URLs that collide take the Map's path.
+ * all of it in V8's runtime (callgrind, per function, on the benchmark's "/json": some 340
+ * instructions a request for the hash, the lookup and the comparison the Map makes, against some
+ * 200 here). A slot holds the last URL that fell into it; URLs that collide take the Map's path.
+ * The server's requests mostly find their series before they get here (url-series-cache.ts);
+ * outbound requests, and a URL's first request in each collection interval, do not.
  */
 const FRONT_SLOTS = 512;
 const FRONT_MAX_URL_LENGTH = 256;
 const frontUrls: string[] = new Array<string>(FRONT_SLOTS).fill('');
 const frontRoutes: string[] = new Array<string>(FRONT_SLOTS).fill('');
 
-function frontSlot(url: string, n: number): number {
-  return (n * 31 + url.charCodeAt(n - 1) * 131 + url.charCodeAt(n >> 1) * 7) & (FRONT_SLOTS - 1);
-}
-
 export function normalisePath(url: string): string {
   const n = url.length;
   if (n === 0 || n > FRONT_MAX_URL_LENGTH) return normaliseThroughMap(url);
-  const slot = frontSlot(url, n);
+  const slot = urlHash(url) & (FRONT_SLOTS - 1);
   if (frontUrls[slot] === url) return frontRoutes[slot] as string;
   const route = normaliseThroughMap(url);
   frontUrls[slot] = url;

@@ -80,8 +80,9 @@ describe('the server recorder under responses Node did not create', () => {
 
 describe("a connection's requests to the URL of its last one", () => {
   const sink = (): Socket => new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as Socket;
-  function respond(socket: Socket, url: string): void {
+  function respond(socket: Socket, url: string, status = 200): void {
     const res = fakeResponse(url);
+    res.statusCode = status;
     res.assignSocket(socket);
     res.end('x');
     res.detachSocket(socket);
@@ -112,6 +113,39 @@ describe("a connection's requests to the URL of its last one", () => {
       respond(connection, '/second');
       expect(drain()).toEqual([['/second', 2]]);
       expect(recorder.stats).toEqual({ requests: 4, aborted: 0, internalErrors: 0 });
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  it('record each of many URLs, taken in turn over several connections, into its own series', () => {
+    const table = new SeriesTable(10_000);
+    const recorder = startHttpServerRecorder(table);
+    try {
+      const connections = [sink(), sink(), sink()];
+      // more URLs than the URL cache keeps (4,096), twice over, so it starts afresh on the way
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 5000; i++) respond(connections[i % 3] as Socket, `/routes/r${i}?round=${round}`);
+      }
+      // one URL answered 200 and 404 in turn on one connection: two series
+      for (let i = 0; i < 4; i++) respond(connections[0] as Socket, '/gone', i % 2 === 0 ? 200 : 404);
+      const counts = new Map<unknown, number>();
+      table.drain((r) => counts.set(r.attributes['http.route'], r.count));
+      expect(counts.size).toBe(5002);
+      expect(counts.get('/routes/r0')).toBe(2);
+      expect(counts.get('/routes/r4999')).toBe(2);
+      expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(10_004);
+      expect(counts.get('/gone')).toBe(2);
+      expect(counts.get('(unmatched)')).toBe(2);
+      // the next interval's requests find their series again, under the table's new epoch
+      for (let i = 0; i < 5000; i++) respond(connections[i % 3] as Socket, `/routes/r${i}?round=0`);
+      let total = 0;
+      table.drain((r) => {
+        total += r.count;
+        expect(r.count).toBe(1);
+      });
+      expect(total).toBe(5000);
+      expect(recorder.stats).toEqual({ requests: 15_004, aborted: 0, internalErrors: 0 });
     } finally {
       recorder.stop();
     }
