@@ -10,13 +10,12 @@
  * the strings. The worker turns the pack back into plain data (unpackSeries), off the app's thread.
  */
 import type { Attributes } from '@otel-bandwidth/core';
-import { DURATION_BOUNDS_MS, type SeriesRecord, type SeriesTable } from './series-table';
+import { RECORD_BUCKETS_AT, RECORD_NUMBERS, type SeriesRecord, type SeriesTable } from './series-table';
 import type { SeriesSnapshot } from './series-snapshot';
 
-const BUCKETS = DURATION_BOUNDS_MS.length + 1;
-/** The numbers of one series, in the order they are packed. */
-const SCALARS = 12;
-const NUMBERS_PER_SERIES = SCALARS + BUCKETS;
+/** A series' numbers in a pack: in the order a record keeps them (series-table.ts). */
+const SCALARS = RECORD_BUCKETS_AT;
+const NUMBERS_PER_SERIES = RECORD_NUMBERS;
 
 /** One table's drained series: the i-th series' attributes (JSON) and its numbers at i * NUMBERS_PER_SERIES. */
 export interface PackedSeries {
@@ -45,20 +44,9 @@ function jsonOf(attributes: Attributes): string {
 }
 
 function pack(rec: SeriesRecord, numbers: Float64Array, at: number): void {
-  numbers[at] = rec.count;
-  numbers[at + 1] = rec.durationSumMs;
-  numbers[at + 2] = rec.durationMinMs;
-  numbers[at + 3] = rec.durationMaxMs;
-  numbers[at + 4] = rec.requestBytes;
-  numbers[at + 5] = rec.requestBytesMin;
-  numbers[at + 6] = rec.requestBytesMax;
-  numbers[at + 7] = rec.responseBytes;
-  numbers[at + 8] = rec.responseBytesMin;
-  numbers[at + 9] = rec.responseBytesMax;
-  numbers[at + 10] = rec.requestWireBytes;
-  numbers[at + 11] = rec.responseWireBytes;
-  const buckets = rec.durationBuckets;
-  for (let b = 0; b < BUCKETS; b++) numbers[at + SCALARS + b] = buckets[b] as number;
+  const values = rec.values;
+  const from = rec.at;
+  for (let i = 0; i < NUMBERS_PER_SERIES; i++) numbers[at + i] = values[from + i] as number;
 }
 
 /** Drains a table (resetting its records, as SeriesTable.drain does) into a pack. */

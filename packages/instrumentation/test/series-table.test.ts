@@ -12,7 +12,23 @@ describe('SeriesTable', () => {
     t.add('/a', 1, id('/a')).record(2, 10, 100, 110, 200);
     t.add('/a', 1, id('/a')).record(30, 0, 5, 60, 90);
     const seen: Array<Record<string, unknown>> = [];
-    t.drain((r) => seen.push({ ...r, durationBuckets: [...r.durationBuckets] }));
+    t.drain((r) =>
+      seen.push({
+        count: r.count,
+        durationSumMs: r.durationSumMs,
+        durationMinMs: r.durationMinMs,
+        durationMaxMs: r.durationMaxMs,
+        requestBytes: r.requestBytes,
+        requestBytesMin: r.requestBytesMin,
+        requestBytesMax: r.requestBytesMax,
+        responseBytes: r.responseBytes,
+        responseBytesMin: r.responseBytesMin,
+        responseBytesMax: r.responseBytesMax,
+        requestWireBytes: r.requestWireBytes,
+        responseWireBytes: r.responseWireBytes,
+        durationBuckets: r.durationBuckets,
+      }),
+    );
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({
       count: 2,
@@ -32,6 +48,36 @@ describe('SeriesTable', () => {
     const again: unknown[] = [];
     t.drain((r) => again.push(r));
     expect(again).toEqual([]);
+  });
+
+  it("keeps each record's numbers apart in the blocks they share, and hands a freed record's place to a new series afresh", () => {
+    const t = new SeriesTable(200);
+    // 130 series: three blocks of 64 records
+    for (let i = 0; i < 130; i++) t.add(`/r${i}`, 1, id(`/r${i}`)).record(i, i, 2 * i, 3 * i, 4 * i);
+    const seen = new Map<unknown, number[]>();
+    t.drain((r) => seen.set(r.attributes['http.route'], [r.count, r.durationSumMs, r.durationMinMs, r.requestBytes, r.responseBytes, r.requestWireBytes, r.responseWireBytes]));
+    expect(seen.size).toBe(130);
+    expect(seen.get('/r0')).toEqual([1, 0, 0, 0, 0, 0, 0]);
+    expect(seen.get('/r63')).toEqual([1, 63, 63, 63, 126, 189, 252]);
+    expect(seen.get('/r64')).toEqual([1, 64, 64, 64, 128, 192, 256]);
+    expect(seen.get('/r129')).toEqual([1, 129, 129, 129, 258, 387, 516]);
+    // twelve idle collections free all 130; a new series takes a freed place, emptied
+    for (let i = 0; i < 12; i++) t.drain(() => undefined);
+    expect(t.size).toBe(0);
+    const fresh = t.add('/new', 1, id('/new'));
+    expect([fresh.count, fresh.durationSumMs, fresh.durationMinMs, fresh.durationMaxMs, fresh.requestBytesMin, fresh.responseBytesMin]).toEqual([
+      0,
+      0,
+      Number.POSITIVE_INFINITY,
+      0,
+      Number.POSITIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+    ]);
+    expect(fresh.durationBuckets).toEqual(new Array(15).fill(0));
+    fresh.record(7, 1, 2, 3, 4);
+    const after: number[][] = [];
+    t.drain((r) => after.push([r.count, r.durationSumMs, r.requestBytes, r.responseWireBytes]));
+    expect(after).toEqual([[1, 7, 1, 4]]);
   });
 
   it('folds series past the limit into one overflow series per method and status', () => {
