@@ -37,7 +37,7 @@ function drainToSnapshots(table: SeriesTable | undefined): SeriesSnapshot[] {
       durationSumMs: r.durationSumMs,
       durationMinMs: r.durationMinMs,
       durationMaxMs: r.durationMaxMs,
-      durationBuckets: [...r.durationBuckets],
+      durationBuckets: r.durationBuckets,
       requestBytes: r.requestBytes,
       requestBytesMin: r.requestBytesMin,
       requestBytesMax: r.requestBytesMax,
