@@ -92,18 +92,20 @@ describe('the preload', () => {
     expect(await r.redis.xlen(`{${prefix}}:metrics`)).toBe(1);
   });
 
-  (process.platform === 'linux' ? it : it.skip)('runs its export worker at the lowest CPU priority, and only that thread', async () => {
-    const app = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), { OTEL_BANDWIDTH_KEY_PREFIX: `${r.prefix}-nice` });
+  (process.platform === 'linux' ? it : it.skip)("leaves every thread of the process at the app's own CPU priority", async () => {
+    // A lowered export worker (nice 19) was starved on a core shared with another process and,
+    // holding what the process shares, stalled the app's requests by up to 228 ms (README,
+    // Benchmarks): no thread of the preload's may run at another priority than the app's.
+    const prefix = `${r.prefix}-priority`;
+    const app = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), { OTEL_BANDWIDTH_KEY_PREFIX: prefix });
     const pid = app.child.pid as number;
-    const lowered = await waitFor('a thread at nice 19', async () => {
-      const niced = [...threadNiceness(pid)].filter(([, nice]) => nice !== 0);
-      return niced.length > 0 ? niced : undefined;
-    });
-    // one thread: the worker's own (not the app's, whose thread id is the process id)
-    expect(lowered).toHaveLength(1);
-    expect(lowered[0][1]).toBe(19);
-    expect(lowered[0][0]).not.toBe(pid);
-    expect(threadNiceness(pid).get(pid)).toBe(0);
+    const response = await fetch(`http://127.0.0.1:${app.port}/priority`);
+    await response.arrayBuffer();
+    // the export worker is up and has exported (every 200 ms here)
+    await waitFor('an export', async () => ((await r.redis.xlen(`{${prefix}}:metrics`)) > 0 ? true : undefined));
+    const niceness = threadNiceness(pid);
+    expect(niceness.size).toBeGreaterThan(1);
+    expect([...niceness.values()].filter((nice) => nice !== 0)).toEqual([]);
     await app.stop();
   });
 

@@ -17,7 +17,6 @@ import { startExportPipeline } from './export-pipeline';
 import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
 import { unpackSeries } from './packed-snapshot';
 import type { TablesSnapshot } from './series-snapshot';
-import { lowerThisThreadPriority } from './thread-priority';
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -45,10 +44,11 @@ function run(): void {
   const data = workerData as ExportWorkerData;
   // no app setup runs in this thread to install a diag logger: this one, at OTEL_LOG_LEVEL (default warn)
   diag.setLogger(new DiagConsoleLogger(), { logLevel: logLevelOf(process.env.OTEL_LOG_LEVEL), suppressOverrideMessage: true });
-  // where this thread shares a core with the app's, the app's requests go first (thread-priority.ts)
-  void lowerThisThreadPriority().then((notLowered) => {
-    if (notLowered !== undefined) diag.debug(`otel-bandwidth export worker: priority not lowered: ${notLowered}`);
-  });
+  // This thread keeps the app's CPU priority. At nice 19 it was starved on a core the app's
+  // process shared with another, and then held up the app's thread for tens to hundreds of ms
+  // (p99 65-228 ms in 4 of 8 side-by-side rounds, bench:overhead --side-by-side): a starved
+  // thread in the middle of something the process shares (its memory map, a lock) makes every
+  // thread that needs it wait. The e2e preload-safety test keeps every thread at the app's priority.
   const send = (message: FromExportWorker): void => port.postMessage(message);
 
   let nextId = 1;
