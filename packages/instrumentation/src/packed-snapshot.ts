@@ -10,11 +10,10 @@
  * the strings. The worker turns the pack back into plain data (unpackSeries), off the app's thread.
  */
 import type { Attributes } from '@otel-bandwidth/core';
-import { RECORD_BUCKETS_AT, RECORD_NUMBERS, type SeriesRecord, type SeriesTable } from './series-table';
+import { RECORD_NUMBERS, seriesSnapshotAt, type SeriesRecord, type SeriesTable } from './series-table';
 import type { SeriesSnapshot } from './series-snapshot';
 
-/** A series' numbers in a pack: in the order a record keeps them (series-table.ts). */
-const SCALARS = RECORD_BUCKETS_AT;
+/** A series' numbers in a pack: laid out as a record keeps them (series-table.ts). */
 const NUMBERS_PER_SERIES = RECORD_NUMBERS;
 
 /** One table's drained series: the i-th series' attributes (JSON) and its numbers at i * NUMBERS_PER_SERIES. */
@@ -80,23 +79,7 @@ export function unpackSeries(packed: PackedSeries, parsed: Map<string, Attribute
       attributes = JSON.parse(json) as Attributes;
       parsed.set(json, attributes);
     }
-    const at = i * NUMBERS_PER_SERIES;
-    out.push({
-      attributes,
-      count: n[at] as number,
-      durationSumMs: n[at + 1] as number,
-      durationMinMs: n[at + 2] as number,
-      durationMaxMs: n[at + 3] as number,
-      requestBytes: n[at + 4] as number,
-      requestBytesMin: n[at + 5] as number,
-      requestBytesMax: n[at + 6] as number,
-      responseBytes: n[at + 7] as number,
-      responseBytesMin: n[at + 8] as number,
-      responseBytesMax: n[at + 9] as number,
-      requestWireBytes: n[at + 10] as number,
-      responseWireBytes: n[at + 11] as number,
-      durationBuckets: Array.from(n.subarray(at + SCALARS, at + NUMBERS_PER_SERIES)),
-    });
+    out.push(seriesSnapshotAt(attributes, n, i * NUMBERS_PER_SERIES));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { Attributes } from '@otel-bandwidth/core';
 import { drainPacked, type PackedTablesSnapshot } from './packed-snapshot';
-import type { SeriesTable } from './series-table';
+import { seriesSnapshotAt, type SeriesTable } from './series-table';
 
 /** One series' numbers over a collection interval, as plain data (structured-clonable). */
 export interface SeriesSnapshot {
@@ -30,24 +30,7 @@ export interface TablesSnapshot {
 
 function drainToSnapshots(table: SeriesTable | undefined): SeriesSnapshot[] {
   const out: SeriesSnapshot[] = [];
-  table?.drain((r) => {
-    out.push({
-      attributes: r.attributes,
-      count: r.count,
-      durationSumMs: r.durationSumMs,
-      durationMinMs: r.durationMinMs,
-      durationMaxMs: r.durationMaxMs,
-      durationBuckets: r.durationBuckets,
-      requestBytes: r.requestBytes,
-      requestBytesMin: r.requestBytesMin,
-      requestBytesMax: r.requestBytesMax,
-      responseBytes: r.responseBytes,
-      responseBytesMin: r.responseBytesMin,
-      responseBytesMax: r.responseBytesMax,
-      requestWireBytes: r.requestWireBytes,
-      responseWireBytes: r.responseWireBytes,
-    });
-  });
+  table?.drain((r) => out.push(seriesSnapshotAt(r.attributes, r.values, r.at)));
   return out;
 }
 

@@ -9,6 +9,7 @@ import {
   ROUTE_OVERFLOW,
   type Attributes,
 } from '@otel-bandwidth/core';
+import type { SeriesSnapshot } from './series-snapshot';
 
 /** Duration bucket bounds in milliseconds (the hot path measures in ms). */
 export const DURATION_BOUNDS_MS: readonly number[] = DURATION_BOUNDARIES_SECONDS.map((s) => s * 1000);
@@ -33,21 +34,45 @@ export function durationBucket(ms: number): number {
  * Where a record's numbers sit among its record's slice of a block (and, in the same order, in a
  * packed snapshot: packed-snapshot.ts): twelve scalars, then the duration buckets.
  */
-export const RECORD_COUNT = 0;
-export const RECORD_DURATION_SUM_MS = 1;
-export const RECORD_DURATION_MIN_MS = 2;
-export const RECORD_DURATION_MAX_MS = 3;
-export const RECORD_REQUEST_BYTES = 4;
-export const RECORD_REQUEST_BYTES_MIN = 5;
-export const RECORD_REQUEST_BYTES_MAX = 6;
-export const RECORD_RESPONSE_BYTES = 7;
-export const RECORD_RESPONSE_BYTES_MIN = 8;
-export const RECORD_RESPONSE_BYTES_MAX = 9;
-export const RECORD_REQUEST_WIRE_BYTES = 10;
-export const RECORD_RESPONSE_WIRE_BYTES = 11;
-export const RECORD_BUCKETS_AT = 12;
+const RECORD_COUNT = 0;
+const RECORD_DURATION_SUM_MS = 1;
+const RECORD_DURATION_MIN_MS = 2;
+const RECORD_DURATION_MAX_MS = 3;
+const RECORD_REQUEST_BYTES = 4;
+const RECORD_REQUEST_BYTES_MIN = 5;
+const RECORD_REQUEST_BYTES_MAX = 6;
+const RECORD_RESPONSE_BYTES = 7;
+const RECORD_RESPONSE_BYTES_MIN = 8;
+const RECORD_RESPONSE_BYTES_MAX = 9;
+const RECORD_REQUEST_WIRE_BYTES = 10;
+const RECORD_RESPONSE_WIRE_BYTES = 11;
+const RECORD_BUCKETS_AT = 12;
 /** Numbers per record: the scalars and the duration buckets. */
 export const RECORD_NUMBERS = RECORD_BUCKETS_AT + BUCKETS;
+
+/**
+ * A series as plain data, from numbers laid out as a record keeps them (series-table.ts) at `at`
+ * in `values`: a table's block, or a pack of drained series (packed-snapshot.ts).
+ */
+export function seriesSnapshotAt(attributes: Attributes, values: Float64Array, at: number): SeriesSnapshot {
+  const buckets = at + RECORD_BUCKETS_AT;
+  return {
+    attributes,
+    count: values[at + RECORD_COUNT] as number,
+    durationSumMs: values[at + RECORD_DURATION_SUM_MS] as number,
+    durationMinMs: values[at + RECORD_DURATION_MIN_MS] as number,
+    durationMaxMs: values[at + RECORD_DURATION_MAX_MS] as number,
+    durationBuckets: Array.from(values.subarray(buckets, buckets + BUCKETS)),
+    requestBytes: values[at + RECORD_REQUEST_BYTES] as number,
+    requestBytesMin: values[at + RECORD_REQUEST_BYTES_MIN] as number,
+    requestBytesMax: values[at + RECORD_REQUEST_BYTES_MAX] as number,
+    responseBytes: values[at + RECORD_RESPONSE_BYTES] as number,
+    responseBytesMin: values[at + RECORD_RESPONSE_BYTES_MIN] as number,
+    responseBytesMax: values[at + RECORD_RESPONSE_BYTES_MAX] as number,
+    requestWireBytes: values[at + RECORD_REQUEST_WIRE_BYTES] as number,
+    responseWireBytes: values[at + RECORD_RESPONSE_WIRE_BYTES] as number,
+  };
+}
 
 /** Records per block of a table: one Float64Array of 64 records' numbers (about 14 KB). */
 const RECORDS_PER_BLOCK = 64;
@@ -87,7 +112,7 @@ export class SeriesRecord {
   record(durationMs: number, requestBytes: number, responseBytes: number, requestWireBytes: number, responseWireBytes: number): void {
     const v = this.values;
     const at = this.at;
-    v[at] = (v[at] as number) + 1;
+    v[at + RECORD_COUNT] = (v[at + RECORD_COUNT] as number) + 1;
     v[at + RECORD_DURATION_SUM_MS] = (v[at + RECORD_DURATION_SUM_MS] as number) + durationMs;
     if (durationMs < (v[at + RECORD_DURATION_MIN_MS] as number)) v[at + RECORD_DURATION_MIN_MS] = durationMs;
     if (durationMs > (v[at + RECORD_DURATION_MAX_MS] as number)) v[at + RECORD_DURATION_MAX_MS] = durationMs;
@@ -108,7 +133,7 @@ export class SeriesRecord {
   }
 
   get count(): number {
-    return this.values[this.at] as number;
+    return this.values[this.at + RECORD_COUNT] as number;
   }
   get durationSumMs(): number {
     return this.values[this.at + RECORD_DURATION_SUM_MS] as number;
