@@ -42,8 +42,8 @@ export function isIdSegment(s: string): boolean {
  * In front of the cache, a direct-mapped one: slot by a hash of the URL computed here, then one
  * string comparison. Every request brings its URL as a new string, so a Map lookup first hashes
  * all of it in V8's runtime (callgrind, per function, on the benchmark's "/json": some 340
- * instructions a request for the hash, the lookup and the comparison the Map makes, against some
- * 200 here). A slot holds the last URL that fell into it; URLs that collide take the Map's path.
+ * instructions a request for the hash, the lookup and the comparison the Map makes). A slot holds
+ * the last URL that fell into it; URLs that collide take the Map's path.
  * The server's requests mostly find their series before they get here (url-series-cache.ts);
  * outbound requests, and a URL's first request in each collection interval, do not.
  */
