@@ -31,10 +31,14 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** A free loopback port (and, for Cluster nodes, its bus port + 10000 free as well). */
+/**
+ * A free loopback port (and, for Cluster nodes, its bus port + 10000 free as well), below the
+ * kernel's range of ephemeral ports (32768 and up by default): a port found free there can be
+ * handed to any outgoing connection before redis-server binds it (seen: "Address already in use").
+ */
 export async function freePort(withBusPort = false): Promise<number> {
   for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 12_000 + Math.floor(Math.random() * 10_000);
     if ((await portIsFree(port)) && (!withBusPort || (await portIsFree(port + 10_000)))) return port;
   }
   throw new Error('no free port found');
@@ -80,7 +84,7 @@ export interface PrivateRedis {
 
 /** Starts `redis-server --port N --save '' --appendonly no` on a free loopback port. */
 export async function startPrivateRedis(options: { port?: number; extraArgs?: string[]; dir?: string } = {}): Promise<PrivateRedis> {
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'obw-redis-'));
   const ownsDir = options.dir === undefined;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...(options.extraArgs ?? [])];
@@ -116,7 +120,17 @@ export async function startPrivateRedis(options: { port?: number; extraArgs?: st
     paused = false;
   };
 
-  await launch();
+  // a port of our choosing that something else took in the meantime: another one
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (options.port !== undefined || attempt === 5 || !output.includes('Address already in use')) throw err;
+      port = await freePort();
+      args[1] = String(port);
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
