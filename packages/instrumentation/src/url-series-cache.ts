@@ -36,18 +36,34 @@ const MAX_URL_LENGTH = 256;
 export class UrlSeriesCache {
   private entries: Array<UrlSeriesEntry | undefined> = new Array<UrlSeriesEntry | undefined>(SLOTS).fill(undefined);
   private size = 0;
+  /**
+   * Where find() last stopped without an answer: remember() for the same URL, which follows a
+   * miss, starts there rather than hashing and probing again (under a flood of one-off URLs,
+   * every request).
+   */
+  private missedUrl = '';
+  private missedSlot = 0;
 
-  /** The entry of `url` if it holds its series under `code` and `epoch`. */
-  find(url: string, code: number, epoch: number): UrlSeriesEntry | undefined {
-    if (url.length > MAX_URL_LENGTH) return undefined;
+  /** The slot holding `url`, else the empty one where its probe ends. */
+  private slotOf(url: string): number {
     const entries = this.entries;
     let slot = urlHash(url) & MASK;
     for (;;) {
       const entry = entries[slot];
-      if (entry === undefined) return undefined;
-      if (entry.url === url) return entry.code === code && entry.epoch === epoch ? entry : undefined;
+      if (entry === undefined || entry.url === url) return slot;
       slot = (slot + 1) & MASK;
     }
+  }
+
+  /** The entry of `url` if it holds its series under `code` and `epoch`. */
+  find(url: string, code: number, epoch: number): UrlSeriesEntry | undefined {
+    if (url.length > MAX_URL_LENGTH) return undefined;
+    const slot = this.slotOf(url);
+    const entry = this.entries[slot];
+    if (entry !== undefined && entry.code === code && entry.epoch === epoch) return entry;
+    this.missedUrl = url;
+    this.missedSlot = slot;
+    return undefined;
   }
 
   /**
@@ -56,26 +72,26 @@ export class UrlSeriesCache {
    */
   remember(url: string, code: number, epoch: number, series: SeriesRecord): UrlSeriesEntry {
     if (url.length > MAX_URL_LENGTH) return new UrlSeriesEntry(url, code, epoch, series);
-    let entries = this.entries;
-    let slot = urlHash(url) & MASK;
-    for (;;) {
-      const entry = entries[slot];
-      if (entry === undefined) break;
-      if (entry.url === url) {
-        entry.code = code;
-        entry.epoch = epoch;
-        entry.series = series;
-        return entry;
-      }
-      slot = (slot + 1) & MASK;
+    let slot = this.missedSlot;
+    let held = this.entries[slot];
+    if (url !== this.missedUrl || (held !== undefined && held.url !== url)) {
+      slot = this.slotOf(url);
+      held = this.entries[slot];
+    }
+    this.missedUrl = '';
+    if (held !== undefined) {
+      held.code = code;
+      held.epoch = epoch;
+      held.series = series;
+      return held;
     }
     if (this.size >= MAX_ENTRIES) {
-      entries = this.entries = new Array<UrlSeriesEntry | undefined>(SLOTS).fill(undefined);
+      this.entries = new Array<UrlSeriesEntry | undefined>(SLOTS).fill(undefined);
       this.size = 0;
-      slot = urlHash(url) & MASK;
+      slot = this.slotOf(url);
     }
     const entry = new UrlSeriesEntry(url, code, epoch, series);
-    entries[slot] = entry;
+    this.entries[slot] = entry;
     this.size++;
     return entry;
   }
