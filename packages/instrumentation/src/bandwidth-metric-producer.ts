@@ -25,9 +25,10 @@ import {
   METRIC_SERVER_REQUEST_WIRE_SIZE,
   METRIC_SERVER_RESPONSE_BODY_SIZE,
   METRIC_SERVER_RESPONSE_WIRE_SIZE,
+  type Attributes,
 } from '@otel-bandwidth/core';
-import type { SeriesTable } from './series-table';
-import { TablesDrain, type SeriesSnapshot, type TablesSnapshot } from './series-snapshot';
+import type { DrainedSeries, SeriesTable } from './series-table';
+import { TablesDrain, type TablesSnapshot } from './series-snapshot';
 
 export const INSTRUMENTATION_SCOPE = { name: INSTRUMENTATION_SCOPE_NAME, version: '0.1.0' };
 
@@ -78,10 +79,11 @@ function sizeHistogram(count: number, sum: number, min?: number, max?: number): 
 }
 
 /**
- * Runs at every collection over every series (in the app's thread unless the preload exports from
- * its worker): one object per point and its value, no closures, spreads or copies per series.
+ * Runs at every collection over every series (in the export worker, or in the app's thread when
+ * the preload exports from there): the points read the drained numbers in place, one object per
+ * point and its value, no closures, spreads or copies per series.
  */
-function metricsOf(series: SeriesSnapshot[], names: MetricNames, startTime: HrTime, endTime: HrTime): MetricData[] {
+function metricsOf(series: DrainedSeries, names: MetricNames, startTime: HrTime, endTime: HrTime): MetricData[] {
   const n = series.length;
   if (n === 0) return [];
   const durations: DataPoint<Histogram>[] = new Array<DataPoint<Histogram>>(n);
@@ -90,24 +92,24 @@ function metricsOf(series: SeriesSnapshot[], names: MetricNames, startTime: HrTi
   const requestWire: DataPoint<Histogram>[] = new Array<DataPoint<Histogram>>(n);
   const responseWire: DataPoint<Histogram>[] = new Array<DataPoint<Histogram>>(n);
   for (let i = 0; i < n; i++) {
-    const r = series[i] as SeriesSnapshot;
-    const attributes = r.attributes;
+    const attributes = series.attributes[i] as Attributes;
+    const count = series.count(i);
     durations[i] = {
       startTime,
       endTime,
       attributes,
       value: {
-        count: r.count,
-        sum: r.durationSumMs / 1000,
-        min: r.durationMinMs / 1000,
-        max: r.durationMaxMs / 1000,
-        buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: r.durationBuckets },
+        count,
+        sum: series.durationSumMs(i) / 1000,
+        min: series.durationMinMs(i) / 1000,
+        max: series.durationMaxMs(i) / 1000,
+        buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: series.durationBuckets(i) },
       },
     };
-    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(r.count, r.requestBytes, r.requestBytesMin, r.requestBytesMax) };
-    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(r.count, r.responseBytes, r.responseBytesMin, r.responseBytesMax) };
-    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(r.count, r.requestWireBytes) };
-    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(r.count, r.responseWireBytes) };
+    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.requestBytes(i), series.requestBytesMin(i), series.requestBytesMax(i)) };
+    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.responseBytes(i), series.responseBytesMin(i), series.responseBytesMax(i)) };
+    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.requestWireBytes(i)) };
+    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.responseWireBytes(i)) };
   }
   const what = names.side === 'server' ? 'HTTP server' : 'outbound HTTP client';
   return [
@@ -119,13 +121,6 @@ function metricsOf(series: SeriesSnapshot[], names: MetricNames, startTime: HrTi
   ];
 }
 
-/**
- * Hands the instrumentation's per-series records to OpenTelemetry at collection time, as
- * standard histogram data with delta temporality: http.server.request.duration (s), the
- * request and response body sizes (By) and the bytes on the wire beside them, and the same for
- * outbound calls (http.client.*). Register it as a metric producer of the reader whose exporter
- * should receive them. Each collection drains the records: use it with one reader.
- */
 /** A collection's drained tables as OpenTelemetry scope metrics (none when nothing was recorded). */
 export function scopeMetricsOf(snapshot: TablesSnapshot): ScopeMetrics[] {
   const startTime: HrTime = millisToHrTime(snapshot.startMs);

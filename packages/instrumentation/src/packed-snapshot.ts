@@ -7,11 +7,12 @@
  * event loop at every export. Packed, a series' numbers go into one Float64Array whose buffer is
  * transferred, not copied, and its attributes as a JSON string made once per series (cached by
  * the attributes object, which a series keeps for its life): the app's thread then copies only
- * the strings. The worker turns the pack back into plain data (unpackSeries), off the app's thread.
+ * the strings. In the worker the numbers are read where they arrived (unpackSeries: the
+ * attributes parsed, once per series), and the in-thread collection reads its own drain the same
+ * way (drainSeries).
  */
 import type { Attributes } from '@otel-bandwidth/core';
-import { RECORD_NUMBERS, seriesSnapshotAt, type SeriesRecord, type SeriesTable } from './series-table';
-import type { SeriesSnapshot } from './series-snapshot';
+import { DrainedSeries, RECORD_NUMBERS, type SeriesRecord, type SeriesTable } from './series-table';
 
 /** A series' numbers in a pack: laid out as a record keeps them (series-table.ts). */
 const NUMBERS_PER_SERIES = RECORD_NUMBERS;
@@ -22,7 +23,7 @@ export interface PackedSeries {
   numbers: Float64Array;
 }
 
-/** What one collection drained, packed (see TablesSnapshot for the plain form). */
+/** What one collection drained, packed (see TablesSnapshot for the form read where it is collected). */
 export interface PackedTablesSnapshot {
   startMs: number;
   endMs: number;
@@ -48,16 +49,31 @@ function pack(rec: SeriesRecord, numbers: Float64Array, at: number): void {
   for (let i = 0; i < NUMBERS_PER_SERIES; i++) numbers[at + i] = values[from + i] as number;
 }
 
-/** Drains a table (resetting its records, as SeriesTable.drain does) into a pack. */
-export function drainPacked(table: SeriesTable | undefined): PackedSeries {
-  const attributes: string[] = [];
+/**
+ * Drains a table (resetting its records, as SeriesTable.drain does): the numbers of the records
+ * that saw requests, one after another in one array, and what `label` gives for each.
+ */
+function drainNumbers<T>(table: SeriesTable | undefined, label: (rec: SeriesRecord) => T): { labels: T[]; numbers: Float64Array } {
+  const labels: T[] = [];
   // room for every record the table holds: only those with requests are drained
   const numbers = new Float64Array((table?.size ?? 0) * NUMBERS_PER_SERIES);
   table?.drain((rec) => {
-    pack(rec, numbers, attributes.length * NUMBERS_PER_SERIES);
-    attributes.push(jsonOf(rec.attributes));
+    pack(rec, numbers, labels.length * NUMBERS_PER_SERIES);
+    labels.push(label(rec));
   });
-  return { attributes, numbers };
+  return { labels, numbers };
+}
+
+/** Drains a table into a pack, for another thread. */
+export function drainPacked(table: SeriesTable | undefined): PackedSeries {
+  const { labels, numbers } = drainNumbers(table, (rec) => jsonOf(rec.attributes));
+  return { attributes: labels, numbers };
+}
+
+/** Drains a table for a collection in this thread. */
+export function drainSeries(table: SeriesTable | undefined): DrainedSeries {
+  const { labels, numbers } = drainNumbers(table, (rec) => rec.attributes);
+  return new DrainedSeries(labels, numbers);
 }
 
 /** The buffers a pack's postMessage transfers rather than copies. */
@@ -66,20 +82,20 @@ export function transferablesOf(snapshot: PackedTablesSnapshot): ArrayBuffer[] {
 }
 
 /**
- * Unpacks a table's series into plain data, in the thread that exports. Attributes parsed once
- * per distinct JSON and kept in `parsed` (bounded by the caller: the series a table can hold).
+ * A pack's series where they arrived, in the thread that exports: the numbers read in place,
+ * the attributes parsed once per distinct JSON and kept in `parsed` (bounded by the caller: the
+ * series a table can hold).
  */
-export function unpackSeries(packed: PackedSeries, parsed: Map<string, Attributes>): SeriesSnapshot[] {
-  const out: SeriesSnapshot[] = [];
-  const n = packed.numbers;
+export function unpackSeries(packed: PackedSeries, parsed: Map<string, Attributes>): DrainedSeries {
+  const attributes: Attributes[] = new Array<Attributes>(packed.attributes.length);
   for (let i = 0; i < packed.attributes.length; i++) {
     const json = packed.attributes[i] as string;
-    let attributes = parsed.get(json);
-    if (attributes === undefined) {
-      attributes = JSON.parse(json) as Attributes;
-      parsed.set(json, attributes);
+    let a = parsed.get(json);
+    if (a === undefined) {
+      a = JSON.parse(json) as Attributes;
+      parsed.set(json, a);
     }
-    out.push(seriesSnapshotAt(attributes, n, i * NUMBERS_PER_SERIES));
+    attributes[i] = a;
   }
-  return out;
+  return new DrainedSeries(attributes, packed.numbers);
 }

@@ -1,43 +1,18 @@
-import type { Attributes } from '@otel-bandwidth/core';
-import { drainPacked, type PackedTablesSnapshot } from './packed-snapshot';
-import { seriesSnapshotAt, type SeriesTable } from './series-table';
-
-/** One series' numbers over a collection interval, as plain data (structured-clonable). */
-export interface SeriesSnapshot {
-  attributes: Attributes;
-  count: number;
-  durationSumMs: number;
-  durationMinMs: number;
-  durationMaxMs: number;
-  durationBuckets: number[];
-  requestBytes: number;
-  requestBytesMin: number;
-  requestBytesMax: number;
-  responseBytes: number;
-  responseBytesMin: number;
-  responseBytesMax: number;
-  requestWireBytes: number;
-  responseWireBytes: number;
-}
+import { drainPacked, drainSeries, type PackedTablesSnapshot } from './packed-snapshot';
+import type { DrainedSeries, SeriesTable } from './series-table';
 
 /** What one collection drained from the server and client tables, over [startMs, endMs). */
 export interface TablesSnapshot {
   startMs: number;
   endMs: number;
-  server: SeriesSnapshot[];
-  client: SeriesSnapshot[];
-}
-
-function drainToSnapshots(table: SeriesTable | undefined): SeriesSnapshot[] {
-  const out: SeriesSnapshot[] = [];
-  table?.drain((r) => out.push(seriesSnapshotAt(r.attributes, r.values, r.at)));
-  return out;
+  server: DrainedSeries;
+  client: DrainedSeries;
 }
 
 /**
- * Drains the tables at each collection into plain data, each interval starting where the last
- * ended. Plain data so that it can be turned into OpenTelemetry's in this thread, or handed to
- * the thread that exports (the preload's export worker) without OpenTelemetry's SDK loaded here.
+ * Drains the tables at each collection, each interval starting where the last ended: to be
+ * turned into OpenTelemetry's data in this thread, or packed for the thread that exports (the
+ * preload's export worker), which has OpenTelemetry's SDK loaded where this thread need not.
  */
 export class TablesDrain {
   private lastCollectionMs = Date.now();
@@ -49,7 +24,7 @@ export class TablesDrain {
 
   drain(): TablesSnapshot {
     const [startMs, endMs] = this.nextInterval();
-    return { startMs, endMs, server: drainToSnapshots(this.serverTable), client: drainToSnapshots(this.clientTable) };
+    return { startMs, endMs, server: drainSeries(this.serverTable), client: drainSeries(this.clientTable) };
   }
 
   /** The same, packed for another thread (packed-snapshot.ts). */
