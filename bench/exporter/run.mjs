@@ -14,10 +14,14 @@
 //   - encode: conversion to the wire format and encoding alone, no I/O;
 //   - bytes per stream entry: the entry's field names and values, and Redis's own MEMORY USAGE
 //     of the stream divided by its entries;
+//   - JavaScript heap allocated per operation: V8's sampling heap profiler (through node:inspector,
+//     one sample per 1 KiB allocated, objects collected since included) over a further batch of
+//     runs of each operation; what an export allocates is what its process's heap must absorb;
 // and, in the same run, baselines on the same data: JSON.stringify of it, and a plain XADD of
 // that string. The machine is noisy, so the ratios to the baselines are the figures to compare.
 // Deletes the key it creates.
 import { createRequire } from 'node:module';
+import inspector from 'node:inspector';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +52,8 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 const SERIES = option('series', 2000);
 const RUNS = option('runs', 300);
 const WARMUP = option('warmup', 30);
+/** runs of each operation under the sampling heap profiler */
+const ALLOCATION_RUNS = 20;
 const REDIS_URL = process.env.REDIS_URL ?? core.DEFAULT_REDIS_URL;
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +140,23 @@ const f2 = (x) => x.toFixed(2);
 const f3 = (x) => x.toFixed(3);
 const n0 = (x) => Math.round(x).toLocaleString('en-US');
 
+/** Bytes of JavaScript heap that `runs` calls of `operation` allocate, each (sampled, see above). */
+async function allocatedPerRun(operation, runs) {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+  try {
+    await post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    for (let i = 0; i < runs; i++) await operation(i);
+    const { profile } = await post('HeapProfiler.stopSampling');
+    let bytes = 0;
+    for (const sample of profile.samples) bytes += sample.size;
+    return bytes / runs;
+  } finally {
+    session.disconnect();
+  }
+}
+
 async function main() {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
@@ -201,6 +224,15 @@ async function main() {
     const memory = Number(await redis.call('MEMORY', 'USAGE', stream, 'SAMPLES', '0'));
     await redis.del(stream);
 
+    // heap allocated per run, each operation on its own (the stream emptied as above, not counted)
+    const allocated = {};
+    for (const name of names) {
+      allocated[name] = await allocatedPerRun(async (i) => {
+        await operations[name](i);
+      }, ALLOCATION_RUNS);
+      await redis.del(stream);
+    }
+
     const e = summary(times.export);
     const c = summary(times.encode);
     const s = summary(times.stringify);
@@ -217,10 +249,14 @@ async function main() {
       `bytes per stream entry: ${n0(entryBytes)} (fields and values; ${f2(entryBytes / points)} per data point); JSON.stringify of the same data: ${n0(jsonBytes)} bytes`,
       `Redis memory per entry: ${n0(memory / entries)} bytes (MEMORY USAGE over ${entries} entries)`,
       '',
+      `JavaScript heap allocated per run (sampling heap profiler, ${ALLOCATION_RUNS} runs each): export ${f2(allocated.export / 1e6)} MB, ` +
+        `encode alone ${f2(allocated.encode / 1e6)} MB, JSON.stringify ${f2(allocated.stringify / 1e6)} MB, stringify + plain XADD ${f2(allocated.stringifyXadd / 1e6)} MB`,
+      '',
       'ratios (medians of the same run):',
       `  encode / JSON.stringify              ${f2(c.median / s.median)}`,
       `  export / (stringify + plain XADD)    ${f2(e.median / x.median)}`,
       `  entry bytes / JSON.stringify bytes   ${f2(entryBytes / jsonBytes)}`,
+      `  heap: export / (stringify + XADD)    ${f2(allocated.export / allocated.stringifyXadd)}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
