@@ -27,7 +27,7 @@ import {
   METRIC_SERVER_RESPONSE_WIRE_SIZE,
   type Attributes,
 } from '@otel-bandwidth/core';
-import type { DrainedSeries, SeriesTable } from './series-table';
+import { SERIES_FIELD as F, type DrainedSeries, type SeriesTable } from './series-table';
 import { TablesDrain, type TablesSnapshot } from './series-snapshot';
 
 export const INSTRUMENTATION_SCOPE = { name: INSTRUMENTATION_SCOPE_NAME, version: '0.1.0' };
@@ -93,23 +93,23 @@ function metricsOf(series: DrainedSeries, names: MetricNames, startTime: HrTime,
   const responseWire: DataPoint<Histogram>[] = new Array<DataPoint<Histogram>>(n);
   for (let i = 0; i < n; i++) {
     const attributes = series.attributes[i] as Attributes;
-    const count = series.count(i);
+    const count = series.read(i, F.count);
     durations[i] = {
       startTime,
       endTime,
       attributes,
       value: {
         count,
-        sum: series.durationSumMs(i) / 1000,
-        min: series.durationMinMs(i) / 1000,
-        max: series.durationMaxMs(i) / 1000,
+        sum: series.read(i, F.durationSumMs) / 1000,
+        min: series.read(i, F.durationMinMs) / 1000,
+        max: series.read(i, F.durationMaxMs) / 1000,
         buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: series.durationBuckets(i) },
       },
     };
-    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.requestBytes(i), series.requestBytesMin(i), series.requestBytesMax(i)) };
-    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.responseBytes(i), series.responseBytesMin(i), series.responseBytesMax(i)) };
-    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.requestWireBytes(i)) };
-    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.responseWireBytes(i)) };
+    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.requestBytes), series.read(i, F.requestBytesMin), series.read(i, F.requestBytesMax)) };
+    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.responseBytes), series.read(i, F.responseBytesMin), series.read(i, F.responseBytesMax)) };
+    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.requestWireBytes)) };
+    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.responseWireBytes)) };
   }
   const what = names.side === 'server' ? 'HTTP server' : 'outbound HTTP client';
   return [

@@ -49,12 +49,29 @@ const RECORD_BUCKETS_AT = 12;
 /** Numbers per record: the scalars and the duration buckets. */
 export const RECORD_NUMBERS = RECORD_BUCKETS_AT + BUCKETS;
 
+/** The scalars a series' numbers hold, by where they sit: what DrainedSeries.read takes. */
+export const SERIES_FIELD = {
+  count: RECORD_COUNT,
+  durationSumMs: RECORD_DURATION_SUM_MS,
+  durationMinMs: RECORD_DURATION_MIN_MS,
+  durationMaxMs: RECORD_DURATION_MAX_MS,
+  requestBytes: RECORD_REQUEST_BYTES,
+  requestBytesMin: RECORD_REQUEST_BYTES_MIN,
+  requestBytesMax: RECORD_REQUEST_BYTES_MAX,
+  responseBytes: RECORD_RESPONSE_BYTES,
+  responseBytesMin: RECORD_RESPONSE_BYTES_MIN,
+  responseBytesMax: RECORD_RESPONSE_BYTES_MAX,
+  requestWireBytes: RECORD_REQUEST_WIRE_BYTES,
+  responseWireBytes: RECORD_RESPONSE_WIRE_BYTES,
+} as const;
+export type SeriesField = (typeof SERIES_FIELD)[keyof typeof SERIES_FIELD];
+
 /**
  * Series drained from a table, read in place: the i-th series' numbers at i * RECORD_NUMBERS of
  * `numbers`, laid out as a record keeps them (a pack: packed-snapshot.ts). The collection turns
  * them into OpenTelemetry's data points through these readers, with no object per series in
- * between: at 1,990 series an object each, with its bucket array, was 1.7 MB of each export's
- * allocation in the export worker (sampling heap profile).
+ * between: at 1,990 series an object each, with a copy of its buckets made through a subarray, was
+ * 1.7 MB of each export's allocation in the export worker (sampling heap profile).
  */
 export class DrainedSeries {
   constructor(
@@ -65,48 +82,18 @@ export class DrainedSeries {
   get length(): number {
     return this.attributes.length;
   }
-  count(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_COUNT] as number;
+
+  /** One of the i-th series' scalars (SERIES_FIELD). */
+  read(i: number, field: SeriesField): number {
+    return this.numbers[i * RECORD_NUMBERS + field] as number;
   }
-  durationSumMs(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_DURATION_SUM_MS] as number;
-  }
-  durationMinMs(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_DURATION_MIN_MS] as number;
-  }
-  durationMaxMs(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_DURATION_MAX_MS] as number;
-  }
-  /** the duration bucket counts (the last bucket is +Inf), as a new array */
+
+  /** The i-th series' duration bucket counts (the last bucket is +Inf), as a new array. */
   durationBuckets(i: number): number[] {
     const from = i * RECORD_NUMBERS + RECORD_BUCKETS_AT;
     const out = new Array<number>(BUCKETS);
     for (let b = 0; b < BUCKETS; b++) out[b] = this.numbers[from + b] as number;
     return out;
-  }
-  requestBytes(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_REQUEST_BYTES] as number;
-  }
-  requestBytesMin(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_REQUEST_BYTES_MIN] as number;
-  }
-  requestBytesMax(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_REQUEST_BYTES_MAX] as number;
-  }
-  responseBytes(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_RESPONSE_BYTES] as number;
-  }
-  responseBytesMin(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_RESPONSE_BYTES_MIN] as number;
-  }
-  responseBytesMax(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_RESPONSE_BYTES_MAX] as number;
-  }
-  requestWireBytes(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_REQUEST_WIRE_BYTES] as number;
-  }
-  responseWireBytes(i: number): number {
-    return this.numbers[i * RECORD_NUMBERS + RECORD_RESPONSE_WIRE_BYTES] as number;
   }
 }
 
@@ -171,43 +158,10 @@ export class SeriesRecord {
   get count(): number {
     return this.values[this.at + RECORD_COUNT] as number;
   }
-  get durationSumMs(): number {
-    return this.values[this.at + RECORD_DURATION_SUM_MS] as number;
-  }
-  get durationMinMs(): number {
-    return this.values[this.at + RECORD_DURATION_MIN_MS] as number;
-  }
-  get durationMaxMs(): number {
-    return this.values[this.at + RECORD_DURATION_MAX_MS] as number;
-  }
-  /** a copy of the duration bucket counts (the last bucket is +Inf) */
-  get durationBuckets(): number[] {
-    const from = this.at + RECORD_BUCKETS_AT;
-    return Array.from(this.values.subarray(from, from + BUCKETS));
-  }
-  get requestBytes(): number {
-    return this.values[this.at + RECORD_REQUEST_BYTES] as number;
-  }
-  get requestBytesMin(): number {
-    return this.values[this.at + RECORD_REQUEST_BYTES_MIN] as number;
-  }
-  get requestBytesMax(): number {
-    return this.values[this.at + RECORD_REQUEST_BYTES_MAX] as number;
-  }
-  get responseBytes(): number {
-    return this.values[this.at + RECORD_RESPONSE_BYTES] as number;
-  }
-  get responseBytesMin(): number {
-    return this.values[this.at + RECORD_RESPONSE_BYTES_MIN] as number;
-  }
-  get responseBytesMax(): number {
-    return this.values[this.at + RECORD_RESPONSE_BYTES_MAX] as number;
-  }
-  get requestWireBytes(): number {
-    return this.values[this.at + RECORD_REQUEST_WIRE_BYTES] as number;
-  }
-  get responseWireBytes(): number {
-    return this.values[this.at + RECORD_RESPONSE_WIRE_BYTES] as number;
+
+  /** The record's numbers as they stand, read as drained series are (index 0). */
+  readings(): DrainedSeries {
+    return new DrainedSeries([this.attributes], this.values.subarray(this.at, this.at + RECORD_NUMBERS));
   }
 }
 

@@ -1,5 +1,5 @@
 import { TablesDrain } from '../src/series-snapshot';
-import { SeriesTable, durationBucket, seriesAttributes } from '../src/series-table';
+import { SERIES_FIELD, SeriesTable, durationBucket, seriesAttributes } from '../src/series-table';
 
 const id = (route: string, status = 200) => seriesAttributes({ method: 'GET', route, status, scheme: 'http', protocolVersion: '1.1', errorType: undefined });
 
@@ -15,20 +15,20 @@ describe('SeriesTable', () => {
     // as the collection reads them: the drained numbers, in place
     const seen = new TablesDrain(t).drain().server;
     expect(seen.length).toBe(1);
-    expect([
-      seen.count(0),
-      seen.durationSumMs(0),
-      seen.durationMinMs(0),
-      seen.durationMaxMs(0),
-      seen.requestBytes(0),
-      seen.requestBytesMin(0),
-      seen.requestBytesMax(0),
-      seen.responseBytes(0),
-      seen.responseBytesMin(0),
-      seen.responseBytesMax(0),
-      seen.requestWireBytes(0),
-      seen.responseWireBytes(0),
-    ]).toEqual([2, 32, 2, 30, 10, 0, 10, 105, 5, 100, 170, 290]);
+    expect(Object.fromEntries(Object.entries(SERIES_FIELD).map(([name, field]) => [name, seen.read(0, field)]))).toEqual({
+      count: 2,
+      durationSumMs: 32,
+      durationMinMs: 2,
+      durationMaxMs: 30,
+      requestBytes: 10,
+      requestBytesMin: 0,
+      requestBytesMax: 10,
+      responseBytes: 105,
+      responseBytesMin: 5,
+      responseBytesMax: 100,
+      requestWireBytes: 170,
+      responseWireBytes: 290,
+    });
     expect(seen.durationBuckets(0)).toEqual([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(seen.attributes).toEqual([id('/a')]);
     const again: unknown[] = [];
@@ -41,7 +41,10 @@ describe('SeriesTable', () => {
     // 130 series: three blocks of 64 records
     for (let i = 0; i < 130; i++) t.add(`/r${i}`, 1, id(`/r${i}`)).record(i, i, 2 * i, 3 * i, 4 * i);
     const seen = new Map<unknown, number[]>();
-    t.drain((r) => seen.set(r.attributes['http.route'], [r.count, r.durationSumMs, r.durationMinMs, r.requestBytes, r.responseBytes, r.requestWireBytes, r.responseWireBytes]));
+    t.drain((r) => {
+      const n = r.readings();
+      seen.set(r.attributes['http.route'], [n.read(0, SERIES_FIELD.count), n.read(0, SERIES_FIELD.durationSumMs), n.read(0, SERIES_FIELD.durationMinMs), n.read(0, SERIES_FIELD.requestBytes), n.read(0, SERIES_FIELD.responseBytes), n.read(0, SERIES_FIELD.requestWireBytes), n.read(0, SERIES_FIELD.responseWireBytes)]);
+    });
     expect(seen.size).toBe(130);
     expect(seen.get('/r0')).toEqual([1, 0, 0, 0, 0, 0, 0]);
     expect(seen.get('/r63')).toEqual([1, 63, 63, 63, 126, 189, 252]);
@@ -51,7 +54,8 @@ describe('SeriesTable', () => {
     for (let i = 0; i < 12; i++) t.drain(() => undefined);
     expect(t.size).toBe(0);
     const fresh = t.add('/new', 1, id('/new'));
-    expect([fresh.count, fresh.durationSumMs, fresh.durationMinMs, fresh.durationMaxMs, fresh.requestBytesMin, fresh.responseBytesMin]).toEqual([
+    const f = fresh.readings();
+    expect([f.read(0, SERIES_FIELD.count), f.read(0, SERIES_FIELD.durationSumMs), f.read(0, SERIES_FIELD.durationMinMs), f.read(0, SERIES_FIELD.durationMaxMs), f.read(0, SERIES_FIELD.requestBytesMin), f.read(0, SERIES_FIELD.responseBytesMin)]).toEqual([
       0,
       0,
       Number.POSITIVE_INFINITY,
@@ -59,10 +63,13 @@ describe('SeriesTable', () => {
       Number.POSITIVE_INFINITY,
       Number.POSITIVE_INFINITY,
     ]);
-    expect(fresh.durationBuckets).toEqual(new Array(15).fill(0));
+    expect(f.durationBuckets(0)).toEqual(new Array(15).fill(0));
     fresh.record(7, 1, 2, 3, 4);
     const after: number[][] = [];
-    t.drain((r) => after.push([r.count, r.durationSumMs, r.requestBytes, r.responseWireBytes]));
+    t.drain((r) => {
+      const n = r.readings();
+      after.push([n.read(0, SERIES_FIELD.count), n.read(0, SERIES_FIELD.durationSumMs), n.read(0, SERIES_FIELD.requestBytes), n.read(0, SERIES_FIELD.responseWireBytes)]);
+    });
     expect(after).toEqual([[1, 7, 1, 4]]);
   });
 
