@@ -31,26 +31,25 @@ export function durationBucket(ms: number): number {
 
 /**
  * Where a record's numbers sit among its record's slice of a block (and, in the same order, in a
- * packed snapshot: packed-snapshot.ts): twelve scalars, then the duration buckets.
+ * packed snapshot: packed-snapshot.ts): twelve scalars, then the duration buckets. The scalars'
+ * places, by name, are also what DrainedSeries.read takes.
  */
-const RECORD_COUNT = 0;
-const RECORD_DURATION_SUM_MS = 1;
-const RECORD_DURATION_MIN_MS = 2;
-const RECORD_DURATION_MAX_MS = 3;
-const RECORD_REQUEST_BYTES = 4;
-const RECORD_REQUEST_BYTES_MIN = 5;
-const RECORD_REQUEST_BYTES_MAX = 6;
-const RECORD_RESPONSE_BYTES = 7;
-const RECORD_RESPONSE_BYTES_MIN = 8;
-const RECORD_RESPONSE_BYTES_MAX = 9;
-const RECORD_REQUEST_WIRE_BYTES = 10;
-const RECORD_RESPONSE_WIRE_BYTES = 11;
-const RECORD_BUCKETS_AT = 12;
-/** Numbers per record: the scalars and the duration buckets. */
-export const RECORD_NUMBERS = RECORD_BUCKETS_AT + BUCKETS;
-
-/** The scalars a series' numbers hold, by where they sit: what DrainedSeries.read takes. */
 export const SERIES_FIELD = {
+  count: 0,
+  durationSumMs: 1,
+  durationMinMs: 2,
+  durationMaxMs: 3,
+  requestBytes: 4,
+  requestBytesMin: 5,
+  requestBytesMax: 6,
+  responseBytes: 7,
+  responseBytesMin: 8,
+  responseBytesMax: 9,
+  requestWireBytes: 10,
+  responseWireBytes: 11,
+} as const;
+/** The same places as constants of this module, for the request path's record(). */
+const {
   count: RECORD_COUNT,
   durationSumMs: RECORD_DURATION_SUM_MS,
   durationMinMs: RECORD_DURATION_MIN_MS,
@@ -63,7 +62,11 @@ export const SERIES_FIELD = {
   responseBytesMax: RECORD_RESPONSE_BYTES_MAX,
   requestWireBytes: RECORD_REQUEST_WIRE_BYTES,
   responseWireBytes: RECORD_RESPONSE_WIRE_BYTES,
-} as const;
+} = SERIES_FIELD;
+const RECORD_BUCKETS_AT = 12;
+/** Numbers per record: the scalars and the duration buckets. */
+export const RECORD_NUMBERS = RECORD_BUCKETS_AT + BUCKETS;
+
 export type SeriesField = (typeof SERIES_FIELD)[keyof typeof SERIES_FIELD];
 
 /**
