@@ -29,6 +29,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { nameCode, readPerfMap, selfCosts } from './callgrind-functions.mjs';
 import { cliOptions } from './cli-options.mjs';
 import { HANDLERS, SERVER_ENV, VARIANTS, checkSelection, requestPath, root, serverScript } from './variants.mjs';
 
@@ -49,6 +50,10 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
   --cache-sim         also simulate the caches and branch predictor (about 2x slower): L1 and
                       last-level misses, mispredicted branches and an estimated cycle count per
                       request (Ir + 10 x L1 misses + 10 x mispredicts + 100 x LL misses)
+  --per-function N    also where the difference from bare lies: each variant's N functions whose
+                      own cost (estimated cycles with --cache-sim, else instructions) differs most
+                      from bare's, V8's generated code named through --perf-basic-prof (the servers
+                      then also run with --no-compact-code-space)
   --out FILE          raw results JSON (default bench/results/instructions-<time>.json)
 
 Needs valgrind (apt-get install -y valgrind). Takes about 1 minute per run (2 with --cache-sim).
@@ -71,6 +76,7 @@ function parseArgs(argv) {
     repeat: 3,
     semiSpaceMb: 16,
     memoryReducer: false,
+    perFunction: 0,
     out: undefined,
   };
   for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
@@ -104,6 +110,9 @@ function parseArgs(argv) {
         break;
       case '--cache-sim':
         opts.cacheSim = true;
+        break;
+      case '--per-function':
+        opts.perFunction = int(1);
         break;
       case '--out':
         opts.out = path.resolve(value());
@@ -183,39 +192,15 @@ const JIT_COMPILER = /v8::internal::(compiler|maglev|baseline)::|v8::internal::(
 
 /**
  * Instructions the process spent in V8's compilers during the window, from the dump's per-function
- * self costs (the first event column, Ir): the part of the count that is the JIT still compiling
- * rather than requests being served. Callgrind compresses names: "fn=(12) name" the first time,
- * "fn=(12)" after; a cost line right after "calls=" is the call's inclusive cost, not self cost.
+ * self costs: the part of the count that is the JIT still compiling rather than requests being
+ * served.
  */
-function compilerInstructions(text) {
-  const names = new Map();
-  let inCompiler = false;
-  let afterCalls = false;
+function compilerInstructions(costs) {
   let total = 0;
-  for (const line of text.split('\n')) {
-    const fn = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (fn) {
-      if (fn[3] !== undefined) names.set(fn[2], fn[3]);
-      if (fn[1] === '') {
-        inCompiler = JIT_COMPILER.test(names.get(fn[2]) ?? '');
-        afterCalls = false;
-      }
-      continue;
-    }
-    if (line.startsWith('calls=')) {
-      afterCalls = true;
-      continue;
-    }
-    const c = line.charCodeAt(0);
-    if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
-      if (afterCalls) afterCalls = false;
-      else if (inCompiler) total += Number(line.split(' ')[1] ?? 0);
-    }
-  }
+  for (const [name, c] of costs) if (JIT_COMPILER.test(name)) total += c.Ir ?? 0;
   return total;
 }
 
-/** The dump's totals by event name (Ir, and with the cache simulation I1mr, D1mr, DLmr, Bcm, ...). */
 function eventCounts(names, values) {
   const v = values.trim().split(/\s+/).map(Number);
   return Object.fromEntries(names.trim().split(/\s+/).map((name, i) => [name, v[i] ?? 0]));
@@ -239,6 +224,34 @@ function simulatedPerRequest(c, requests) {
   };
 }
 
+const perfMapFile = (pid) => path.join(os.tmpdir(), `perf-${pid}.map`);
+
+/**
+ * Per request, each function's own cost: instructions, and with the simulation its L1 misses
+ * and estimated cycles. Generated code is named from the server's perf map, and pieces of code
+ * that come to the same name (one function compiled more than once) are added up. V8's compilers
+ * are left out, as from the totals.
+ */
+function functionCosts(costs, mapFile, requests, simulated) {
+  const perfMap = readPerfMap(fs.readFileSync(mapFile, 'utf8'));
+  const out = {};
+  for (const [rawName, c] of costs) {
+    if (JIT_COMPILER.test(rawName)) continue;
+    const name = nameCode(rawName, perfMap);
+    const s = simulated ? simulatedPerRequest(c, requests) : undefined;
+    const row = (out[name] ??= { instructions: 0, ...(s ? { instructionL1Misses: 0, dataL1Misses: 0, estimatedCycles: 0 } : {}) });
+    row.instructions += (c.Ir ?? 0) / requests;
+    if (s) {
+      row.instructionL1Misses += s.instructionL1Misses;
+      row.dataL1Misses += s.dataL1Misses;
+      row.estimatedCycles += s.estimatedCycles;
+    }
+  }
+  // functions of next to no cost in this run are left out of the raw results
+  for (const [name, row] of Object.entries(out)) if (Math.abs(row.instructions) < 0.05 && !(row.estimatedCycles >= 0.5)) delete out[name];
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // one measured server
 
@@ -260,7 +273,10 @@ async function measure(handler, variant, opts, workDir) {
   // millisecond, which under callgrind's slowdown looks nearly idle, so unpinned it shrinks or not
   // at random and the scavenges in the window (and the count) jump between runs
   const youngGeneration = opts.semiSpaceMb > 0 ? [`--min-semi-space-size=${opts.semiSpaceMb}`, `--max-semi-space-size=${opts.semiSpaceMb}`] : [];
-  const nodeArgs = [...youngGeneration, ...(opts.memoryReducer ? [] : ['--no-memory-reducer']), ...def.require.flatMap((r) => ['--require', r]), serverScript];
+  // generated code named in /tmp/perf-<pid>.map, and kept where the map says it is; the V8 log
+  // that --perf-basic-prof also turns on (isolate-*-v8.log in the working directory) discarded
+  const codeMap = opts.perFunction > 0 ? ['--perf-basic-prof', '--no-compact-code-space', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [];
+  const nodeArgs = [...youngGeneration, ...(opts.memoryReducer ? [] : ['--no-memory-reducer']), ...codeMap, ...def.require.flatMap((r) => ['--require', r]), serverScript];
   const sim = opts.cacheSim ? 'yes' : 'no';
   const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
     cwd: root,
@@ -301,12 +317,25 @@ async function measure(handler, variant, opts, workDir) {
     if (!events || !totals) throw new Error(`no events or totals in ${dump}`);
     const counts = eventCounts(events[1], totals[1]);
     const instructions = counts.Ir;
-    const compiling = compilerInstructions(text);
+    const costs = selfCosts(text);
+    const compiling = compilerInstructions(costs);
     const perRequest = (instructions - compiling) / completed;
-    return { handler, variant, warmup, requests: completed, instructions, compiling, perRequest, compilingPerRequest: compiling / completed, ...(opts.cacheSim ? { simulated: simulatedPerRequest(counts, completed) } : {}) };
+    return {
+      handler,
+      variant,
+      warmup,
+      requests: completed,
+      instructions,
+      compiling,
+      perRequest,
+      compilingPerRequest: compiling / completed,
+      ...(opts.cacheSim ? { simulated: simulatedPerRequest(counts, completed) } : {}),
+      ...(opts.perFunction > 0 ? { functions: functionCosts(costs, perfMapFile(child.pid), completed, opts.cacheSim) } : {}),
+    };
   } finally {
     child.kill('SIGKILL');
     await exited;
+    if (opts.perFunction > 0) fs.rmSync(perfMapFile(child.pid), { force: true });
   }
 }
 
@@ -333,6 +362,49 @@ function medianResult(runs) {
     compilingPerRequest: median(runs.map((r) => r.compilingPerRequest)),
     ...(sim ? { simulated: sim } : {}),
   };
+}
+
+function printTable(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
+  process.stdout.write(`${rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n')}\n`);
+}
+
+/** Files a variant brings: under the repository (its node_modules included), but not the server. */
+const variantCode = (name) => name.includes(root) && !name.includes(serverScript);
+
+/**
+ * The functions whose own cost differs most between a variant and bare (medians over the runs of
+ * each, a function absent from a run counting 0), and what the variant's own files add in all.
+ * What is left over is Node's and V8's code, whose cost moves with how the JIT inlined it around
+ * the variant's hooks.
+ */
+function printFunctionDifferences(results, handler, variant, opts) {
+  const runsOf = (v) => results.filter((r) => r.handler === handler && r.variant === v && r.functions);
+  const bareRuns = runsOf('bare');
+  const runs = runsOf(variant);
+  if (bareRuns.length === 0 || runs.length === 0) return;
+  const metric = opts.cacheSim ? 'estimatedCycles' : 'instructions';
+  const names = new Set([...bareRuns, ...runs].flatMap((r) => Object.keys(r.functions)));
+  const med = (rs, name, key) => median(rs.map((r) => r.functions[name]?.[key] ?? 0));
+  const diffs = [...names].map((name) => {
+    const d = (key) => med(runs, name, key) - med(bareRuns, name, key);
+    return { name, instructions: d('instructions'), ...(opts.cacheSim ? { i1: d('instructionL1Misses'), d1: d('dataL1Misses'), est: d('estimatedCycles') } : {}) };
+  });
+  const key = opts.cacheSim ? 'est' : 'instructions';
+  const own = diffs.filter((d) => variantCode(d.name));
+  const sum = (ds, k) => ds.reduce((t, d) => t + d[k], 0);
+  const signed = (n, digits = 0) => `${n >= 0 ? '+' : ''}${digits ? n.toFixed(digits) : fmtInt(n)}`;
+  const cells = (d) => [signed(d.instructions), ...(opts.cacheSim ? [signed(d.i1, 1), signed(d.d1, 1), signed(d.est)] : [])];
+  process.stdout.write(`\n  ${VARIANTS[variant].label} against bare, per request, by function (own cost; ${metric}, the ${opts.perFunction} largest differences):\n`);
+  const rows = [['  function', 'instructions', ...(opts.cacheSim ? ['I1 misses', 'D1 misses', 'est. cycles'] : [])]];
+  for (const d of diffs.sort((a, b) => Math.abs(b[key]) - Math.abs(a[key])).slice(0, opts.perFunction)) {
+    rows.push([`  ${variantCode(d.name) ? '* ' : '  '}${d.name.replaceAll(`${root}/`, '').slice(0, 90)}`, ...cells(d)]);
+  }
+  const total = { instructions: sum(diffs, 'instructions'), ...(opts.cacheSim ? { i1: sum(diffs, 'i1'), d1: sum(diffs, 'd1'), est: sum(diffs, 'est') } : {}) };
+  const ownTotal = { instructions: sum(own, 'instructions'), ...(opts.cacheSim ? { i1: sum(own, 'i1'), d1: sum(own, 'd1'), est: sum(own, 'est') } : {}) };
+  rows.push([`  * the variant's own code (${own.length} functions)`, ...cells(ownTotal)]);
+  rows.push(['    every function', ...cells(total)]);
+  printTable(rows);
 }
 
 async function main() {
@@ -393,8 +465,10 @@ async function main() {
           : []),
       ]);
     }
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
-    process.stdout.write(`${rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n')}\n`);
+    printTable(rows);
+    if (opts.perFunction > 0) {
+      for (const variant of opts.variants) if (variant !== 'bare') printFunctionDifferences(results, handler, variant, opts);
+    }
   }
   process.stdout.write(
     `\nMedians of ${opts.repeat} run(s) each, "(range)" the lowest and highest. "instructions/request" leaves\n` +
