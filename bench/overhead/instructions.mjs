@@ -201,6 +201,7 @@ function compilerInstructions(costs) {
   return total;
 }
 
+/** The dump's totals by event name (Ir, and with the cache simulation I1mr, D1mr, DLmr, Bcm, ...). */
 function eventCounts(names, values) {
   const v = values.trim().split(/\s+/).map(Number);
   return Object.fromEntries(names.trim().split(/\s+/).map((name, i) => [name, v[i] ?? 0]));
@@ -224,7 +225,8 @@ function simulatedPerRequest(c, requests) {
   };
 }
 
-const perfMapFile = (pid) => path.join(os.tmpdir(), `perf-${pid}.map`);
+/** Where V8 writes a process's perf map: /tmp, whatever TMPDIR says. */
+const perfMapFile = (pid) => `/tmp/perf-${pid}.map`;
 
 /**
  * Per request, each function's own cost: instructions, and with the simulation its L1 misses
