@@ -24,8 +24,8 @@ const MAX_URL_LENGTH = 256;
  * table's route Map, the route's series by code). It serves the requests a connection's last
  * series does not (SocketState.last in http-server-recorder.ts): a service with many URLs,
  * whose clients do not repeat their last request. Measured on the benchmark's routes handler,
- * 1,990 URLs taken in turn (`node bench/overhead/instructions.mjs --handlers routes`): see the
- * README's benchmark section.
+ * 1,990 URLs taken in turn (`node bench/overhead/instructions.mjs --handlers routes`): see
+ * bench/README.md, "At a full table of series".
  *
  * Open addressing with linear probing over a fixed array, half full at most: when it fills, it
  * is emptied and fills again with the URLs that come back, like the normaliser's cache. An entry
