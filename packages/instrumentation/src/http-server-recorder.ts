@@ -212,6 +212,9 @@ function addResponseBytes(response: AssignedResponse, n: number): void {
 }
 
 function addEarlyResponseBytes(response: TrackedResponse, n: number): void {
+  // the wrappers stay installed once a recorder stops (instrumentation.disable(), or the export
+  // worker failed): then they leave Node's objects as they are
+  if (active === undefined) return;
   response[kResponseBytes] = (response[kResponseBytes] ?? 0) + n;
 }
 

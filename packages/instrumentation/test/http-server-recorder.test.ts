@@ -151,3 +151,16 @@ describe("a connection's requests to the URL of its last one", () => {
     }
   });
 });
+
+describe('a stopped recorder', () => {
+  it('leaves the responses written through its wrappers as Node made them', () => {
+    const stopped = startHttpServerRecorder(new SeriesTable(10));
+    stopped.stop();
+    // no socket yet: the bytes a recording recorder would keep on the response itself
+    const res = fakeResponse();
+    res.write('early');
+    res.end('bytes');
+    expect(Object.getOwnPropertySymbols(res).filter((s) => String(s).includes('otel-bandwidth'))).toEqual([]);
+    expect(stopped.stats).toEqual({ requests: 0, aborted: 0, internalErrors: 0 });
+  });
+});
