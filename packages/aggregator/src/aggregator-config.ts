@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+import { DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
 
 export interface AggregatorConfig {
   /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
@@ -30,7 +30,7 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     redisUrl: redis.url,
     redisCluster: redis.cluster,
     mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
-    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    keyPrefix: r.keyPrefix(),
     group: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),
     consumer: r.string('OTEL_BANDWIDTH_CONSUMER_NAME', `${os.hostname()}-${process.pid}`),
     flushIntervalMs: r.int('OTEL_BANDWIDTH_FLUSH_INTERVAL', 5000, { min: 100, max: 600_000 }),
@@ -41,7 +41,6 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     retentionDays: r.int('OTEL_BANDWIDTH_RETENTION_DAYS', 90, { min: 0, max: 36_500 }),
     ledgerRetentionDays: r.int('OTEL_BANDWIDTH_LEDGER_RETENTION_DAYS', 7, { min: 0, max: 36_500 }),
   };
-  if (/[{}]/.test(config.keyPrefix)) r.problem(`OTEL_BANDWIDTH_KEY_PREFIX="${config.keyPrefix}" must not contain { or }`);
   r.done();
   return config;
 }

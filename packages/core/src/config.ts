@@ -3,6 +3,8 @@
  * them together, naming the variable, the bad value and what would be accepted.
  */
 
+import { DEFAULT_KEY_PREFIX } from './redis-keys';
+
 export type Env = Record<string, string | undefined>;
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -127,6 +129,16 @@ export class EnvReader {
       }
     }
     return { url: seeds, cluster };
+  }
+
+  /** OTEL_BANDWIDTH_KEY_PREFIX: the hash tag of every Redis key, so without braces of its own. */
+  keyPrefix(): string {
+    const prefix = this.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX);
+    if (/[{}]/.test(prefix)) {
+      this.problems.push(`OTEL_BANDWIDTH_KEY_PREFIX="${prefix}" must not contain { or } (it becomes the keys' hash tag {${prefix}})`);
+      return DEFAULT_KEY_PREFIX;
+    }
+    return prefix;
   }
 
   /** Adds a problem found by a check the reader cannot express. */

@@ -33,4 +33,12 @@ describe('EnvReader', () => {
       'B="perhaps" is not a boolean (use true or false)',
     ]);
   });
+
+  it('reads the key prefix, refusing braces: the prefix is the hash tag of every key', () => {
+    expect(new EnvReader({}).keyPrefix()).toBe('otel-bandwidth');
+    expect(new EnvReader({ OTEL_BANDWIDTH_KEY_PREFIX: 'shop' }).keyPrefix()).toBe('shop');
+    const r = new EnvReader({ OTEL_BANDWIDTH_KEY_PREFIX: 'a{b}' });
+    r.keyPrefix();
+    expect(() => r.done()).toThrow('OTEL_BANDWIDTH_KEY_PREFIX="a{b}" must not contain { or } (it becomes the keys\' hash tag {a{b}})');
+  });
 });

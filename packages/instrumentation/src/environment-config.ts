@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_PREFIX, EnvReader, type Env } from '@otel-bandwidth/core';
+import { EnvReader, type Env } from '@otel-bandwidth/core';
 
 /** What the preload reads from the environment. */
 export interface PreloadConfig {
@@ -32,7 +32,7 @@ export function readPreloadConfig(env: Env = process.env): PreloadConfig {
     serviceName: r.optionalString('OTEL_SERVICE_NAME'),
     redisUrl: redis.url,
     redisCluster: redis.cluster,
-    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    keyPrefix: r.keyPrefix(),
     exportIntervalMillis: r.int('OTEL_METRIC_EXPORT_INTERVAL', 5000, { min: 100, max: 3_600_000 }),
     exportTimeoutMillis: r.int('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
     cardinalityLimit: r.int('OTEL_BANDWIDTH_CARDINALITY_LIMIT', 2000, { min: 1, max: 1_000_000 }),
@@ -44,7 +44,6 @@ export function readPreloadConfig(env: Env = process.env): PreloadConfig {
     retryMaxDelayMillis: r.int('OTEL_BANDWIDTH_RETRY_MAX_DELAY', 30_000, { min: 100, max: 3_600_000 }),
     shutdownTimeoutMillis: r.int('OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT', 5000, { min: 0, max: 600_000 }),
   };
-  if (/[{}]/.test(config.keyPrefix)) r.problem(`OTEL_BANDWIDTH_KEY_PREFIX="${config.keyPrefix}" must not contain { or }`);
   r.done();
   return config;
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_PREFIX, DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+import { DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
 
 export interface ApiConfig {
   /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
@@ -24,7 +24,7 @@ export function readApiConfig(env: Env = process.env): ApiConfig {
     redisUrl: redis.url,
     redisCluster: redis.cluster,
     mysqlUrl: r.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']),
-    keyPrefix: r.string('OTEL_BANDWIDTH_KEY_PREFIX', DEFAULT_KEY_PREFIX),
+    keyPrefix: r.keyPrefix(),
     host: r.string('OTEL_BANDWIDTH_API_HOST', '127.0.0.1'),
     port: r.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 }),
     consumerGroup: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),

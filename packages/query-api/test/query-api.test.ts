@@ -1,6 +1,6 @@
 import { RollupWriter } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramPoint, type MetricBatch } from '@otel-bandwidth/core';
-import { buildQueryApi } from '@otel-bandwidth/query-api';
+import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
 import type { FastifyInstance } from 'fastify';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
 
@@ -107,5 +107,12 @@ describe('query API', () => {
     const res = await api.inject({ url: '/healthz' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ status: 'ok', redis: 'ok', mysql: 'ok' });
+  });
+});
+
+describe('the API configuration', () => {
+  it('refuses a key prefix with braces at start, as the aggregator and the preload do', () => {
+    expect(() => readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: '{shop}' })).toThrow('OTEL_BANDWIDTH_KEY_PREFIX="{shop}" must not contain { or }');
+    expect(readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: 'shop' }).keyPrefix).toBe('shop');
   });
 });
