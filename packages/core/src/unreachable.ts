@@ -15,13 +15,22 @@ const NETWORK_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST',
 ]);
 
-/** True when an error means the server could not be reached at all (as opposed to a bad query). */
+/**
+ * True when an error means the server could not be reached at all (as opposed to a bad query).
+ * Looks through `errors` (AggregateError) and `cause`: drizzle wraps the driver's error in one of
+ * its own ("Failed query: ...") with the network error as its cause.
+ */
 export function isUnreachableError(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+  return unreachableAt(err, 0);
+}
+
+function unreachableAt(err: unknown, depth: number): boolean {
+  if (typeof err !== 'object' || err === null || depth > 8) return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
-  if (Array.isArray(e.errors) && e.errors.some(isUnreachableError)) return true;
-  return typeof e.message === 'string' && /ECONNREFUSED|connect ETIMEDOUT|Connection is closed|max retries|getaddrinfo/i.test(e.message);
+  if (Array.isArray(e.errors) && e.errors.some((x) => unreachableAt(x, depth + 1))) return true;
+  if (typeof e.message === 'string' && /ECONNREFUSED|connect ETIMEDOUT|Connection is closed|max retries|getaddrinfo/i.test(e.message)) return true;
+  return unreachableAt(e.cause, depth + 1);
 }
 
 /** One clear line for a person: which service, where, why, and how to start it. */

@@ -1,7 +1,10 @@
 import { RollupWriter } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramPoint, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
+import { connectMysql } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
+import Redis from 'ioredis';
+import net from 'node:net';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
@@ -114,5 +117,41 @@ describe('the API configuration', () => {
   it('refuses a key prefix with braces at start, as the aggregator and the preload do', () => {
     expect(() => readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: '{shop}' })).toThrow('OTEL_BANDWIDTH_KEY_PREFIX="{shop}" must not contain { or }');
     expect(readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: 'shop' }).keyPrefix).toBe('shop');
+  });
+});
+
+/** A local port nothing listens on: one the kernel gave a server that has closed again. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('the query API with its stores down', () => {
+  it('answers 503, saying which store does not answer, and /healthz says which is down', async () => {
+    const port = await closedPort();
+    const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => {});
+    const mysql = connectMysql(`mysql://root@127.0.0.1:${port}/down`, { connectTimeoutMs: 2000 });
+    const down = buildQueryApi({ redis, mysql, keyPrefix: r.prefix });
+    try {
+      const health = await down.inject({ url: '/healthz' });
+      expect(health.statusCode).toBe(503);
+      expect(health.json()).toEqual({ status: 'unavailable', redis: 'down', mysql: 'down' });
+      const realtime = await down.inject({ url: '/metrics/realtime' });
+      expect(realtime.statusCode).toBe(503);
+      expect(realtime.json().message).toMatch(/^a backing store does not answer: /);
+      const hourly = await down.inject({ url: '/metrics/hourly' });
+      expect(hourly.statusCode).toBe(503);
+      expect(hourly.json().message).toMatch(/^a backing store does not answer: /);
+      // a bad parameter is still a 400, stores or not
+      expect((await down.inject({ url: '/metrics/hourly?hours=0' })).statusCode).toBe(400);
+    } finally {
+      await down.close();
+      redis.disconnect();
+      await mysql.close();
+    }
   });
 });
