@@ -146,6 +146,9 @@ describe('the query API with its stores down', () => {
       const hourly = await down.inject({ url: '/metrics/hourly' });
       expect(hourly.statusCode).toBe(503);
       expect(hourly.json().message).toMatch(/^a backing store does not answer: /);
+      const status = await down.inject({ url: '/metrics/status' });
+      expect(status.statusCode).toBe(503);
+      expect(status.json().message).toMatch(/^a backing store does not answer: /);
       // a bad parameter is still a 400, stores or not
       expect((await down.inject({ url: '/metrics/hourly?hours=0' })).statusCode).toBe(400);
     } finally {
