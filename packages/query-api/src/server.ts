@@ -28,7 +28,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     bufferWarning: options.bufferWarning ?? 5000,
   };
   const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
     }
@@ -36,7 +36,11 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
       return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `a backing store does not answer: ${err.message}` });
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    return reply.code(status).send({ statusCode: status, error: status === 500 ? 'Internal Server Error' : 'Error', message: err.message });
+    if (status < 500) return reply.code(status).send({ statusCode: status, error: 'Error', message: err.message });
+    // the error's text (a failed query's SQL, say) goes to the API's log, not to its callers
+    if (options.logger) app.log.error(err);
+    else process.stderr.write(`otel-bandwidth api: ${req.method} ${req.url}: ${err.stack ?? err.message}\n`);
+    return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: 'internal error; the API logged it' });
   });
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));

@@ -1,7 +1,7 @@
 import { RollupWriter } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramPoint, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
-import { connectMysql } from '@otel-bandwidth/storage';
+import { connectMysql, databaseName } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
 import net from 'node:net';
@@ -155,6 +155,31 @@ describe('the query API with its stores down', () => {
       await down.close();
       redis.disconnect();
       await mysql.close();
+    }
+  });
+});
+
+describe('the query API on a database without its tables', () => {
+  it('answers 500 without the failed query, and logs it', async () => {
+    const url = `${db.url}_empty`;
+    await db.conn.pool.query(`CREATE DATABASE IF NOT EXISTS \`${databaseName(url)}\``);
+    const mysql = connectMysql(url);
+    const api = buildQueryApi({ redis: r.redis, mysql, keyPrefix: r.prefix });
+    const logged: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    try {
+      const res = await api.inject({ url: '/metrics/hourly' });
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'internal error; the API logged it' });
+      expect(logged.join('')).toMatch(/^otel-bandwidth api: GET \/metrics\/hourly: .*metrics_hourly/s);
+    } finally {
+      write.mockRestore();
+      await api.close();
+      await mysql.close();
+      await db.conn.pool.query(`DROP DATABASE \`${databaseName(url)}\``);
     }
   });
 });
