@@ -38,7 +38,7 @@ export interface BandwidthInstrumentationStats extends RecorderStats {
   series: number;
   /** new series folded into "(overflow)" since start (each counted once per export interval) */
   overflowedSeries: number;
-  /** users not tracked because an interval already had maxUsersPerInterval */
+  /** requests whose user went untracked because their interval already had maxUsersPerInterval users */
   droppedUsers: number;
   /** outbound calls recorded */
   outboundRequests: number;

@@ -12,6 +12,7 @@ const DROP_WARNING_INTERVAL_MS = 3_600_000;
  */
 export class UserUsageTable {
   private users = new Map<string, UserUsage>();
+  /** requests whose user was not kept: their interval already had `limit` users */
   droppedUsers = 0;
   private lastDropWarningMs = -Infinity;
 
