@@ -105,6 +105,28 @@ const defaultLog: Logger = (level, message) => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Data from before this is not from a running service's clock. */
+const EARLIEST_DATA_MS = Date.UTC(2000, 0, 1);
+/** How far ahead of this aggregator's clock a sender's clock may run. */
+const MAX_CLOCK_AHEAD_MS = 24 * 3_600_000;
+
+/** Why a batch's or one of its points' times cannot be stored as data time, or undefined when they can. */
+function timeOutOfRange(batch: MetricBatch, nowMs: number): string | undefined {
+  const latest = nowMs + MAX_CLOCK_AHEAD_MS;
+  const bad = (t: number): boolean => !(t >= EARLIEST_DATA_MS && t <= latest);
+  const say = (what: string, t: number): string =>
+    `${what} time ${t} ms is outside 2000-01-01 to a day past this aggregator's clock (${new Date(latest).toISOString()})`;
+  if (bad(batch.startTimeMs)) return say('the batch start', batch.startTimeMs);
+  if (bad(batch.endTimeMs)) return say('the batch end', batch.endTimeMs);
+  for (const m of batch.metrics) {
+    for (const p of m.points) {
+      if (bad(p.startTimeMs)) return say(`a ${m.name} point's start`, p.startTimeMs);
+      if (bad(p.endTimeMs)) return say(`a ${m.name} point's end`, p.endTimeMs);
+    }
+  }
+  return undefined;
+}
+
 /** a read brings about this many bytes at most (fewer entries when they are large) */
 const READ_TARGET_BYTES = 8 * 1024 * 1024;
 /** decoding yields to other callbacks this often (ms), so a running flush is not held up */
@@ -418,6 +440,12 @@ export class Aggregator {
       } catch (err) {
         if (!(err instanceof WireFormatError)) throw err;
         await this.deadLetterEntry(entry, err.message);
+        continue;
+      }
+      const badTime = timeOutOfRange(batch, Date.now());
+      if (badTime !== undefined) {
+        // MySQL's DATETIME would refuse it, and with it every flush the entry is in
+        await this.deadLetterEntry(entry, badTime);
         continue;
       }
       const midpoint = batch.startTimeMs + (batch.endTimeMs - batch.startTimeMs) / 2;

@@ -156,6 +156,9 @@ function isError(a: Attributes): boolean {
   return a[ATTR_ERROR_TYPE] !== undefined || Number(a[ATTR_HTTP_STATUS]) >= 400;
 }
 
+/** The longest duration the min/max response time columns (DECIMAL(14,3), milliseconds) hold. */
+const MAX_STORED_DURATION_MS = 99_999_999_999.999;
+
 /** A non-negative amount a BIGINT UNSIGNED (or DOUBLE) column takes without loss. */
 const storable = (n: number): boolean => n >= 0 && n <= Number.MAX_SAFE_INTEGER;
 
@@ -297,7 +300,10 @@ export class BatchRollup {
     const toMs = unitToMs(h.unit);
     const map = storageBucketMap(h.boundaries.map((b) => (b * toMs) / 1000));
     for (const p of h.points) {
-      if (!storable(p.sum) || (p.min !== undefined && p.min < 0)) {
+      // a duration the min/max columns (DECIMAL(14,3) ms, about 3 years) cannot hold would fail
+      // every flush it is in
+      const longest = (p.max ?? (p.count > 0 ? p.sum / p.count : 0)) * toMs;
+      if (!storable(p.sum) || (p.min !== undefined && p.min < 0) || !(longest <= MAX_STORED_DURATION_MS)) {
         this.ignoredPoints++;
         continue;
       }

@@ -51,6 +51,32 @@ describe('Aggregator', () => {
     expect(Number((await r.redis.hgetall(r.keys.aggregatorStatus)).lastFlushMs)).toBeGreaterThanOrEqual(now);
   });
 
+  it('dead-letters an entry whose times MySQL cannot store, ignores durations its columns cannot hold, and commits the rest', async () => {
+    await db.conn.pool.query('DELETE FROM metrics_hourly');
+    await r.redis.del(r.keys.stream, r.keys.deadLetter);
+    const now = Date.now();
+    const year11476 = 3e14;
+    const good = batch('times:1', now - 5000, now, [{ route: '/ok', count: 3, durationsS: [0.002, 0.002, 0.002], inBytes: 0, outBytes: 300 }]);
+    const farFuture = batch('times:2', year11476 - 5000, year11476, [{ route: '/future', count: 1, durationsS: [0.002], inBytes: 0, outBytes: 10 }]);
+    const endless = batch('times:3', now - 5000, now, [{ route: '/endless', count: 1, durationsS: [1e12], inBytes: 0, outBytes: 50 }]);
+    for (const b of [good, farFuture, endless]) await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b)));
+
+    const agg = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'times', log: silent });
+    await agg.drainOnce();
+    await agg.stop();
+
+    const [rows] = await db.conn.pool.query('SELECT endpoint, total_requests, total_outbound, max_response_time FROM metrics_hourly ORDER BY endpoint');
+    expect(rows).toEqual([
+      // its duration point is ignored (1e15 ms); its byte counts are kept
+      { endpoint: '/endless', total_requests: 0, total_outbound: 50, max_response_time: 0 },
+      { endpoint: '/ok', total_requests: 3, total_outbound: 300, max_response_time: 2 },
+    ]);
+    expect(agg.stats()).toMatchObject({ batchesApplied: 2, deadLettered: 1 });
+    const dead = await r.redis.xrange(r.keys.deadLetter, '-', '+');
+    expect(dead.map(([, f]) => f[1])).toEqual([expect.stringMatching(/^the batch start time 299999999995000 ms is outside 2000-01-01 to a day past this aggregator's clock/)]);
+    expect(await r.redis.xlen(r.keys.stream)).toBe(0);
+  });
+
   it('re-reads its own pending entries after a restart and applies them once', async () => {
     const now = Date.now();
     const b = batch('proc-c:1', now - 5000, now, [{ route: '/orders', method: 'POST', count: 3, durationsS: [0.01, 0.01, 0.01], inBytes: 30, outBytes: 60 }]);
