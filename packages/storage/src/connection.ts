@@ -1,4 +1,4 @@
-import { ServiceUnreachableError, isUnreachableError } from '@otel-bandwidth/core';
+import { ConfigError, ServiceUnreachableError, isUnreachableError, redactUrl } from '@otel-bandwidth/core';
 import { drizzle, type MySql2Database } from 'drizzle-orm/mysql2';
 import mysql from 'mysql2/promise';
 import * as schema from './schema';
@@ -32,8 +32,9 @@ function baseOptions(url: string): mysql.PoolOptions {
 /** The database name in a mysql:// URL. */
 export function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  if (!name) throw new Error(`MYSQL_URL ${url} names no database (add /otel_bandwidth to it)`);
-  if (!/^[A-Za-z0-9_$-]+$/.test(name)) throw new Error(`database name "${name}" has characters other than letters, digits, _, $ and -`);
+  // a configuration problem, said in one line without the URL's password
+  if (!name) throw new ConfigError([`MYSQL_URL="${redactUrl(url)}" names no database (add /otel_bandwidth to it)`]);
+  if (!/^[A-Za-z0-9_$-]+$/.test(name)) throw new ConfigError([`MYSQL_URL's database name "${name}" has characters other than letters, digits, _, $ and -`]);
   return name;
 }
 
@@ -62,9 +63,20 @@ export async function pingMysql(conn: MysqlConnection): Promise<void> {
   try {
     await conn.pool.query('SELECT 1');
   } catch (err) {
-    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', conn.url, err);
-    throw err;
+    throw mysqlProblem(err, conn.url);
   }
+}
+
+/**
+ * A MySQL failure as a person should read it: unreachable, the database missing, the user refused
+ * (each one line, the URL without its password), or the error as it came.
+ */
+function mysqlProblem(err: unknown, url: string): unknown {
+  if (isUnreachableError(err)) return new ServiceUnreachableError('MySQL', url, err);
+  const e = err as { errno?: unknown; sqlMessage?: unknown };
+  if (e.errno === 1049) return new ConfigError([`MYSQL_URL="${redactUrl(url)}": database "${databaseName(url)}" does not exist; create it and its tables with \`otel-bandwidth migrate\``]);
+  if (e.errno === 1045 || e.errno === 1044 || e.errno === 1698) return new ConfigError([`MYSQL_URL="${redactUrl(url)}": MySQL refused the user (${String(e.sqlMessage)})`]);
+  return err;
 }
 
 /** Creates the URL's database if it does not exist. */
@@ -77,8 +89,7 @@ export async function ensureDatabase(url: string): Promise<void> {
     conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   } catch (err) {
-    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
-    throw err;
+    throw mysqlProblem(err, url);
   } finally {
     await conn?.end().catch(() => undefined);
   }

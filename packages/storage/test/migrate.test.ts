@@ -1,4 +1,4 @@
-import { dropDatabase, migrate } from '@otel-bandwidth/storage';
+import { connectMysql, databaseName, dropDatabase, migrate, pingMysql } from '@otel-bandwidth/storage';
 import mysql from 'mysql2/promise';
 
 const url = `${process.env.MYSQL_TEST_SERVER_URL ?? 'mysql://root@127.0.0.1:3306'}/obw_test_migrate_${process.pid}`;
@@ -33,5 +33,23 @@ describe('migrate', () => {
     await expect(migrate('mysql://root@127.0.0.1:1/x')).rejects.toThrow(
       'MySQL at mysql://root@127.0.0.1:1/x does not answer (ECONNREFUSED). Start it (for example `docker compose up -d mysql`)',
     );
+  });
+});
+
+describe('MySQL problems a person must act on', () => {
+  it('says so in one line, without the URL\'s password', async () => {
+    const server = process.env.MYSQL_TEST_SERVER_URL ?? 'mysql://root@127.0.0.1:3306';
+    expect(() => databaseName('mysql://root:s3cret@127.0.0.1:3306')).toThrow(
+      'invalid configuration:\n  - MYSQL_URL="mysql://root:***@127.0.0.1:3306" names no database (add /otel_bandwidth to it)',
+    );
+    const missing = `${server}/obw_test_never_created_${process.pid}`;
+    const conn = connectMysql(missing);
+    try {
+      await expect(pingMysql(conn)).rejects.toThrow(
+        `database "obw_test_never_created_${process.pid}" does not exist; create it and its tables with \`otel-bandwidth migrate\``,
+      );
+    } finally {
+      await conn.close();
+    }
   });
 });
