@@ -105,6 +105,18 @@ const defaultLog: Logger = (level, message) => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Why a flush failed, in one line: the innermost cause's message (drizzle wraps the driver's error
+ * in one whose message is the failed query's SQL and parameters, routes and user ids included),
+ * with MySQL's error code where there is one.
+ */
+function reasonOf(err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown; code?: unknown } | undefined;
+  for (let depth = 0; depth < 8 && e?.cause instanceof Error; depth++) e = e.cause as typeof e;
+  const message = typeof e?.message === 'string' ? e.message.split('\n')[0] : String(err);
+  return typeof e?.code === 'string' && !message.includes(e.code) ? `${message} (${e.code})` : (message ?? String(err));
+}
+
 /** Data from before this is not from a running service's clock. */
 const EARLIEST_DATA_MS = Date.UTC(2000, 0, 1);
 /** How far ahead of this aggregator's clock a sender's clock may run. */
@@ -357,7 +369,7 @@ export class Aggregator {
         this.failuresInARow = 0;
       } catch (err) {
         this.failuresInARow++;
-        this.lastError = (err as Error).message;
+        this.lastError = reasonOf(err);
         this.counters.failedFlushes++;
         const what = isUnreachableError(err) ? 'a backing service does not answer' : 'flush failed';
         const line = `${what}: ${this.lastError}`;

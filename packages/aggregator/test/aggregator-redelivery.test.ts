@@ -163,4 +163,32 @@ describe('Aggregator redelivery', () => {
     // 1 + 2 + ... + 30 requests
     expect(await totals('/retried')).toEqual([{ requests: 465, inbound: 465, outbound: 4650, duration: 465 * 250 }]);
   });
+
+  it('logs why a flush failed in one line: the driver\'s reason, not the failed query and its parameters', async () => {
+    let failures = 0;
+    const logs: string[] = [];
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'reasoned',
+      flushIntervalMs: 100,
+      log: (_level, message) => logs.push(message),
+      hooks: {
+        beforeCommit: () => {
+          if (failures++ === 0) {
+            const cause = Object.assign(new Error("Table 'obw.metrics_hourly' doesn't exist"), { code: 'ER_NO_SUCH_TABLE' });
+            throw new Error('Failed query: insert into `metrics_hourly` ...\nparams: shop,/secret/user-42', { cause });
+          }
+        },
+      },
+    });
+    await agg.start();
+    await add(batchOf('rd-e:1', '/reasoned', 1, 10));
+    await until(async () => agg.stats().batchesApplied === 1 && (await pending()) === 0);
+    await agg.stop();
+    expect(logs.filter((l) => l.startsWith('flush failed'))).toEqual([
+      "flush failed: Table 'obw.metrics_hourly' doesn't exist (ER_NO_SUCH_TABLE) (holding 1 entries; retrying)",
+    ]);
+  });
 });
