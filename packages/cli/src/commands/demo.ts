@@ -263,8 +263,12 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
         });
       }
     } finally {
-      shop.child.kill('SIGTERM');
-      await new Promise((r) => shop.child.once('exit', r));
+      // the shop may have exited already (then its 'exit' event has been and gone)
+      if (shop.child.exitCode === null && shop.child.signalCode === null) {
+        const exited = new Promise((r) => shop.child.once('exit', r));
+        shop.child.kill('SIGTERM');
+        await exited;
+      }
       await api.close();
       await aggregator.stop();
       await mysql.close();
