@@ -52,11 +52,18 @@ function mergeValuePoint(into: SumPoint, p: SumPoint, additive: boolean): void {
 }
 
 /**
+ * Users an unsent batch holds at most: while Redis refuses the stream, each interval's users are
+ * merged into it, and a service with many users would otherwise grow it without end.
+ */
+export const MAX_HELD_USERS = 100_000;
+
+/**
  * Merges a later batch into an unsent one, series by series: counts, sums and bucket counts add,
  * min and max combine, gauges keep the latest value. The result's size is bounded by the number of
- * distinct series, however many intervals were merged. Cumulative points keep the latest value.
+ * distinct series, however many intervals were merged, and its users by `userLimit`: returns the
+ * users of `later` left out for that. Cumulative points keep the latest value.
  */
-export function mergeInto(target: UnsentBatch, later: UnsentBatch): void {
+export function mergeInto(target: UnsentBatch, later: UnsentBatch, userLimit = MAX_HELD_USERS): number {
   target.startTimeMs = Math.min(target.startTimeMs, later.startTimeMs);
   target.endTimeMs = Math.max(target.endTimeMs, later.endTimeMs);
   target.resource = { ...target.resource, ...later.resource };
@@ -93,22 +100,29 @@ export function mergeInto(target: UnsentBatch, later: UnsentBatch): void {
       }
     }
   }
-  if (later.users && later.users.length > 0) target.users = mergeUsers(target.users ?? [], later.users);
+  if (!later.users || later.users.length === 0) return 0;
+  const merged = mergeUsers(target.users ?? [], later.users, userLimit);
+  target.users = merged.users;
+  return merged.dropped;
 }
 
-export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[]): UserUsage[] {
+/** Users of `a` and `b` summed by id; ids of `b` new past `limit` users are left out and counted. */
+export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[], limit = MAX_HELD_USERS): { users: UserUsage[]; dropped: number } {
   const byId = new Map<string, UserUsage>();
+  let dropped = 0;
   for (const u of a) byId.set(u.id, { ...u });
   for (const u of b) {
     const x = byId.get(u.id);
-    if (!x) byId.set(u.id, { ...u });
-    else {
+    if (!x) {
+      if (byId.size >= limit) dropped++;
+      else byId.set(u.id, { ...u });
+    } else {
       x.requests += u.requests;
       x.inboundBytes += u.inboundBytes;
       x.outboundBytes += u.outboundBytes;
     }
   }
-  return [...byId.values()];
+  return { users: [...byId.values()], dropped };
 }
 
 export function countBatchPoints(b: UnsentBatch): number {

@@ -5,7 +5,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, type InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatchStepwise, fieldsToArray, redisKeys, type StreamFields, type UserUsage } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
-import { countBatchPoints, mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';
+import { MAX_HELD_USERS, countBatchPoints, mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';
 import { createOwnedClient } from './redis-client';
 import { resourceMetricsToBatch } from './resource-metrics-to-batch';
 
@@ -53,6 +53,8 @@ export interface ExporterStats {
   pointsPending: number;
   /** data points given up (only at shutdown, past its deadline) */
   pointsDropped: number;
+  /** users' usage left out of held data: past MAX_HELD_USERS users while Redis did not take it */
+  usersDropped: number;
   /** failed attempts since the last success */
   failuresInARow: number;
   /** the delay chosen for the next attempt while failing, in ms */
@@ -171,10 +173,10 @@ export class RedisMetricExporter implements PushMetricExporter {
   private failuresInARow = 0;
   private isShutdown = false;
   private shuttingDown: Promise<void> | undefined;
-  private readonly counters = { batchesExported: 0, pointsExported: 0, retries: 0, resends: 0, pointsDropped: 0 };
+  private readonly counters = { batchesExported: 0, pointsExported: 0, retries: 0, resends: 0, pointsDropped: 0, usersDropped: 0 };
   private lastError: string | undefined;
   private lastReportMs: number;
-  private reported = { retries: 0, pointsDropped: 0 };
+  private reported = { retries: 0, pointsDropped: 0, usersDropped: 0 };
 
   constructor(options: RedisMetricExporterOptions = {}) {
     this.streamKey = redisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX).stream;
@@ -281,7 +283,9 @@ export class RedisMetricExporter implements PushMetricExporter {
       if (users.length > 0) batch.users = users;
       this.hold(batch);
     } else if (users.length > 0 && this.pending) {
-      this.pending.users = mergeUsers(this.pending.users ?? [], users);
+      const merged = mergeUsers(this.pending.users ?? [], users);
+      this.pending.users = merged.users;
+      this.counters.usersDropped += merged.dropped;
     }
   }
 
@@ -304,7 +308,7 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   private hold(batch: UnsentBatch): void {
     if (!this.pending) this.pending = batch;
-    else mergeInto(this.pending, batch);
+    else this.counters.usersDropped += mergeInto(this.pending, batch);
   }
 
   private drain(): Promise<boolean> {
@@ -439,7 +443,7 @@ export class RedisMetricExporter implements PushMetricExporter {
     if (nothingAdded && attempt && !attempt.maybeSent) {
       this.attempt = undefined;
       this.sequence--; // the id was never seen outside this process
-      if (this.pending) mergeInto(attempt.batch, this.pending);
+      if (this.pending) this.counters.usersDropped += mergeInto(attempt.batch, this.pending);
       this.pending = attempt.batch;
     }
     this.scheduleRetry();
@@ -476,11 +480,13 @@ export class RedisMetricExporter implements PushMetricExporter {
     if (now - this.lastReportMs < STATS_REPORT_INTERVAL_MILLIS) return;
     this.lastReportMs = now;
     const s = this.stats();
-    const troubled = s.failuresInARow > 0 || s.retries > this.reported.retries || s.pointsDropped > this.reported.pointsDropped;
-    this.reported = { retries: s.retries, pointsDropped: s.pointsDropped };
+    const troubled =
+      s.failuresInARow > 0 || s.retries > this.reported.retries || s.pointsDropped > this.reported.pointsDropped || s.usersDropped > this.reported.usersDropped;
+    this.reported = { retries: s.retries, pointsDropped: s.pointsDropped, usersDropped: s.usersDropped };
     const line =
       `otel-bandwidth exporter: ${s.batchesExported} batches (${s.pointsExported} data points) exported, ` +
       `${s.retries} retries, ${s.resends} resends, ${s.pointsPending} data points pending, ${s.pointsDropped} dropped` +
+      (s.usersDropped > 0 ? `, ${s.usersDropped} users' usage left out past ${MAX_HELD_USERS} held` : '') +
       (s.lastError ? `; last failure: ${s.lastError}` : '');
     if (troubled) diag.warn(line);
     else diag.info(line);

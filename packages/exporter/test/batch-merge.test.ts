@@ -31,6 +31,23 @@ function interval(startMs: number, points: Array<{ attributes: Record<string, st
 }
 
 describe('mergeInto', () => {
+  it('holds at most its limit of users, adding up those it holds and counting the new ones it leaves out', () => {
+    const pending = interval(0, []);
+    pending.users = [{ id: 'u1', requests: 1, inboundBytes: 1, outboundBytes: 1 }];
+    const later = interval(5000, []);
+    later.users = [
+      { id: 'u2', requests: 2, inboundBytes: 2, outboundBytes: 2 },
+      { id: 'u1', requests: 3, inboundBytes: 3, outboundBytes: 3 },
+      { id: 'u3', requests: 4, inboundBytes: 4, outboundBytes: 4 },
+      { id: 'u4', requests: 5, inboundBytes: 5, outboundBytes: 5 },
+    ];
+    expect(mergeInto(pending, later, 2)).toBe(2);
+    expect(pending.users).toEqual([
+      { id: 'u1', requests: 4, inboundBytes: 4, outboundBytes: 4 },
+      { id: 'u2', requests: 2, inboundBytes: 2, outboundBytes: 2 },
+    ]);
+  });
+
   it('adds counts, sums, buckets and deltas series by series; min and max combine; new series join; users add up', () => {
     const pending = interval(0, [{ attributes: A, count: 2, sum: 0.02, min: 0.005, max: 0.015, buckets: [1, 1, 0], hits: 2 }]);
     pending.users = [{ id: 'u1', requests: 2, inboundBytes: 0, outboundBytes: 40 }];

@@ -26,6 +26,7 @@ const BEFORE_FIRST_WORD: Readonly<ExporterStats> = {
   resends: 0,
   pointsPending: 0,
   pointsDropped: 0,
+  usersDropped: 0,
   failuresInARow: 0,
   retryDelayMillis: undefined,
   lastError: undefined,
