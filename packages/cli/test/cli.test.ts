@@ -25,6 +25,20 @@ describe('otel-bandwidth CLI', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 
+  it('rejects a bad demo option in one line, with exit status 2', () => {
+    const bad = run(['demo', '--duration', 'abc']);
+    expect([bad.status, bad.stderr]).toEqual([2, 'otel-bandwidth demo: --duration must be a positive number, got "abc"\n']);
+    const unknown = run(['demo', '--bogus']);
+    expect([unknown.status, unknown.stderr]).toEqual([2, 'otel-bandwidth demo: unknown option --bogus (see otel-bandwidth demo --help)\n']);
+  });
+
+  it('says in one line that MySQL refused the user, without the password', () => {
+    const r = run(['migrate'], { MYSQL_URL: 'mysql://nobody:s3cret@127.0.0.1:3306/obw_test_refused' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^otel-bandwidth: invalid configuration:\n  - MYSQL_URL="mysql:\/\/nobody:\*\*\*@127\.0\.0\.1:3306\/obw_test_refused": MySQL refused the user \(Access denied/);
+    expect(r.stderr).not.toContain('s3cret');
+  });
+
   it('names every bad variable at start', () => {
     const r = run(['aggregator'], { OTEL_BANDWIDTH_FLUSH_INTERVAL: 'soon', REDIS_URL: 'http://x' });
     expect(r.status).toBe(1);

@@ -146,7 +146,13 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
       process.stdout.write(`${this.help}\n`);
       return 0;
     }
-    const opts = parseDemoArgs(args);
+    let opts: DemoOptions;
+    try {
+      opts = parseDemoArgs(args);
+    } catch (err) {
+      process.stderr.write(`otel-bandwidth demo: ${(err as Error).message}\n`);
+      return 2;
+    }
     const env = new EnvReader();
     const redisUrl = env.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
     const mysqlUrl = demoDatabaseUrl(env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']));
