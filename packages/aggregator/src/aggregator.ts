@@ -113,8 +113,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function reasonOf(err: unknown): string {
   let e = err as { message?: unknown; cause?: unknown; code?: unknown } | undefined;
   for (let depth = 0; depth < 8 && e?.cause instanceof Error; depth++) e = e.cause as typeof e;
-  const message = typeof e?.message === 'string' ? e.message.split('\n')[0] : String(err);
-  return typeof e?.code === 'string' && !message.includes(e.code) ? `${message} (${e.code})` : (message ?? String(err));
+  const message = typeof e?.message === 'string' ? (e.message.split('\n')[0] as string) : String(err);
+  return typeof e?.code === 'string' && !message.includes(e.code) ? `${message} (${e.code})` : message;
 }
 
 /** Data from before this is not from a running service's clock. */

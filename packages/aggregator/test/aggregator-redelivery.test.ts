@@ -26,6 +26,25 @@ afterAll(async () => {
 
 const silent = (): void => undefined;
 
+/** An aggregator flushing every 100 ms whose first commit fails with `failure`; what it logs goes to `logs`. */
+function failingOnce(consumer: string, failure: () => Error, logs: string[], readCount?: number): Aggregator {
+  let failures = 0;
+  return new Aggregator({
+    redis: r.redis,
+    mysql: db.conn,
+    keyPrefix: r.prefix,
+    consumer,
+    flushIntervalMs: 100,
+    ...(readCount === undefined ? {} : { readCount }),
+    log: (_level, message) => logs.push(message),
+    hooks: {
+      beforeCommit: () => {
+        if (failures++ === 0) throw failure();
+      },
+    },
+  });
+}
+
 function batchOf(id: string, route: string, count: number, outBytes: number): MetricBatch {
   const now = Date.now();
   return batch(id, now - 5000, now, [{ route, count, durationsS: Array<number>(count).fill(0.25), inBytes: count, outBytes }]);
@@ -138,22 +157,8 @@ describe('Aggregator redelivery', () => {
   });
 
   it('a flush that fails is flushed again first, while reading goes on', async () => {
-    let failures = 0;
     const logs: string[] = [];
-    const agg = new Aggregator({
-      redis: r.redis,
-      mysql: db.conn,
-      keyPrefix: r.prefix,
-      consumer: 'retrying',
-      flushIntervalMs: 100,
-      readCount: 5,
-      log: (_level, message) => logs.push(message),
-      hooks: {
-        beforeCommit: () => {
-          if (failures++ === 0) throw new Error('the disk is full');
-        },
-      },
-    });
+    const agg = failingOnce('retrying', () => new Error('the disk is full'), logs, 5);
     await agg.start();
     for (let i = 1; i <= 30; i++) await add(batchOf(`rd-d:${i}`, '/retried', i, 10 * i));
     await until(async () => agg.stats().batchesApplied === 30 && (await pending()) === 0);
@@ -165,24 +170,9 @@ describe('Aggregator redelivery', () => {
   });
 
   it('logs why a flush failed in one line: the driver\'s reason, not the failed query and its parameters', async () => {
-    let failures = 0;
     const logs: string[] = [];
-    const agg = new Aggregator({
-      redis: r.redis,
-      mysql: db.conn,
-      keyPrefix: r.prefix,
-      consumer: 'reasoned',
-      flushIntervalMs: 100,
-      log: (_level, message) => logs.push(message),
-      hooks: {
-        beforeCommit: () => {
-          if (failures++ === 0) {
-            const cause = Object.assign(new Error("Table 'obw.metrics_hourly' doesn't exist"), { code: 'ER_NO_SUCH_TABLE' });
-            throw new Error('Failed query: insert into `metrics_hourly` ...\nparams: shop,/secret/user-42', { cause });
-          }
-        },
-      },
-    });
+    const cause = Object.assign(new Error("Table 'obw.metrics_hourly' doesn't exist"), { code: 'ER_NO_SUCH_TABLE' });
+    const agg = failingOnce('reasoned', () => new Error('Failed query: insert into `metrics_hourly` ...\nparams: shop,/secret/user-42', { cause }), logs);
     await agg.start();
     await add(batchOf('rd-e:1', '/reasoned', 1, 10));
     await until(async () => agg.stats().batchesApplied === 1 && (await pending()) === 0);

@@ -100,8 +100,12 @@ export function mergeInto(target: UnsentBatch, later: UnsentBatch, userLimit = M
       }
     }
   }
-  if (!later.users || later.users.length === 0) return 0;
-  const merged = mergeUsers(target.users ?? [], later.users, userLimit);
+  return later.users && later.users.length > 0 ? addHeldUsers(target, later.users, userLimit) : 0;
+}
+
+/** Adds an interval's users to an unsent batch's, at most `limit` in all; returns those left out. */
+export function addHeldUsers(target: UnsentBatch, users: readonly UserUsage[], limit = MAX_HELD_USERS): number {
+  const merged = mergeUsers(target.users ?? [], users, limit);
   target.users = merged.users;
   return merged.dropped;
 }

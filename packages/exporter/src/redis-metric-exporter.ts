@@ -5,7 +5,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, type InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatchStepwise, fieldsToArray, redisKeys, type StreamFields, type UserUsage } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
-import { MAX_HELD_USERS, countBatchPoints, mergeInto, mergeUsers, type UnsentBatch } from './batch-merge';
+import { MAX_HELD_USERS, addHeldUsers, countBatchPoints, mergeInto, type UnsentBatch } from './batch-merge';
 import { createOwnedClient } from './redis-client';
 import { resourceMetricsToBatch } from './resource-metrics-to-batch';
 
@@ -283,9 +283,7 @@ export class RedisMetricExporter implements PushMetricExporter {
       if (users.length > 0) batch.users = users;
       this.hold(batch);
     } else if (users.length > 0 && this.pending) {
-      const merged = mergeUsers(this.pending.users ?? [], users);
-      this.pending.users = merged.users;
-      this.counters.usersDropped += merged.dropped;
+      this.counters.usersDropped += addHeldUsers(this.pending, users);
     }
   }
 

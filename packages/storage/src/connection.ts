@@ -71,7 +71,7 @@ export async function pingMysql(conn: MysqlConnection): Promise<void> {
  * A MySQL failure as a person should read it: unreachable, the database missing, the user refused
  * (each one line, the URL without its password), or the error as it came.
  */
-function mysqlProblem(err: unknown, url: string): unknown {
+export function mysqlProblem(err: unknown, url: string): unknown {
   if (isUnreachableError(err)) return new ServiceUnreachableError('MySQL', url, err);
   const e = err as { errno?: unknown; sqlMessage?: unknown };
   if (e.errno === 1049) return new ConfigError([`MYSQL_URL="${redactUrl(url)}": database "${databaseName(url)}" does not exist; create it and its tables with \`otel-bandwidth migrate\``]);
@@ -105,8 +105,7 @@ export async function dropDatabase(url: string): Promise<void> {
     conn = await mysql.createConnection({ ...baseOptions(u.toString()), connectTimeout: 5000 });
     await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
   } catch (err) {
-    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
-    throw err;
+    throw mysqlProblem(err, url);
   } finally {
     await conn?.end().catch(() => undefined);
   }

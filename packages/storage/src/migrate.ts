@@ -2,8 +2,7 @@ import path from 'node:path';
 import { migrate as drizzleMigrate } from 'drizzle-orm/mysql2/migrator';
 import { drizzle } from 'drizzle-orm/mysql2';
 import mysql from 'mysql2/promise';
-import { ServiceUnreachableError, isUnreachableError } from '@otel-bandwidth/core';
-import { ensureDatabase } from './connection';
+import { ensureDatabase, mysqlProblem } from './connection';
 
 export const MIGRATIONS_FOLDER = path.join(__dirname, '..', 'drizzle');
 const LOCK_NAME = 'otel_bandwidth_migrate';
@@ -36,8 +35,7 @@ export async function migrate(url: string): Promise<MigrateResult> {
   try {
     conn = await mysql.createConnection({ uri: url, timezone: 'Z', multipleStatements: false, connectTimeout: 5000 });
   } catch (err) {
-    if (isUnreachableError(err)) throw new ServiceUnreachableError('MySQL', url, err);
-    throw err;
+    throw mysqlProblem(err, url);
   }
   try {
     await conn.query("SET time_zone = '+00:00'");
