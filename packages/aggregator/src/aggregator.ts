@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { DEFAULT_KEY_PREFIX, WireFormatError, decodeBatch, isUnreachableError, redisKeys, type MetricBatch, type RedisKeys } from '@otel-bandwidth/core';
-import { metricsBatchLedger, type MysqlConnection } from '@otel-bandwidth/storage';
+import { isMysqlDataError, metricsBatchLedger, type MysqlConnection } from '@otel-bandwidth/storage';
 import { inArray } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
 import { BatchRollup } from './batch-rollup';
@@ -155,6 +155,8 @@ class FlushBuffer {
   readonly duplicates: string[] = [];
   private readonly batchIds = new Set<string>();
   readonly streamIds = new Set<string>();
+  /** MySQL refused the merged totals: the batches are applied one transaction each */
+  oneAtATime = false;
 
   get size(): number {
     return this.streamIds.size;
@@ -566,11 +568,20 @@ export class Aggregator {
 
   /** One flush: the transaction, then the acknowledgements, then the realtime view. */
   private async commit(buffer: FlushBuffer): Promise<void> {
+    if (buffer.oneAtATime) return this.commitOneAtATime(buffer);
     let result: MergedFlushResult | undefined;
     const info: FlushInfo = { entries: buffer.size, batches: buffer.entries.length };
     this.committing = info;
     if (buffer.entries.length > 0) {
-      result = await this.writer.applyMerged({ entries: buffer.entries, rollup: buffer.rollup, rebuild: (fresh) => this.rebuild(fresh) });
+      try {
+        result = await this.writer.applyMerged({ entries: buffer.entries, rollup: buffer.rollup, rebuild: (fresh) => this.rebuild(fresh) });
+      } catch (err) {
+        // a value MySQL will not store fails every flush it is in: find the entries that hold it
+        if (!isMysqlDataError(err)) throw err;
+        this.log('warn', `MySQL refused a flush of ${buffer.entries.length} batches (${reasonOf(err)}); applying them one at a time to set aside the ones it refuses`);
+        buffer.oneAtATime = true;
+        return this.commitOneAtATime(buffer);
+      }
     }
     // committed: from here a crash re-delivers, and the ledger skips these batches
     await this.hooks.beforeAck?.(info);
@@ -585,6 +596,48 @@ export class Aggregator {
       this.log('warn', `entry ${e.streamId} (batch ${e.batchId}) was deleted from the stream before it could be applied; acknowledged`);
     }
     await this.afterCommit(result?.rollup ?? new BatchRollup());
+  }
+
+  /**
+   * A flush MySQL refused, one transaction per batch: a batch it refuses goes to the dead-letter
+   * stream, the others are applied. Each is acknowledged after its own commit, so after a failure
+   * (MySQL gone) the buffer holds only the batches still to do, and the ledger skips none twice.
+   */
+  private async commitOneAtATime(buffer: FlushBuffer): Promise<void> {
+    const applied = new BatchRollup();
+    while (buffer.entries.length > 0) {
+      const e = buffer.entries[0] as LedgerEntry;
+      const [entry] = await this.consumer.fetch([e.streamId]);
+      if (entry?.fields === undefined) {
+        this.log('warn', `entry ${e.streamId} (batch ${e.batchId}) was deleted from the stream before it could be applied; acknowledged`);
+      } else {
+        // it decoded when it was read; the stream does not change an entry
+        const batch = decodeBatch(entry.fields);
+        const rollup = new BatchRollup();
+        rollup.add(batch);
+        this.committing = { entries: 1, batches: 1 };
+        try {
+          const result = await this.writer.applyMerged({ entries: [e], rollup, rebuild: () => ({ rollup, missing: [] }) });
+          await this.hooks.beforeAck?.(this.committing);
+          this.counters.batchesApplied += result.applied.length;
+          this.counters.duplicateBatches += result.duplicates.length;
+          if (result.applied.length > 0) applied.add(batch);
+        } catch (err) {
+          if (!isMysqlDataError(err)) throw err;
+          await this.deadLetterEntry(entry, `MySQL refused its totals: ${reasonOf(err)}`);
+        }
+      }
+      await this.consumer.ack([e.streamId]);
+      buffer.entries.shift();
+      buffer.streamIds.delete(e.streamId);
+    }
+    await this.consumer.ack([...buffer.streamIds]);
+    this.counters.duplicateBatches += buffer.duplicates.length;
+    this.counters.flushes++;
+    this.lastFlushMs = Date.now();
+    this.lastError = undefined;
+    this.lastLoggedError = '';
+    await this.afterCommit(applied);
   }
 
   /** Realtime view, status and trimming: best effort, never undoing the commit. */

@@ -77,6 +77,44 @@ describe('Aggregator', () => {
     expect(await r.redis.xlen(r.keys.stream)).toBe(0);
   });
 
+  it('sets aside a batch whose totals MySQL refuses and applies the rest of its flush, each once', async () => {
+    await db.conn.pool.query('DELETE FROM metrics_hourly');
+    await r.redis.del(r.keys.stream, r.keys.deadLetter);
+    const now = Date.now();
+    const seed = batch('huge:1', now - 5000, now, [{ route: '/huge', count: 1, durationsS: [0.002], inBytes: 0, outBytes: 1 }], 'giant');
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(seed)));
+    const agg = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'huge', log: silent });
+    await agg.drainOnce();
+    // the row is 1 short of BIGINT UNSIGNED's largest value: adding 9e15 more overflows it (its
+    // own service, so the daily total of the other rows' service still fits)
+    await db.conn.pool.query("UPDATE metrics_hourly SET total_outbound = 18446744073709551614 WHERE endpoint = '/huge'");
+
+    const before = batch('huge:2', now - 5000, now, [{ route: '/ok', count: 2, durationsS: [0.002, 0.002], inBytes: 0, outBytes: 200 }]);
+    const overflowing = batch('huge:3', now - 5000, now, [{ route: '/huge', count: 1, durationsS: [0.002], inBytes: 0, outBytes: 9e15 }], 'giant');
+    const after = batch('huge:4', now - 5000, now, [{ route: '/ok', count: 3, durationsS: [0.002, 0.002, 0.002], inBytes: 0, outBytes: 300 }]);
+    for (const b of [before, overflowing, after, before]) await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(b)));
+    const logged: string[] = [];
+    const agg2 = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'huge', log: (_, m) => logged.push(m) });
+    await agg2.drainOnce();
+    await agg2.stop();
+    await agg.stop();
+
+    const [rows] = await db.conn.pool.query('SELECT endpoint, total_requests, CAST(total_outbound AS CHAR) AS outbound FROM metrics_hourly ORDER BY endpoint');
+    expect(rows).toEqual([
+      { endpoint: '/huge', total_requests: 1, outbound: '18446744073709551614' },
+      { endpoint: '/ok', total_requests: 5, outbound: '500' },
+    ]);
+    expect(agg2.stats()).toMatchObject({ entriesRead: 4, batchesApplied: 2, duplicateBatches: 1, deadLettered: 1, flushes: 1, entriesBuffered: 0 });
+    const dead = await r.redis.xrange(r.keys.deadLetter, '-', '+');
+    expect(dead.map(([, f]) => f[1])).toEqual([expect.stringMatching(/^MySQL refused its totals: .*out of range.* \(ER_(WARN_)?DATA_OUT_OF_RANGE\)$/)]);
+    expect(dead.map(([, f]) => f[f.indexOf('orig.id') + 1])).toEqual(['huge:3']);
+    expect(logged.filter((m) => m.startsWith('MySQL refused a flush of 3 batches'))).toHaveLength(1);
+    expect(logged.join('\n')).not.toContain('9000000000000000');
+    expect(await r.redis.xlen(r.keys.stream)).toBe(0);
+    const [ledger] = await db.conn.pool.query("SELECT batch_id FROM metrics_batch_ledger WHERE batch_id LIKE 'huge:%' ORDER BY batch_id");
+    expect((ledger as Array<{ batch_id: string }>).map((l) => l.batch_id)).toEqual(['huge:1', 'huge:2', 'huge:4']);
+  });
+
   it('re-reads its own pending entries after a restart and applies them once', async () => {
     const now = Date.now();
     const b = batch('proc-c:1', now - 5000, now, [{ route: '/orders', method: 'POST', count: 3, durationsS: [0.01, 0.01, 0.01], inBytes: 30, outBytes: 60 }]);
