@@ -21,7 +21,11 @@ export interface RedisMetricExporterOptions {
   cluster?: boolean;
   /** Key prefix; every key is `{prefix}:...`. Default "otel-bandwidth". */
   keyPrefix?: string;
-  /** Identifies this process in batch ids. Default: host-pid-random. */
+  /**
+   * Names this process in batch ids. A random part is always added, so a name a restarted process
+   * uses again never repeats a batch id the aggregator's ledger holds (it would take the new batch
+   * for the old one and skip it). Default: host-pid.
+   */
   instanceId?: string;
   /** While the stream holds this many entries or more, data is held and merged locally. Default 100000. */
   maxStreamLength?: number;
@@ -85,8 +89,9 @@ interface Attempt {
   maybeSent: boolean;
 }
 
-function defaultInstanceId(): string {
-  return `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+/** `name`, or host-pid, with a random part unique to this exporter. */
+function instanceIdOf(name: string | undefined): string {
+  return `${name ?? `${os.hostname()}-${process.pid}`}-${randomBytes(4).toString('hex')}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -180,7 +185,7 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   constructor(options: RedisMetricExporterOptions = {}) {
     this.streamKey = redisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX).stream;
-    this.instanceId = options.instanceId ?? defaultInstanceId();
+    this.instanceId = instanceIdOf(options.instanceId);
     this.maxStreamLength = options.maxStreamLength ?? 100_000;
     this.sendTimeoutMillis = options.sendTimeoutMillis ?? 2000;
     this.retryMin = Math.max(1, options.retryMinDelayMillis ?? 500);

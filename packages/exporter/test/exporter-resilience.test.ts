@@ -181,7 +181,7 @@ describe('RedisMetricExporter when Redis misbehaves', () => {
     await exporter.forceFlush();
     expect(exporter.stats()).toMatchObject({ batchesExported: 2, retries: 1, resends: 1, pointsPending: 0, failuresInARow: 0 });
     const ids = (await r.redis.xrange(stream, '-', '+')).map(([, f]) => decodeBatch(fieldsFromArray(f)).batchId);
-    expect(ids).toEqual(['unanswered:1', 'unanswered:2', 'unanswered:2']);
+    expect(ids).toEqual([`${exporter.instanceId}:1`, `${exporter.instanceId}:2`, `${exporter.instanceId}:2`]);
 
     const aggregator = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: prefix, consumer: 'resend', log: () => undefined });
     await aggregator.drainOnce();
@@ -215,7 +215,7 @@ describe('RedisMetricExporter when Redis misbehaves', () => {
     const probe = redis.client();
     const got = (await probe.xrange(`{${prefix}}:metrics`, '-', '+')).map(([, f]) => decodeBatch(fieldsFromArray(f)));
     // ids are taken only by batches that may have reached Redis
-    expect(got.map((b) => b.batchId)).toEqual(['down:1']);
+    expect(got.map((b) => b.batchId)).toEqual([`${exporter.instanceId}:1`]);
     expect(got[0]!.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value])).toEqual([
       ['/a', 15],
       ['/b', 5],

@@ -65,7 +65,13 @@ describe('RedisMetricExporter', () => {
     await provider.forceFlush(); // nothing new: no entry
 
     const got = await entries(`{${r.prefix}-a}:metrics`);
-    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-1:1', 'proc-1:2']);
+    expect(got.map((e) => e.batch.batchId)).toEqual([`${exporter.instanceId}:1`, `${exporter.instanceId}:2`]);
+    expect(exporter.instanceId).toMatch(/^proc-1-[0-9a-f]{8}$/);
+    // a process restarted under the same name: its batch ids are new, so the ledger does not skip them
+    const restarted = new RedisMetricExporter({ redis: r.redis, keyPrefix: `${r.prefix}-a`, instanceId: 'proc-1' });
+    expect(restarted.instanceId).toMatch(/^proc-1-[0-9a-f]{8}$/);
+    expect(restarted.instanceId).not.toBe(exporter.instanceId);
+    await restarted.shutdown();
     const first = got[0]!.batch;
     expect(first.resource['service.name']).toBe('exp-test');
     const hist = first.metrics.find((m) => m.name === 'http.server.response.body.size');
@@ -100,7 +106,7 @@ describe('RedisMetricExporter', () => {
     await provider.forceFlush();
     const got = await entries(key);
     // nothing was added while the stream was full: one batch, one id, the intervals summed
-    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-2:1']);
+    expect(got.map((e) => e.batch.batchId)).toEqual([`${exporter.instanceId}:1`]);
     const values = got.map((e) => e.batch.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value]));
     expect(values).toEqual([[['/x', 12], ['/y', 1]]]);
     expect(exporter.stats()).toMatchObject({ batchesExported: 1, pointsExported: 2, pointsPending: 0, pointsDropped: 0, failuresInARow: 0, lastError: undefined });
@@ -134,7 +140,7 @@ describe('RedisMetricExporter', () => {
 
     expect(answers).toEqual([ExportResultCode.SUCCESS, ExportResultCode.SUCCESS, ExportResultCode.SUCCESS]);
     const got = await entries(key);
-    expect(got.map((e) => e.batch.batchId)).toEqual(['proc-4:1', 'proc-4:2']);
+    expect(got.map((e) => e.batch.batchId)).toEqual([`${exporter.instanceId}:1`, `${exporter.instanceId}:2`]);
     expect(got.map((e) => e.batch.metrics[0]!.points.map((p) => [p.attributes['http.route'], (p as { value: number }).value]))).toEqual([[['/a', 4]], [['/b', 2]]]);
     expect(exporter.stats()).toMatchObject({ batchesExported: 2, pointsExported: 2, pointsPending: 0, pointsDropped: 1 });
     diag.disable();
