@@ -89,6 +89,10 @@ export interface AggregatorStats {
   batchesApplied: number;
   duplicateBatches: number;
   deadLettered: number;
+  /** points of applied batches left out because the columns cannot hold their values (see the log) */
+  pointsRefused: number;
+  /** points of applied batches of metrics that are not stored (other metric names, cumulative data) */
+  pointsIgnored: number;
   flushes: number;
   failedFlushes: number;
   /** hourly rows and ledger ids deleted by retention */
@@ -234,6 +238,8 @@ export class Aggregator {
     batchesApplied: 0,
     duplicateBatches: 0,
     deadLettered: 0,
+    pointsRefused: 0,
+    pointsIgnored: 0,
     flushes: 0,
     failedFlushes: 0,
     rowsExpired: 0,
@@ -643,6 +649,15 @@ export class Aggregator {
   /** Realtime view, status and trimming: best effort, never undoing the commit. */
   private async afterCommit(rollup: BatchRollup): Promise<void> {
     const redis = this.options.redis;
+    this.counters.pointsIgnored += rollup.ignoredPoints;
+    if (rollup.refusedPoints > 0) {
+      this.counters.pointsRefused += rollup.refusedPoints;
+      this.log(
+        'warn',
+        `left out ${rollup.refusedPoints} points of ${rollup.batches} batches applied: values the columns cannot hold ` +
+          `(a byte sum negative or past 2^53, a duration negative or past 99,999,999,999.999 ms)`,
+      );
+    }
     try {
       await updateRealtimeView(redis, this.keys, rollup);
       await redis.hset(this.keys.aggregatorStatus, {

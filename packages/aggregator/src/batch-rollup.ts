@@ -192,8 +192,10 @@ export class BatchRollup {
   readonly minutely = new Map<string, BucketedTotals>();
   batches = 0;
   points = 0;
-  /** points of metrics this rollup does not store (other names, cumulative data) */
+  /** points of metrics this rollup does not store (other names, cumulative data, another scope's duplicates) */
   ignoredPoints = 0;
+  /** points of stored metrics whose values the columns cannot hold (negative, past 2^53, durations past DECIMAL(14,3) ms) */
+  refusedPoints = 0;
 
   /**
    * Per add(): the series of each attribute set (decoded batches share one attributes object
@@ -271,7 +273,7 @@ export class BatchRollup {
       else if (size !== undefined) {
         for (const p of h.points) {
           // a byte count MySQL's unsigned columns cannot hold would fail every flush it is in
-          if (!storable(p.sum)) this.ignoredPoints++;
+          if (!storable(p.sum)) this.refusedPoints++;
           else this.forPoint(service, size.direction, p, (t) => (t[size.field] += p.sum));
         }
       }
@@ -304,7 +306,7 @@ export class BatchRollup {
       // every flush it is in
       const longest = (p.max ?? (p.count > 0 ? p.sum / p.count : 0)) * toMs;
       if (!storable(p.sum) || (p.min !== undefined && p.min < 0) || !(longest <= MAX_STORED_DURATION_MS)) {
-        this.ignoredPoints++;
+        this.refusedPoints++;
         continue;
       }
       const error = isError(p.attributes);

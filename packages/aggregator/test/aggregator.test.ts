@@ -71,7 +71,7 @@ describe('Aggregator', () => {
       { endpoint: '/endless', total_requests: 0, total_outbound: 50, max_response_time: 0 },
       { endpoint: '/ok', total_requests: 3, total_outbound: 300, max_response_time: 2 },
     ]);
-    expect(agg.stats()).toMatchObject({ batchesApplied: 2, deadLettered: 1 });
+    expect(agg.stats()).toMatchObject({ batchesApplied: 2, deadLettered: 1, pointsRefused: 1, pointsIgnored: 0 });
     const dead = await r.redis.xrange(r.keys.deadLetter, '-', '+');
     expect(dead.map(([, f]) => f[1])).toEqual([expect.stringMatching(/^the batch start time 299999999995000 ms is outside 2000-01-01 to a day past this aggregator's clock/)]);
     expect(await r.redis.xlen(r.keys.stream)).toBe(0);

@@ -42,7 +42,7 @@ ${ENVIRONMENT_HELP}
     const report = setInterval(() => {
       const s = aggregator.stats();
       process.stdout.write(
-        `${new Date().toISOString()} batches applied ${s.batchesApplied}, duplicates ${s.duplicateBatches}, dead-lettered ${s.deadLettered}, flushes ${s.flushes}, buffered ${s.entriesBuffered}${s.lastError ? `, last error: ${s.lastError}` : ''}\n`,
+        `${new Date().toISOString()} batches applied ${s.batchesApplied}, duplicates ${s.duplicateBatches}, dead-lettered ${s.deadLettered}, points left out ${s.pointsRefused}, flushes ${s.flushes}, buffered ${s.entriesBuffered}${s.lastError ? `, last error: ${s.lastError}` : ''}\n`,
       );
     }, 60_000);
     await new Promise<void>((resolve) => {
