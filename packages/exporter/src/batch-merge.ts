@@ -103,30 +103,46 @@ export function mergeInto(target: UnsentBatch, later: UnsentBatch, userLimit = M
   return later.users && later.users.length > 0 ? addHeldUsers(target, later.users, userLimit) : 0;
 }
 
-/** Adds an interval's users to an unsent batch's, at most `limit` in all; returns those left out. */
-export function addHeldUsers(target: UnsentBatch, users: readonly UserUsage[], limit = MAX_HELD_USERS): number {
-  const merged = mergeUsers(target.users ?? [], users, limit);
-  target.users = merged.users;
-  return merged.dropped;
-}
+/**
+ * An unsent batch's users by id, kept from one interval to the next: while Redis is down each
+ * interval adds its users in time proportional to them, not to the (up to 100,000) held ones.
+ */
+const heldUsers = new WeakMap<{ users?: UserUsage[] }, { list: UserUsage[]; byId: Map<string, UserUsage> }>();
 
-/** Users of `a` and `b` summed by id; ids of `b` new past `limit` users are left out and counted. */
-export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[], limit = MAX_HELD_USERS): { users: UserUsage[]; dropped: number } {
-  const byId = new Map<string, UserUsage>();
+/** Adds an interval's users to an unsent batch's, at most `limit` in all; returns those left out. */
+export function addHeldUsers(target: { users?: UserUsage[] }, users: readonly UserUsage[], limit = MAX_HELD_USERS): number {
+  let held = heldUsers.get(target);
+  if (held === undefined || held.list !== target.users) {
+    // first users of this batch (or its list was replaced): its own copies, indexed once
+    const list = (target.users ?? []).map((u) => ({ ...u }));
+    held = { list, byId: new Map(list.map((u) => [u.id, u])) };
+    target.users = list;
+    heldUsers.set(target, held);
+  }
   let dropped = 0;
-  for (const u of a) byId.set(u.id, { ...u });
-  for (const u of b) {
-    const x = byId.get(u.id);
-    if (!x) {
-      if (byId.size >= limit) dropped++;
-      else byId.set(u.id, { ...u });
+  for (const u of users) {
+    const x = held.byId.get(u.id);
+    if (x === undefined) {
+      if (held.byId.size >= limit) dropped++;
+      else {
+        const copy = { ...u };
+        held.byId.set(u.id, copy);
+        held.list.push(copy);
+      }
     } else {
       x.requests += u.requests;
       x.inboundBytes += u.inboundBytes;
       x.outboundBytes += u.outboundBytes;
     }
   }
-  return { users: [...byId.values()], dropped };
+  return dropped;
+}
+
+/** Users of `a` and `b` summed by id; ids of `b` new past `limit` users are left out and counted. */
+export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[], limit = MAX_HELD_USERS): { users: UserUsage[]; dropped: number } {
+  const into: { users?: UserUsage[] } = { users: [...a] };
+  const dropped = addHeldUsers(into, b, limit);
+  return { users: into.users ?? [], dropped };
 }
 
 export function countBatchPoints(b: UnsentBatch): number {

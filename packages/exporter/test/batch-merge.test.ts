@@ -48,6 +48,33 @@ describe('mergeInto', () => {
     ]);
   });
 
+  it('adds up users over many intervals without changing the intervals merged in', () => {
+    const pending = interval(0, []);
+    const intervals: UnsentBatch[] = [];
+    for (let i = 1; i <= 50; i++) {
+      const later = interval(i * 5000, []);
+      later.users = [
+        { id: 'steady', requests: 1, inboundBytes: 10, outboundBytes: 100 },
+        { id: `once-${i}`, requests: 1, inboundBytes: 1, outboundBytes: 1 },
+      ];
+      intervals.push(later);
+      expect(mergeInto(pending, later, 30)).toBe(i < 30 ? 0 : 1);
+    }
+    expect(pending.users).toHaveLength(30);
+    expect(pending.users?.[0]).toEqual({ id: 'steady', requests: 50, inboundBytes: 500, outboundBytes: 5000 });
+    expect(pending.users?.[29]).toEqual({ id: 'once-29', requests: 1, inboundBytes: 1, outboundBytes: 1 });
+    expect(intervals[0]?.users?.[0]).toEqual({ id: 'steady', requests: 1, inboundBytes: 10, outboundBytes: 100 });
+    // a list put in its place is indexed again, not mixed with the old one
+    pending.users = [{ id: 'fresh', requests: 1, inboundBytes: 0, outboundBytes: 0 }];
+    const last = interval(300_000, []);
+    last.users = [{ id: 'fresh', requests: 2, inboundBytes: 0, outboundBytes: 0 }, { id: 'steady', requests: 1, inboundBytes: 0, outboundBytes: 0 }];
+    expect(mergeInto(pending, last, 30)).toBe(0);
+    expect(pending.users).toEqual([
+      { id: 'fresh', requests: 3, inboundBytes: 0, outboundBytes: 0 },
+      { id: 'steady', requests: 1, inboundBytes: 0, outboundBytes: 0 },
+    ]);
+  });
+
   it('adds counts, sums, buckets and deltas series by series; min and max combine; new series join; users add up', () => {
     const pending = interval(0, [{ attributes: A, count: 2, sum: 0.02, min: 0.005, max: 0.015, buckets: [1, 1, 0], hits: 2 }]);
     pending.users = [{ id: 'u1', requests: 2, inboundBytes: 0, outboundBytes: 40 }];
