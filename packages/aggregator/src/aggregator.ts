@@ -623,7 +623,8 @@ export class Aggregator {
         rollup.add(batch);
         this.committing = { entries: 1, batches: 1 };
         try {
-          const result = await this.writer.applyMerged({ entries: [e], rollup, rebuild: () => ({ rollup, missing: [] }) });
+          // rebuilt with none of it when the ledger has it already (applied before a failure)
+          const result = await this.writer.applyMerged({ entries: [e], rollup, rebuild: (fresh) => ({ rollup: fresh.length === 0 ? new BatchRollup() : rollup, missing: [] }) });
           await this.hooks.beforeAck?.(this.committing);
           this.counters.batchesApplied += result.applied.length;
           this.counters.duplicateBatches += result.duplicates.length;

@@ -1,8 +1,8 @@
 /**
  * The aggregator's less common paths, in process: a batch the ledger already has arriving in a
  * new entry (the flush's totals are rebuilt without it), an entry deleted from the stream before
- * its flush, entries claimed from a consumer that committed but never acknowledged, and a flush
- * that fails and is retried while reading goes on.
+ * its flush, entries claimed from a consumer that committed but never acknowledged, a flush
+ * that fails and is retried while reading goes on, and a flush MySQL refuses for a value.
  */
 import { Aggregator, RollupWriter } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
@@ -180,5 +180,44 @@ describe('Aggregator redelivery', () => {
     expect(logs.filter((l) => l.startsWith('flush failed'))).toEqual([
       "flush failed: Table 'obw.metrics_hourly' doesn't exist (ER_NO_SUCH_TABLE) (holding 1 entries; retrying)",
     ]);
+  });
+
+  it('a flush MySQL refuses for a value goes one batch at a time, resumes where it stopped after a failure, and counts nothing twice', async () => {
+    const logs: string[] = [];
+    const outOfRange = (): Error => new Error('Failed query: ...', { cause: Object.assign(new Error("Out of range value for column 'total_outbound'"), { errno: 1264, code: 'ER_WARN_DATA_OUT_OF_RANGE' }) });
+    let singles = 0;
+    let acks = 0;
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'one-at-a-time',
+      flushIntervalMs: 100,
+      log: (_level, message) => logs.push(message),
+      hooks: {
+        beforeCommit: (flush) => {
+          if (flush.batches > 1) throw outOfRange();
+          if (++singles === 3) throw outOfRange(); // the third batch alone: refused
+        },
+        beforeAck: () => {
+          if (++acks === 4) throw new Error('MySQL went away'); // the fifth batch: committed, not acknowledged
+        },
+      },
+    });
+    for (let i = 1; i <= 10; i++) await add(batchOf(`rd-f:${i}`, '/one-at-a-time', i, 10 * i));
+    await agg.start();
+    await until(async () => agg.stats().flushes === 1 && (await pending()) === 0);
+    await agg.stop();
+
+    // the fifth batch was committed before the failure: the retry finds it in the ledger
+    expect(agg.stats()).toMatchObject({ batchesApplied: 8, duplicateBatches: 1, deadLettered: 1, failedFlushes: 1, entriesBuffered: 0 });
+    expect([singles, acks]).toEqual([11, 10]);
+    // 1 + 2 + ... + 10 requests, without the third batch's 3
+    expect(await totals('/one-at-a-time')).toEqual([{ requests: 52, inbound: 52, outbound: 520, duration: 52 * 250 }]);
+    const dead = await r.redis.xrange(r.keys.deadLetter, '-', '+');
+    expect(dead.map(([, f]) => [f[1], f[f.indexOf('orig.id') + 1]])).toEqual([
+      ["MySQL refused its totals: Out of range value for column 'total_outbound' (ER_WARN_DATA_OUT_OF_RANGE)", 'rd-f:3'],
+    ]);
+    expect(logs.filter((l) => l.startsWith('flush failed'))).toEqual([expect.stringMatching(/^flush failed: MySQL went away \(holding 6 entries; retrying\)$/)]);
   });
 });
