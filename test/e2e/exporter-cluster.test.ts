@@ -125,7 +125,7 @@ describe('Redis Cluster', () => {
       await provider.shutdown(); // exports, and leaves the given client open
       expect(exporter.stats()).toMatchObject({ batchesExported: 1, pointsPending: 0, retries: 0 });
       const entries = await client.xrange(redisKeys(`${prefix}-given`).stream, '-', '+');
-      expect(entries.map(([, f]) => decodeBatch(fieldsFromArray(f)).batchId)).toEqual(['given:1']);
+      expect(entries.map(([, f]) => decodeBatch(fieldsFromArray(f)).batchId)).toEqual([`${exporter.instanceId}:1`]);
       await client.del(redisKeys(`${prefix}-given`).stream);
     } finally {
       client.disconnect();
