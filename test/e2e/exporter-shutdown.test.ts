@@ -3,7 +3,8 @@
  * process ends of the signal; an app that handles SIGTERM itself (server.close(), then ends on
  * its own) has even the request still in flight at the signal exported; and with Redis stopped
  * or gone, the process still ends: at OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT after a signal, and on its
- * own when idle (nothing of the preload holds it open).
+ * own when idle (nothing of the preload holds it open). And startBandwidthMonitoring's
+ * `await shutdown()` at a script's end: the process waits for it, and the last interval goes out.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeBatch, fieldsFromArray } from '@otel-bandwidth/core';
 import {
+  REDIS_URL,
   REGISTER,
+  REPO_ROOT,
   createTestRedis,
   request,
   startInstrumented,
@@ -73,17 +76,44 @@ server.listen(0, '127.0.0.1', async () => {
 });
 `;
 
+// A script using the programmatic API: serves itself 3 requests, closes its server and awaits
+// shutdown(), then prints the exporter's counters. Nothing else keeps the process alive.
+const PROGRAMMATIC_APP = `'use strict';
+const http = require('node:http');
+const { startBandwidthMonitoring } = require(process.env.OBW_INSTRUMENTATION);
+const monitoring = startBandwidthMonitoring({
+  serviceName: 'programmatic-app',
+  exportIntervalMillis: 3600000,
+  exporter: { url: process.env.REDIS_URL, keyPrefix: process.env.PREFIX, shutdownTimeoutMillis: 1000 },
+});
+const server = http.createServer((req, res) => res.end('hello ' + req.url));
+server.listen(0, '127.0.0.1', async () => {
+  const { port } = server.address();
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port, path: '/items/' + i, agent: false }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
+  }
+  server.close();
+  await monitoring.shutdown();
+  const s = monitoring.exporter.stats();
+  process.stdout.write('done ' + JSON.stringify({ batchesExported: s.batchesExported, pointsExported: s.pointsExported, pointsDropped: s.pointsDropped }) + '\\n');
+});
+`;
+
 let r: TestRedis;
 let stopped: PrivateRedis;
 let dir: string;
 let appPath: string;
 let idleAppPath: string;
+let programmaticAppPath: string;
 beforeAll(async () => {
   r = await createTestRedis('exporter_shutdown');
   stopped = await startPrivateRedis();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'obw-shutdown-'));
   appPath = path.join(dir, 'app.js');
   idleAppPath = path.join(dir, 'idle-app.js');
+  programmaticAppPath = path.join(dir, 'programmatic-app.js');
+  fs.writeFileSync(programmaticAppPath, PROGRAMMATIC_APP);
   fs.writeFileSync(appPath, APP);
   fs.writeFileSync(idleAppPath, IDLE_APP);
 });
@@ -209,9 +239,13 @@ describe('shutdown under the preload', () => {
     }
     expect(s.exporter).toMatchObject({ batchesExported: 0, pointsDropped: 0 });
     expect(s.instrumentation.requests).toBe(5);
+    const signalled = Date.now();
     app.child.kill(signal);
     expect(await exitOf(app.child)).toEqual({ code: null, signal });
+    expect(Date.now() - signalled).toBeLessThan(1500 + 1000);
     expect(app.stderr()).not.toMatch(/Unhandled|Error:|\bat /);
+    // the exporter gave up before the process stopped waiting for it, and said what it left
+    expect(app.stderr()).toMatch(/otel-bandwidth exporter: shutting down with \d+ data points not delivered/);
     if (state.startsWith('stopped')) stopped.resume();
     else await stopped.start();
   });
@@ -237,5 +271,37 @@ describe('shutdown under the preload', () => {
     expect(stderr).not.toMatch(/Unhandled|Error:|\bat /);
     if (state === 'stopped') stopped.resume();
     else await stopped.start();
+  });
+});
+
+describe('shutdown of startBandwidthMonitoring', () => {
+  function runScript(redisUrl: string, prefix: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, ['--unhandled-rejections=strict', programmaticAppPath], {
+      env: { ...process.env, OBW_INSTRUMENTATION: path.join(REPO_ROOT, 'packages', 'instrumentation', 'dist', 'index.js'), REDIS_URL: redisUrl, PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    return exitOf(child).then(({ code }) => ({ code, stdout, stderr }));
+  }
+
+  it('await shutdown() at the end of a script: the process waits for it and the last interval reaches the stream', async () => {
+    const prefix = `${r.prefix}-programmatic`;
+    const run = await runScript(REDIS_URL, prefix);
+    expect(run).toEqual({ code: 0, stdout: 'done {"batchesExported":1,"pointsExported":10,"pointsDropped":0}\n', stderr: '' });
+    // the 3 requests served, and the 3 calls the script made to itself (outbound, 5 histograms each)
+    expect(await streamTotals(prefix, 'programmatic-app')).toEqual({ requests: 3, inbound: 0, outbound: 3 * 'hello /items/0'.length, entries: 1 });
+    await r.redis.del(`{${prefix}}:metrics`);
+  });
+
+  it('with Redis gone, await shutdown() ends at its timeout and counts what it could not deliver', async () => {
+    await stopped.kill();
+    const started = Date.now();
+    const run = await runScript(stopped.url, `${r.prefix}-programmatic-gone`);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(run).toEqual({ code: 0, stdout: 'done {"batchesExported":0,"pointsExported":0,"pointsDropped":10}\n', stderr: '' });
+    await stopped.start();
   });
 });

@@ -119,6 +119,21 @@ function nextTurn(): Promise<void> {
   return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Runs work that the caller waits for (forceFlush, shutdown), holding the process open meanwhile
+ * with one ref'd timer of at most `ms`: the exporter's own sockets and timers never do, so without
+ * it a script's `await shutdown()` at its end would see the process exit under it, and the data
+ * it meant to send with it.
+ */
+async function holdingProcessOpen<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  const hold = setTimeout(() => undefined, ms);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(hold);
+  }
+}
+
 function sleepUnref(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -151,6 +166,8 @@ export class RedisMetricExporter implements PushMetricExporter {
   private readonly cluster: boolean;
   private readonly maxStreamLength: number;
   private readonly sendTimeoutMillis: number;
+  /** while shutting down: no attempt may run past this (ms since the epoch) */
+  private shutdownDeadline: number | undefined;
   private readonly retryMin: number;
   private readonly retryMax: number;
   private readonly shutdownTimeoutMillis: number;
@@ -232,7 +249,7 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   /** Tries now to send everything held; resolves when that attempt ends, whatever its outcome. */
   async forceFlush(): Promise<void> {
-    await this.drain();
+    await holdingProcessOpen(this.sendTimeoutMillis + 1000, () => this.drain());
   }
 
   /**
@@ -240,7 +257,8 @@ export class RedisMetricExporter implements PushMetricExporter {
    * left (counted in pointsDropped) and closes the client the exporter made.
    */
   shutdown(): Promise<void> {
-    this.shuttingDown ??= this.shutdownNow();
+    // an attempt running when shutdown starts may take sendTimeoutMillis more
+    this.shuttingDown ??= holdingProcessOpen(this.shutdownTimeoutMillis + this.sendTimeoutMillis + 1000, () => this.shutdownNow());
     return this.shuttingDown;
   }
 
@@ -258,6 +276,7 @@ export class RedisMetricExporter implements PushMetricExporter {
     this.isShutdown = true;
     this.clearRetry();
     const deadline = Date.now() + this.shutdownTimeoutMillis;
+    this.shutdownDeadline = deadline;
     let pause = 100;
     for (;;) {
       if (await this.drain()) break;
@@ -376,7 +395,7 @@ export class RedisMetricExporter implements PushMetricExporter {
         if (attempt.maybeSent) this.counters.resends++;
         const id = await withTimeout(
           client.eval(XADD_UNLESS_FULL, 1, this.streamKey, String(this.maxStreamLength), ...attempt.fields),
-          this.sendTimeoutMillis,
+          this.attemptTimeoutMillis(),
           'XADD',
         );
         if (id === null) throw new StreamFullError(`stream ${this.streamKey} holds ${this.maxStreamLength} entries or more; holding data locally`);
@@ -398,6 +417,12 @@ export class RedisMetricExporter implements PushMetricExporter {
     }
   }
 
+  /** sendTimeoutMillis, or less once shutting down: what is left until the shutdown's deadline */
+  private attemptTimeoutMillis(): number {
+    const deadline = this.shutdownDeadline;
+    return deadline === undefined ? this.sendTimeoutMillis : Math.max(1, Math.min(this.sendTimeoutMillis, deadline - Date.now()));
+  }
+
   private async connectedClient(): Promise<Redis | Cluster> {
     if (this.givenClient) return this.givenClient;
     if (this.ownClient && this.ownClient.status !== 'ready') this.discardClient();
@@ -410,7 +435,7 @@ export class RedisMetricExporter implements PushMetricExporter {
       };
       client.on('error', onError);
       try {
-        await withTimeout(client.connect(), this.sendTimeoutMillis, 'connecting to Redis');
+        await withTimeout(client.connect(), this.attemptTimeoutMillis(), 'connecting to Redis');
       } catch (err) {
         if (this.ownClient === client) this.discardClient();
         throw socketError ?? err; // the socket's reason (ECONNREFUSED ...) rather than "Connection is closed."

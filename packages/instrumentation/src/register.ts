@@ -102,7 +102,9 @@ function start(): PreloadMonitoring | null {
         // one attempt may take as long as an export may, and never longer than an interval
         sendTimeoutMillis: Math.min(config.exportTimeoutMillis, config.exportIntervalMillis),
         retryMaxDelayMillis: config.retryMaxDelayMillis,
-        shutdownTimeoutMillis: config.shutdownTimeoutMillis,
+        // the exporter gives up a little before the process stops waiting for it, so that what it
+        // could not deliver is said (its warning) rather than cut off
+        shutdownTimeoutMillis: config.shutdownTimeoutMillis - Math.min(1000, Math.floor(config.shutdownTimeoutMillis / 5)),
       },
     };
     const recording = {
