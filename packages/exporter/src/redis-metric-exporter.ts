@@ -168,6 +168,7 @@ export class RedisMetricExporter implements PushMetricExporter {
   private readonly sendTimeoutMillis: number;
   /** while shutting down: no attempt may run past this (ms since the epoch) */
   private shutdownDeadline: number | undefined;
+  private shutdownFirstAttempt = true;
   private readonly retryMin: number;
   private readonly retryMax: number;
   private readonly shutdownTimeoutMillis: number;
@@ -198,6 +199,8 @@ export class RedisMetricExporter implements PushMetricExporter {
   private readonly counters = { batchesExported: 0, pointsExported: 0, retries: 0, resends: 0, pointsDropped: 0, usersDropped: 0 };
   private lastError: string | undefined;
   private lastReportMs: number;
+  /** when a run of failures was last said at its start (at most once per report interval) */
+  private lastTroubleMs = Number.NEGATIVE_INFINITY;
   private reported = { retries: 0, pointsDropped: 0, usersDropped: 0 };
 
   constructor(options: RedisMetricExporterOptions = {}) {
@@ -280,9 +283,10 @@ export class RedisMetricExporter implements PushMetricExporter {
     let pause = 100;
     for (;;) {
       if (await this.drain()) break;
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      await sleepUnref(Math.min(pause, left));
+      // the first attempt had at least 250 ms; another only while there is time for one
+      this.shutdownFirstAttempt = false;
+      if (deadline - Date.now() < pause + 100) break;
+      await sleepUnref(pause);
       pause = Math.min(pause * 2, 1000);
     }
     const left = this.pointsPending();
@@ -417,10 +421,15 @@ export class RedisMetricExporter implements PushMetricExporter {
     }
   }
 
-  /** sendTimeoutMillis, or less once shutting down: what is left until the shutdown's deadline */
+  /**
+   * sendTimeoutMillis, or less once shutting down: what is left until the shutdown's deadline (the
+   * first attempt at least 250 ms, so that even a shutdown with no time to wait gives Redis one
+   * real chance)
+   */
   private attemptTimeoutMillis(): number {
     const deadline = this.shutdownDeadline;
-    return deadline === undefined ? this.sendTimeoutMillis : Math.max(1, Math.min(this.sendTimeoutMillis, deadline - Date.now()));
+    if (deadline === undefined) return this.sendTimeoutMillis;
+    return Math.min(this.sendTimeoutMillis, Math.max(this.shutdownFirstAttempt ? 250 : 1, deadline - Date.now()));
   }
 
   private async connectedClient(): Promise<Redis | Cluster> {
@@ -467,6 +476,11 @@ export class RedisMetricExporter implements PushMetricExporter {
     this.counters.retries++;
     this.failuresInARow++;
     this.lastError = messageOf(err);
+    if (this.failuresInARow === 1 && !this.isShutdown && this.now() - this.lastTroubleMs >= STATS_REPORT_INTERVAL_MILLIS) {
+      // said at once (a wrong REDIS_URL shows at the first export), then in the minute's report
+      this.lastTroubleMs = this.now();
+      diag.warn(`otel-bandwidth exporter: Redis did not take the data (${this.lastError}); holding it and retrying with backoff`);
+    }
     const attempt = this.attempt;
     if (nothingAdded && attempt && !attempt.maybeSent) {
       this.attempt = undefined;
