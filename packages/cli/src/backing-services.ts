@@ -1,5 +1,5 @@
 import { ServiceUnreachableError, isUnreachableError, redactUrl } from '@otel-bandwidth/core';
-import { connectMysql, pingMysql, type MysqlConnection } from '@otel-bandwidth/storage';
+import { checkMysqlSchema, connectMysql, pingMysql, type MysqlConnection } from '@otel-bandwidth/storage';
 import Redis, { Cluster, type ClusterNode } from 'ioredis';
 
 export interface ConnectRedisOptions {
@@ -86,11 +86,12 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
   }
 }
 
-/** A MySQL pool that answered, or a ServiceUnreachableError. */
+/** A MySQL pool that answered, on a database with this version's tables; or a clear error. */
 export async function connectCheckedMysql(url: string): Promise<MysqlConnection> {
   const mysql = connectMysql(url);
   try {
     await pingMysql(mysql);
+    await checkMysqlSchema(mysql);
     return mysql;
   } catch (err) {
     await mysql.close().catch(() => undefined);

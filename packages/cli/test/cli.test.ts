@@ -59,4 +59,22 @@ describe('otel-bandwidth CLI', () => {
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('MySQL at mysql://root@127.0.0.1:1/otel_bandwidth_demo does not answer (ECONNREFUSED). Start it (for example `docker compose up -d mysql`)');
   });
+
+  it.each(['aggregator', 'api'])('%s refuses to start on a database without its tables, and says to migrate', async (command) => {
+    const mysql = await import('mysql2/promise');
+    const name = `obw_test_cli_unmigrated_${command}`;
+    const conn = await mysql.createConnection({ host: '127.0.0.1', user: 'root' });
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\``);
+    try {
+      const r = run([command], { MYSQL_URL: `mysql://root@127.0.0.1:3306/${name}`, OTEL_BANDWIDTH_KEY_PREFIX: `obw-test-cli-${command}` });
+      expect([r.status, r.stderr]).toEqual([
+        1,
+        'otel-bandwidth: invalid configuration:\n' +
+          `  - MYSQL_URL="mysql://root@127.0.0.1:3306/${name}": database "${name}" has 0 of the 4 migrations this version needs; create or update its tables with \`otel-bandwidth migrate\`\n`,
+      ]);
+    } finally {
+      await conn.query(`DROP DATABASE \`${name}\``);
+      await conn.end();
+    }
+  });
 });

@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { ConfigError, redactUrl } from '@otel-bandwidth/core';
 import { migrate as drizzleMigrate } from 'drizzle-orm/mysql2/migrator';
 import { drizzle } from 'drizzle-orm/mysql2';
 import mysql from 'mysql2/promise';
-import { ensureDatabase, mysqlProblem } from './connection';
+import { databaseName, ensureDatabase, mysqlProblem, type MysqlConnection } from './connection';
 
 export const MIGRATIONS_FOLDER = path.join(__dirname, '..', 'drizzle');
 const LOCK_NAME = 'otel_bandwidth_migrate';
@@ -15,7 +17,34 @@ export interface MigrateResult {
   total: number;
 }
 
-async function countApplied(conn: mysql.Connection): Promise<number> {
+/** Migrations this version of storage has (drizzle-kit's journal). */
+export function knownMigrations(): number {
+  const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+  return journal.entries.length;
+}
+
+/**
+ * Fails with a ConfigError saying to run `otel-bandwidth migrate` when the database lacks
+ * migrations this version needs: a database created by hand, or by an older version. Without it a
+ * service would start, say it is healthy, and fail at its first query.
+ */
+export async function checkMysqlSchema(conn: MysqlConnection): Promise<void> {
+  let applied: number;
+  try {
+    applied = await countApplied(conn.pool);
+  } catch (err) {
+    throw mysqlProblem(err, conn.url);
+  }
+  const known = knownMigrations();
+  if (applied < known) {
+    throw new ConfigError([
+      `MYSQL_URL="${redactUrl(conn.url)}": database "${databaseName(conn.url)}" has ${applied} of the ${known} migrations this version needs; ` +
+        'create or update its tables with `otel-bandwidth migrate`',
+    ]);
+  }
+}
+
+async function countApplied(conn: Pick<mysql.Connection, 'query'>): Promise<number> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
     "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '__drizzle_migrations'",
   );
