@@ -53,7 +53,10 @@ export const HourlyQuery = Type.Object({
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
-  direction: Type.Union([Type.Literal('server'), Type.Literal('client')], {
+  // an enum rather than a union of literals: a bad value is then one error that names the allowed ones
+  direction: Type.Unsafe<'server' | 'client'>({
+    type: 'string',
+    enum: ['server', 'client'],
     default: 'server',
     description: 'server: requests the services answered (metrics_hourly); client: calls they made (metrics_client_hourly)',
   }),

@@ -1,7 +1,7 @@
 import { DEFAULT_KEY_PREFIX, isUnreachableError, redisKeys } from '@otel-bandwidth/core';
 import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
 import { hourlyRoutes } from './routes/hourly';
@@ -18,6 +18,19 @@ export interface QueryApiOptions {
   logger?: boolean;
 }
 
+type ValidationErrors = Parameters<NonNullable<FastifyServerOptions['schemaErrorFormatter']>>[0];
+
+/** A request that fails its schema, said per parameter; a value outside a set names the set. */
+function validationMessage(errors: ValidationErrors, dataVar: string): Error {
+  const parts = errors.map((e) => {
+    const where = `${dataVar}${e.instancePath}`;
+    const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
+    if (e.keyword === 'enum' && Array.isArray(allowed)) return `${where} must be one of ${allowed.join(', ')}`;
+    return `${where} ${e.message ?? 'is not valid'}`;
+  });
+  return new Error(parts.join(', '));
+}
+
 /** The query API as a Fastify instance, not yet listening. */
 export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   const ctx: ApiContext = {
@@ -27,7 +40,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     consumerGroup: options.consumerGroup ?? 'aggregators',
     bufferWarning: options.bufferWarning ?? 5000,
   };
-  const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({ logger: options.logger ?? false, schemaErrorFormatter: validationMessage }).withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
