@@ -8,7 +8,7 @@ import { connectMysql, dropDatabase, migrate, type MysqlConnection } from '@otel
 import Redis from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
-const MYSQL_SERVER_URL = process.env.MYSQL_TEST_SERVER_URL ?? 'mysql://root@127.0.0.1:3306';
+export const MYSQL_SERVER_URL = process.env.MYSQL_TEST_SERVER_URL ?? 'mysql://root@127.0.0.1:3306';
 
 function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);

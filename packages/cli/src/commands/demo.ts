@@ -16,7 +16,7 @@ import { buildQueryApi, DEFAULT_API_PORT, type HourlyRow } from '@otel-bandwidth
 import { dropDatabase, migrate } from '@otel-bandwidth/storage';
 import type Redis from 'ioredis';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
-import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
+import { wantsHelp, type Command } from '../command';
 import { printComparison, type ComparisonRow } from '../comparison-table';
 import { driveTraffic, type TrafficTarget } from '../traffic-generator';
 
@@ -45,6 +45,10 @@ interface DemoOptions {
   connections: number;
   keep: boolean;
   app: string;
+  /** the demo's own database on MYSQL_URL's server: dropped and created afresh */
+  database: string;
+  /** the demo's own Redis key prefix: its keys are deleted at the start */
+  keyPrefix: string;
 }
 
 function parseDemoArgs(args: string[]): DemoOptions {
@@ -53,6 +57,8 @@ function parseDemoArgs(args: string[]): DemoOptions {
     connections: 8,
     keep: Boolean(process.stdout.isTTY && process.stdin.isTTY),
     app: path.resolve(__dirname, '..', '..', '..', '..', 'examples', 'shop', 'app.js'),
+    database: DEMO_DATABASE,
+    keyPrefix: DEMO_PREFIX,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -66,9 +72,16 @@ function parseDemoArgs(args: string[]): DemoOptions {
     else if (a === '--keep') opts.keep = true;
     else if (a === '--no-keep') opts.keep = false;
     else if (a === '--app') opts.app = path.resolve(value());
+    else if (a === '--database') opts.database = matching(value(), a, /^[A-Za-z0-9_$-]{1,64}$/, 'letters, digits, _, $ and -');
+    else if (a === '--key-prefix') opts.keyPrefix = matching(value(), a, /^[^{}\s]{1,64}$/, 'no braces or spaces');
     else throw new Error(`unknown option ${a} (see otel-bandwidth demo --help)`);
   }
   return opts;
+}
+
+function matching(v: string, name: string, pattern: RegExp, rule: string): string {
+  if (!pattern.test(v)) throw new Error(`${name} "${v}" is not a valid name (${rule})`);
+  return v;
 }
 
 function positive(v: string, name: string): number {
@@ -77,21 +90,21 @@ function positive(v: string, name: string): number {
   return n;
 }
 
-function demoDatabaseUrl(mysqlUrl: string): string {
+function demoDatabaseUrl(mysqlUrl: string, database: string): string {
   const u = new URL(mysqlUrl);
-  u.pathname = `/${DEMO_DATABASE}`;
+  u.pathname = `/${database}`;
   return u.toString();
 }
 
-async function resetDemoKeys(redis: Redis): Promise<void> {
-  const keys = redisKeys(DEMO_PREFIX);
+async function resetDemoKeys(redis: Redis, keyPrefix: string): Promise<void> {
+  const keys = redisKeys(keyPrefix);
   const now = minuteStart(Date.now());
   const minuteKeys: string[] = [];
   for (let m = now - REALTIME_TTL_SECONDS * 1000; m <= now + MINUTE_MS; m += MINUTE_MS) minuteKeys.push(keys.realtimeMinute(m));
   await redis.del(keys.stream, keys.deadLetter, keys.aggregatorStatus, ...minuteKeys);
 }
 
-function startShop(appPath: string, redisUrl: string): Promise<{ child: ChildProcess; port: number }> {
+function startShop(appPath: string, redisUrl: string, keyPrefix: string): Promise<{ child: ChildProcess; port: number }> {
   const register = require.resolve('@otel-bandwidth/instrumentation/register');
   const child = fork(appPath, [], {
     execArgv: ['--require', register],
@@ -102,7 +115,7 @@ function startShop(appPath: string, redisUrl: string): Promise<{ child: ChildPro
       HOST: '127.0.0.1',
       REDIS_URL: redisUrl,
       OTEL_SERVICE_NAME: DEMO_SERVICE,
-      OTEL_BANDWIDTH_KEY_PREFIX: DEMO_PREFIX,
+      OTEL_BANDWIDTH_KEY_PREFIX: keyPrefix,
       OTEL_METRIC_EXPORT_INTERVAL: '1000',
       OTEL_BANDWIDTH_USER_HEADER: 'x-user-id',
     },
@@ -133,13 +146,22 @@ export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the whole pipeline on an example service and compare its numbers',
   help: `Usage: otel-bandwidth demo [--duration 20] [--connections 8] [--keep | --no-keep] [--app path]
+                          [--database ${DEMO_DATABASE}] [--key-prefix ${DEMO_PREFIX}]
 
-Migrates a demo database (${DEMO_DATABASE}, reset at each run), starts an aggregator and the query
-API, starts the example shop under the preload, drives traffic at it, then prints per endpoint
-what the query API reports beside what the traffic generator counted itself.
+Migrates a demo database, starts an aggregator and the query API, starts the example shop under
+the preload, drives traffic at it, then prints per endpoint what the query API reports beside what
+the traffic generator counted itself.
 With --keep (the default on a terminal) everything stays up until Ctrl-C.
 
-${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its database name instead)')}
+The demo keeps to names of its own, so that it never touches a deployment's data:
+  --database NAME    its database on MYSQL_URL's server, DROPPED and created afresh at each run
+                     (default ${DEMO_DATABASE}; MYSQL_URL's own database name is not used)
+  --key-prefix P     its Redis key prefix; the prefix's stream and realtime keys are deleted at
+                     the start (default ${DEMO_PREFIX}; OTEL_BANDWIDTH_KEY_PREFIX is not used)
+
+Environment:
+  REDIS_URL                      Redis (default redis://127.0.0.1:6379)
+  MYSQL_URL                      the MySQL or MariaDB server and its user (default mysql://root@127.0.0.1:3306)
   OTEL_BANDWIDTH_API_PORT        query API port (default ${DEFAULT_API_PORT}; a free one if taken)`,
   async run(args) {
     if (wantsHelp(args)) {
@@ -155,7 +177,7 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
     }
     const env = new EnvReader();
     const redisUrl = env.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
-    const mysqlUrl = demoDatabaseUrl(env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']));
+    const mysqlUrl = demoDatabaseUrl(env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']), opts.database);
     const apiPort = env.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 });
     env.done();
     const out = (s: string): boolean => process.stdout.write(`${s}\n`);
@@ -167,13 +189,13 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
     const migrated = await migrate(mysqlUrl);
     const mysql = await connectCheckedMysql(mysqlUrl);
     out(`  MySQL         ${redactUrl(mysqlUrl)}  ok (fresh database, ${migrated.applied} migration${migrated.applied === 1 ? "" : "s"} applied)`);
-    await resetDemoKeys(redis);
+    await resetDemoKeys(redis, opts.keyPrefix);
 
-    const aggregator = new Aggregator({ redis, mysql, keyPrefix: DEMO_PREFIX, consumer: 'demo', flushIntervalMs: 1000, log: () => undefined });
+    const aggregator = new Aggregator({ redis, mysql, keyPrefix: opts.keyPrefix, consumer: 'demo', flushIntervalMs: 1000, log: () => undefined });
     await aggregator.start();
     out(`  aggregator    reading ${aggregator.keys.stream}, one MySQL transaction a second`);
 
-    const api = buildQueryApi({ redis, mysql, keyPrefix: DEMO_PREFIX });
+    const api = buildQueryApi({ redis, mysql, keyPrefix: opts.keyPrefix });
     let apiAddress: string;
     try {
       apiAddress = await api.listen({ host: '127.0.0.1', port: apiPort });
@@ -184,7 +206,7 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
     }
     out(`  query API     ${apiAddress}`);
 
-    const shop = await startShop(opts.app, redisUrl);
+    const shop = await startShop(opts.app, redisUrl, opts.keyPrefix);
     const shopUrl = `http://127.0.0.1:${shop.port}`;
     out(`  example shop  ${shopUrl}  (node --require @otel-bandwidth/instrumentation/register ${path.relative(process.cwd(), opts.app)})`);
 
@@ -256,12 +278,13 @@ ${ENVIRONMENT_HELP.replace(/ \(default mysql:.*\)/, ' (the demo uses its databas
       const backlog = (await status.json()) as { bufferSize: number; deadLetters: number };
       out(`Stream backlog: ${backlog.bufferSize} entries, ${backlog.deadLetters} dead-lettered.`);
       if (!exact || uniqueUsers !== traffic.users) exitCode = 1;
-      out(`\nThe query API is at ${apiAddress}:`);
-      out(`  ${apiAddress}/metrics/hourly?hours=1`);
-      out(`  ${apiAddress}/metrics/realtime?minutes=5`);
-      out(`  ${apiAddress}/metrics/status`);
-      out(`  MySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly)`);
-      if (opts.keep) {
+      out(`\nMySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly, metrics_client_hourly)`);
+      if (!opts.keep) out('The aggregator, the query API and the shop stop now (--keep leaves them running to explore).');
+      else {
+        out(`The query API is at ${apiAddress}:`);
+        out(`  ${apiAddress}/metrics/hourly?hours=1`);
+        out(`  ${apiAddress}/metrics/realtime?minutes=5`);
+        out(`  ${apiAddress}/metrics/status`);
         out('\nEverything keeps running; the shop is still instrumented. Ctrl-C stops it all.');
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
