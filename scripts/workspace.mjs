@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test` and `npm run demo` on a fresh clone with nothing but Node and npm: installs the
 // dependencies with the pinned pnpm (from package.json's packageManager) and the lockfile,
-// builds every package, then runs the tests or the demo. Extra arguments are passed on.
+// builds every package, then runs the tests or the demo (or packs every package into packs/).
+// Extra arguments are passed on.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -50,7 +51,18 @@ if (task === 'test') {
   process.exit(run(process.execPath, [path.join(root, 'packages', 'cli', 'dist', 'bin.js'), 'demo', ...args]));
 } else if (task === 'build') {
   process.exit(0);
+} else if (task === 'pack') {
+  // a tarball per package into packs/, for services to install until the packages are on a registry
+  const out = path.join(root, 'packs');
+  fs.mkdirSync(out, { recursive: true });
+  const [cmd, ...pre] = pnpm();
+  for (const dir of fs.readdirSync(path.join(root, 'packages')).sort()) {
+    const status = run(cmd, [...pre, 'pack', '--pack-destination', out], { cwd: path.join(root, 'packages', dir), stdio: ['ignore', 'ignore', 'inherit'] });
+    if (status !== 0) process.exit(status);
+  }
+  process.stdout.write(`${fs.readdirSync(out).filter((f) => f.endsWith('.tgz')).sort().map((f) => `packs/${f}`).join('\n')}\n`);
+  process.exit(0);
 } else {
-  process.stderr.write('usage: node scripts/workspace.mjs test|demo|build [args...]\n');
+  process.stderr.write('usage: node scripts/workspace.mjs test|demo|build|pack [args...]\n');
   process.exit(2);
 }
