@@ -8,8 +8,10 @@ export const aggregatorCommand: Command = {
   summary: 'roll the metrics stream into MySQL (run one or more)',
   help: `Usage: otel-bandwidth aggregator
 
-Reads the metrics stream in a consumer group and writes metrics_hourly and metrics_daily,
-exactly once, plus the realtime view in Redis. Run as many as you like: they share the work.
+Reads the metrics stream in a consumer group and writes, exactly once, metrics_hourly (requests
+served), metrics_client_hourly (calls made), metrics_users_hourly (per user) and metrics_daily,
+plus the realtime view in Redis. Run as many as you like: they share the work. An entry it cannot
+apply goes to the dead-letter stream with the reason.
 Every 5 minutes (and at start) it deletes hourly rows and batch ledger ids past their retention,
 in chunks; metrics_daily is kept. Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
 
