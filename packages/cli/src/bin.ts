@@ -41,7 +41,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof ServiceUnreachableError) {
-      process.stderr.write(`otel-bandwidth: ${err.message}\n`);
+      // a URL the user never set is the default: say so, or it reads as their own setting
+      const defaulted = ['MYSQL_URL', 'REDIS_URL'].filter((v) => !process.env[v] && err.message.includes(v));
+      const note = defaulted.map((v) => `  (${v} is not set: that URL is its default)\n`).join('');
+      process.stderr.write(`otel-bandwidth: ${err.message}\n${note}`);
     } else {
       process.stderr.write(`otel-bandwidth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
