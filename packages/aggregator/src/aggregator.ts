@@ -300,6 +300,9 @@ export class Aggregator {
     }
     if (this.touchTimer) clearInterval(this.touchTimer);
     this.reader.disconnect();
+    await this.consumer.leaveGroupIfIdle().catch((err: unknown) => {
+      this.log('warn', `stopping: could not leave the consumer group: ${(err as Error).message}`);
+    });
   }
 
   /**

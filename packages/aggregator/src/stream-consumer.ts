@@ -50,6 +50,24 @@ export class StreamConsumer {
     }
   }
 
+  /**
+   * Leaves the group when this consumer holds no pending entries (a clean stop), so the group's
+   * consumers are the live ones. With entries pending it stays: deleting it would drop them from
+   * the group's pending list, and another consumer claims them from it instead.
+   */
+  async leaveGroupIfIdle(): Promise<boolean> {
+    let mine: unknown[];
+    try {
+      mine = (await this.redis.xpending(this.keys.stream, this.group, '-', '+', 1, this.consumer)) as unknown[];
+    } catch (err) {
+      if (String((err as Error).message).includes('NOGROUP')) return false; // never joined
+      throw err;
+    }
+    if (mine.length > 0) return false;
+    await this.redis.xgroup('DELCONSUMER', this.keys.stream, this.group, this.consumer);
+    return true;
+  }
+
   /** True while this consumer still has entries delivered before it (re)started. */
   get readingOwnPending(): boolean {
     return this.pendingCursor !== undefined;

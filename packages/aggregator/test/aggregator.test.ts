@@ -43,6 +43,8 @@ describe('Aggregator', () => {
     expect(await r.redis.xlen(r.keys.stream)).toBe(0);
     const groups = (await r.redis.xinfo('GROUPS', r.keys.stream)) as unknown[][];
     expect(groups[0]?.[groups[0].indexOf('pending') + 1]).toBe(0);
+    // stopped with nothing pending: it left the group, whose consumers are the live ones
+    expect(groups[0]?.[groups[0].indexOf('consumers') + 1]).toBe(0);
 
     const minute = await r.redis.hgetall(r.keys.realtimeMinute(minuteStart(now - 2500)));
     const byStat = Object.fromEntries(Object.entries(minute).map(([f, v]) => [parseRealtimeField(f)?.stat, Number(v)]));

@@ -93,8 +93,11 @@ export const StatusResponse = Type.Object({
   streamLength: Type.Integer(),
   pending: Type.Integer(),
   lag: Type.Integer(),
-  consumers: Type.Integer(),
+  consumers: Type.Integer({ description: 'consumers in the group (an aggregator that stops cleanly leaves it)' }),
   deadLetters: Type.Integer(),
+  activeConsumers: Type.Integer({ description: 'consumers that read the stream in the last 60 s' }),
+  backlogAgeSeconds: Type.Integer({ description: 'age of the oldest entry not yet applied (0 when none waits)' }),
+  problems: Type.Array(Type.String(), { description: 'why status is warning, one line each' }),
 });
 export type StatusResponse = Static<typeof StatusResponse>;
 

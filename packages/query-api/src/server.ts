@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_PREFIX, isUnreachableError, redisKeys } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, isUnreachableError, redactUrl, redisKeys } from '@otel-bandwidth/core';
 import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -31,6 +31,34 @@ function validationMessage(errors: ValidationErrors, dataVar: string): Error {
   return new Error(parts.join(', '));
 }
 
+/** Which store an unreachable-store error came from: mysql2's errors carry errno, sqlState or fatal. */
+function storeOf(err: unknown): 'Redis' | 'MySQL' {
+  let e = err as { errno?: unknown; sqlState?: unknown; fatal?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    if (typeof e.errno === 'number' || typeof e.sqlState === 'string' || e.fatal === true) return 'MySQL';
+    e = e.cause as typeof e;
+  }
+  return 'Redis';
+}
+
+/** A 503's message: which store, where, and why (the innermost reason). */
+function unreachableMessage(err: Error, ctx: ApiContext): string {
+  // drizzle's error (its message the query) wraps the driver's: the innermost cause says why
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown };
+  for (let depth = 0; depth < 8 && typeof e.cause === 'object' && e.cause !== null; depth++) e = e.cause as typeof e;
+  const inner: unknown = e;
+  const why = typeof e.code === 'string' ? e.code : typeof e.message === 'string' ? e.message.split('\n')[0] : String(inner);
+  const store = storeOf(err);
+  const where = store === 'MySQL' ? redactUrl(ctx.mysql.url) : redisAddress(ctx.redis);
+  return `${store}${where ? ` at ${where}` : ''} does not answer (${why}); GET /healthz says which stores are down`;
+}
+
+/** host:port of a single Redis client (a Cluster has many: none is named). */
+function redisAddress(redis: Redis | Cluster): string {
+  const o = (redis as { options?: { host?: unknown; port?: unknown } }).options;
+  return typeof o?.host === 'string' && typeof o.port === 'number' ? `${o.host}:${o.port}` : '';
+}
+
 /** The query API as a Fastify instance, not yet listening. */
 export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   const ctx: ApiContext = {
@@ -46,7 +74,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
     }
     if (isUnreachableError(err)) {
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `a backing store does not answer: ${err.message}` });
+      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: unreachableMessage(err, ctx) });
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status < 500) return reply.code(status).send({ statusCode: status, error: 'Error', message: err.message });

@@ -8,6 +8,11 @@ function infoMap(row: Array<string | number | null>): Map<string, string | numbe
   return m;
 }
 
+/** A consumer idle longer than this is not counted active; a backlog older than this is a stall. */
+const STALL_AFTER_MS = 60_000;
+
+const idTime = (id: string): number => Number(id.split('-')[0]);
+
 export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
   const { redis, keys } = ctx;
   const [streamLength, deadLetters, status] = await Promise.all([
@@ -18,32 +23,60 @@ export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
   let pending = 0;
   let lag = streamLength;
   let consumers = 0;
+  let activeConsumers = 0;
+  // the oldest entry no consumer of the group has applied yet
+  let oldestId: string | undefined;
+  let group: Map<string, string | number | null> | undefined;
   if (streamLength > 0 || status.lastFlushMs) {
     try {
       const groups = (await redis.xinfo('GROUPS', keys.stream)) as Array<Array<string | number | null>>;
-      const group = groups.map(infoMap).find((g) => g.get('name') === ctx.consumerGroup);
-      if (group) {
-        pending = Number(group.get('pending') ?? 0);
-        consumers = Number(group.get('consumers') ?? 0);
-        const l = group.get('lag');
-        // lag is unknown to Redis after some trims/deletions: then count all but the pending
-        lag = l === null || l === undefined ? Math.max(0, streamLength - pending) : Number(l);
-      }
+      group = groups.map(infoMap).find((g) => g.get('name') === ctx.consumerGroup);
     } catch (err) {
       if (!String((err as Error).message).includes('no such key')) throw err;
     }
   }
+  if (group) {
+    pending = Number(group.get('pending') ?? 0);
+    consumers = Number(group.get('consumers') ?? 0);
+    const l = group.get('lag');
+    // lag is unknown to Redis after some trims/deletions: then count all but the pending
+    lag = l === null || l === undefined ? Math.max(0, streamLength - pending) : Number(l);
+    if (consumers > 0) {
+      const list = ((await redis.xinfo('CONSUMERS', keys.stream, ctx.consumerGroup)) as Array<Array<string | number | null>>).map(infoMap);
+      activeConsumers = list.filter((c) => Number(c.get('idle') ?? Number.POSITIVE_INFINITY) < STALL_AFTER_MS).length;
+    }
+    if (pending > 0) {
+      const summary = (await redis.xpending(keys.stream, ctx.consumerGroup)) as [number, string | null, ...unknown[]];
+      oldestId = summary[1] ?? undefined;
+    } else if (lag > 0) {
+      const next = await redis.xrange(keys.stream, `(${String(group.get('last-delivered-id') ?? '0-0')}`, '+', 'COUNT', 1);
+      oldestId = next[0]?.[0];
+    }
+  } else if (streamLength > 0) {
+    oldestId = (await redis.xrange(keys.stream, '-', '+', 'COUNT', 1))[0]?.[0];
+  }
   const bufferSize = lag + pending;
+  const backlogAgeMs = oldestId === undefined ? 0 : Math.max(0, Date.now() - idTime(oldestId));
+  const problems: string[] = [];
+  if (bufferSize >= ctx.bufferWarning) problems.push(`${bufferSize} entries wait to be applied (a warning from ${ctx.bufferWarning} on)`);
+  if (bufferSize > 0 && activeConsumers === 0) {
+    problems.push(`no aggregator has read the stream in the last ${STALL_AFTER_MS / 1000} s: start one (otel-bandwidth aggregator)`);
+  } else if (backlogAgeMs > STALL_AFTER_MS) {
+    problems.push(`the oldest entry not yet applied is ${Math.floor(backlogAgeMs / 1000)} s old: the aggregators are behind or cannot write to MySQL (see their logs)`);
+  }
   const lastFlushMs = Number(status.lastFlushMs);
   return {
     bufferSize,
     lastPersist: Number.isFinite(lastFlushMs) && lastFlushMs > 0 ? new Date(lastFlushMs).toISOString() : null,
-    status: bufferSize < ctx.bufferWarning ? 'healthy' : 'warning',
+    status: problems.length === 0 ? 'healthy' : 'warning',
     streamLength,
     pending,
     lag,
     consumers,
     deadLetters,
+    activeConsumers,
+    backlogAgeSeconds: Math.floor(backlogAgeMs / 1000),
+    problems,
   };
 }
 
