@@ -5,8 +5,9 @@ import { aggregatorCommand } from './commands/aggregator';
 import { apiCommand } from './commands/api';
 import { demoCommand } from './commands/demo';
 import { migrateCommand } from './commands/migrate';
+import { monitorCommand } from './commands/monitor';
 
-const COMMANDS: Command[] = [migrateCommand, aggregatorCommand, apiCommand, demoCommand];
+const COMMANDS: Command[] = [migrateCommand, aggregatorCommand, apiCommand, monitorCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

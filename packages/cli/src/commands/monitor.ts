@@ -1,0 +1,151 @@
+import { DEFAULT_API_PORT, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { wantsHelp, type Command } from '../command';
+import { renderMonitor, type MonitorFrame } from '../monitor-view';
+
+interface MonitorOptions {
+  apiUrl: string;
+  minutes: number;
+  service: string | undefined;
+  top: number;
+  intervalSeconds: number;
+  once: boolean;
+}
+
+function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOptions {
+  const opts: MonitorOptions = {
+    apiUrl: env.OTEL_BANDWIDTH_API_URL || `http://127.0.0.1:${DEFAULT_API_PORT}`,
+    minutes: 5,
+    service: undefined,
+    top: 10,
+    intervalSeconds: 2,
+    once: false,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const whole = (min: number, max: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${a} must be a whole number from ${min} to ${max}, got "${v}"`);
+      return n;
+    };
+    if (a === '--api') opts.apiUrl = value();
+    else if (a === '--minutes') opts.minutes = whole(1, 60);
+    else if (a === '--service') opts.service = value();
+    else if (a === '--top') opts.top = whole(1, 1000);
+    else if (a === '--interval') opts.intervalSeconds = whole(1, 3600);
+    else if (a === '--once') opts.once = true;
+    else throw new Error(`unknown option ${a} (see otel-bandwidth monitor --help)`);
+  }
+  let url: URL;
+  try {
+    url = new URL(opts.apiUrl);
+  } catch {
+    throw new Error(`the API's URL "${opts.apiUrl}" is not a URL (for example http://127.0.0.1:${DEFAULT_API_PORT})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the API's URL "${opts.apiUrl}" must be http: or https:`);
+  opts.apiUrl = opts.apiUrl.replace(/\/+$/, '');
+  return opts;
+}
+
+/** One endpoint's JSON, or why not: the API down (and where), or its own error message. */
+async function fetchJson<T>(url: string, timeoutMs: number): Promise<T | { error: string }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const why =
+      (err as Error).name === 'TimeoutError'
+        ? `no answer in ${timeoutMs} ms`
+        : typeof cause?.code === 'string'
+          ? cause.code
+          : typeof cause?.message === 'string'
+            ? cause.message
+            : (err as Error).message;
+    return { error: `the API at ${new URL(url).origin} does not answer (${why}); start it with \`otel-bandwidth api\` or point --api at it` };
+  }
+  const body = (await res.json().catch(() => undefined)) as (T & { message?: unknown }) | undefined;
+  if (!res.ok || body === undefined) {
+    return { error: `${new URL(url).pathname} answered ${res.status}${typeof body?.message === 'string' ? `: ${body.message}` : ''}` };
+  }
+  return body;
+}
+
+async function frameOf(opts: MonitorOptions, live: boolean): Promise<MonitorFrame> {
+  const timeoutMs = Math.max(1000, Math.min(5000, opts.intervalSeconds * 1000));
+  const query = new URLSearchParams({ minutes: String(opts.minutes) });
+  if (opts.service !== undefined) query.set('service', opts.service);
+  const [realtime, status] = await Promise.all([
+    fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, timeoutMs),
+    fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, timeoutMs),
+  ]);
+  return { apiUrl: opts.apiUrl, nowMs: Date.now(), realtime, status, top: opts.top, intervalSeconds: opts.intervalSeconds, live };
+}
+
+export const monitorCommand: Command = {
+  name: 'monitor',
+  summary: 'watch the pipeline and the top endpoints in the terminal',
+  help: `Usage: otel-bandwidth monitor [--api URL] [--minutes 5] [--service NAME] [--top 10] [--interval 2] [--once]
+
+Shows, from the query API, the pipeline's state (/metrics/status: backlog, its age, the active
+aggregators, dead letters, the last persist and any problem) and the last minutes' traffic
+(/metrics/realtime: bandwidth, requests and errors a second, average latency, and the endpoints
+that cost the most bandwidth). On a terminal it redraws every --interval seconds until Ctrl-C;
+otherwise, or with --once, it prints one view and exits: status 1 when the API cannot be read.
+
+  --api URL        the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
+  --minutes N      the traffic window, 1-60 (default 5)
+  --service NAME   one service only
+  --top N          endpoints listed (default 10)
+  --interval S     seconds between views (default 2)
+  --once           one view, then exit
+
+Environment:
+  OTEL_BANDWIDTH_API_URL         the query API's URL`,
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    let opts: MonitorOptions;
+    try {
+      opts = parseMonitorArgs(args, process.env);
+    } catch (err) {
+      process.stderr.write(`otel-bandwidth monitor: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const live = !opts.once && process.stdout.isTTY === true;
+    if (!live) {
+      const frame = await frameOf(opts, false);
+      process.stdout.write(`${renderMonitor(frame).join('\n')}\n`);
+      return 'error' in frame.realtime || 'error' in frame.status ? 1 : 0;
+    }
+    let stopped = false;
+    const stop = new Promise<void>((resolve) => {
+      const quit = (): void => {
+        stopped = true;
+        resolve();
+      };
+      process.once('SIGINT', quit);
+      process.once('SIGTERM', quit);
+    });
+    // the alternate screen, cursor hidden, while it runs; the terminal as it was afterwards
+    process.stdout.write('\x1b[?1049h\x1b[?25l');
+    try {
+      while (!stopped) {
+        const frame = await frameOf(opts, true);
+        if (stopped) break;
+        process.stdout.write(`\x1b[H\x1b[2J${renderMonitor(frame).join('\n')}\n`);
+        await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, opts.intervalSeconds * 1000))]);
+      }
+    } finally {
+      process.stdout.write('\x1b[?25h\x1b[?1049l');
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,115 @@
+/**
+ * What `otel-bandwidth monitor` shows, as lines of text: the pipeline's state (/metrics/status) and
+ * the last minutes' traffic (/metrics/realtime), its top endpoints by bandwidth. Pure: the command
+ * fetches, this renders, so the rendering is tested with exact numbers.
+ */
+import type { RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
+
+export interface MonitorFrame {
+  apiUrl: string;
+  nowMs: number;
+  /** the traffic, or why it could not be read */
+  realtime: RealtimeResponse | { error: string };
+  status: StatusResponse | { error: string };
+  top: number;
+  intervalSeconds: number;
+  /** a terminal redraws the frame: it says how to quit */
+  live: boolean;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** Bytes in binary units: 512 B, 1.50 KiB, 12.3 MiB. */
+export function formatBytes(bytes: number): string {
+  let v = bytes;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  if (u === 0) return `${Math.round(v)} B`;
+  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
+}
+
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+const count = (n: number): string => n.toLocaleString('en-US');
+
+function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function pipelineLines(status: MonitorFrame['status'], nowMs: number): string[] {
+  if ('error' in status) return [`Pipeline    unknown: ${status.error}`];
+  const persisted = status.lastPersist === null ? 'never' : `${formatAge(Math.max(0, nowMs - Date.parse(status.lastPersist)) / 1000)} ago`;
+  const lines = [
+    `Pipeline    ${status.status.toUpperCase()}   backlog ${count(status.bufferSize)} entries` +
+      (status.bufferSize > 0 ? ` (oldest ${formatAge(status.backlogAgeSeconds)})` : '') +
+      `   aggregators ${status.activeConsumers} active   dead-lettered ${count(status.deadLetters)}   last persist ${persisted}`,
+  ];
+  for (const p of status.problems) lines.push(`  ! ${p}`);
+  return lines;
+}
+
+/** Bandwidth of an endpoint or summary: what it received and sent (bodies). */
+const bandwidthOf = (e: Pick<RealtimeEndpoint, 'totalInbound' | 'totalOutbound'>): number => e.totalInbound + e.totalOutbound;
+
+function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: number): string[] {
+  if ('error' in realtime) return [`Traffic     unknown: ${realtime.error}`];
+  const s = realtime.summary;
+  // the window ends with the minute now running: rates over the part of it that has passed
+  const seconds = Math.max(1, (Math.min(nowMs, Date.parse(realtime.to)) - Date.parse(realtime.from)) / 1000);
+  const errorRate = s.totalRequests === 0 ? 0 : (s.errorCount / s.totalRequests) * 100;
+  const lines = [
+    `Last ${realtime.windowMinutes} min  ${formatBytes(s.totalBandwidth / seconds)}/s (in ${formatBytes(s.totalInbound / seconds)}/s, ` +
+      `out ${formatBytes(s.totalOutbound / seconds)}/s)   ${(s.totalRequests / seconds).toFixed(1)} req/s   ` +
+      `errors ${errorRate.toFixed(1)} %   avg ${s.avgResponseTime.toFixed(2)} ms`,
+    '',
+  ];
+  if (realtime.endpoints.length === 0) {
+    lines.push('No requests in the window.');
+    return lines;
+  }
+  const shown = [...realtime.endpoints]
+    .sort((a, b) => bandwidthOf(b) - bandwidthOf(a) || b.totalRequests - a.totalRequests || a.endpoint.localeCompare(b.endpoint))
+    .slice(0, top);
+  lines.push(`Top ${shown.length} of ${realtime.endpoints.length} endpoints by bandwidth (request and response bodies)`);
+  lines.push(
+    ...table(
+      ['SERVICE', 'METHOD', 'ENDPOINT', 'REQUESTS', 'IN', 'OUT', 'SHARE', 'ERRORS', 'AVG MS', 'MAX MS'],
+      shown.map((e) => [
+        e.service,
+        e.method,
+        e.endpoint,
+        count(e.totalRequests),
+        formatBytes(e.totalInbound),
+        formatBytes(e.totalOutbound),
+        `${s.totalBandwidth === 0 ? '0.0' : ((bandwidthOf(e) / s.totalBandwidth) * 100).toFixed(1)} %`,
+        count(e.errorCount),
+        e.avgResponseTime.toFixed(2),
+        e.maxResponseTime.toFixed(2),
+      ]),
+      new Set([3, 4, 5, 6, 7, 8, 9]),
+    ),
+  );
+  return lines;
+}
+
+export function renderMonitor(frame: MonitorFrame): string[] {
+  const when = new Date(frame.nowMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const head = [`otel-bandwidth monitor   ${frame.apiUrl}   ${when}` + (frame.live ? `   every ${frame.intervalSeconds} s, Ctrl-C quits` : ''), ''];
+  const { realtime, status } = frame;
+  // the API down: one line for both
+  if ('error' in realtime && 'error' in status && realtime.error === status.error) return [...head, `Unavailable: ${status.error}`];
+  return [...head, ...pipelineLines(status, frame.nowMs), ...trafficLines(realtime, frame.nowMs, frame.top)];
+}

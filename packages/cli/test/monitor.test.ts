@@ -1,0 +1,141 @@
+/**
+ * otel-bandwidth monitor: the view it renders (exact figures from a fixed frame), and the command
+ * against a real query API over data an aggregator applied, and with no API at all.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Aggregator } from '@otel-bandwidth/aggregator';
+import { encodeBatch, fieldsToArray, type HistogramMetric, type MetricBatch } from '@otel-bandwidth/core';
+import { buildQueryApi, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { formatBytes, renderMonitor } from '../src/monitor-view';
+
+const BIN = path.resolve(__dirname, '..', 'dist', 'bin.js');
+
+function runMonitor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('the monitor view', () => {
+  const status: StatusResponse = {
+    bufferSize: 3, lastPersist: '2026-12-05T10:00:50.000Z', status: 'warning', streamLength: 3, pending: 1, lag: 2, consumers: 1,
+    deadLetters: 2, activeConsumers: 0, backlogAgeSeconds: 95, problems: ['no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)'],
+  };
+  const endpoint = (service: string, method: string, name: string, requests: number, inBytes: number, outBytes: number, errors: number) => ({
+    service, endpoint: name, method, protocol: 'http', totalRequests: requests, totalInbound: inBytes, totalOutbound: outBytes,
+    totalInboundWire: 0, totalOutboundWire: 0, avgResponseTime: 2.5, maxResponseTime: 10, errorCount: errors,
+  });
+  const realtime: RealtimeResponse = {
+    windowMinutes: 5,
+    from: '2026-12-05T09:57:00.000Z',
+    to: '2026-12-05T10:02:00.000Z',
+    endpoints: [
+      endpoint('shop', 'GET', '/api/products', 300, 0, 3_000_000, 0),
+      endpoint('shop', 'POST', '/api/orders', 100, 1_048_576, 50_000, 10),
+      endpoint('shop', 'GET', '(unmatched)', 20, 0, 2_000, 20),
+    ],
+    summary: { totalBandwidth: 4_100_576, totalInbound: 1_048_576, totalOutbound: 3_052_000, totalRequests: 420, errorCount: 30, avgResponseTime: 2.5 },
+  };
+
+  it('formats bytes in binary units', () => {
+    expect([0, 1023, 1024, 1536, 10 * 1024 * 1024 + 1, 5 * 1024 ** 3].map(formatBytes)).toEqual(['0 B', '1023 B', '1.00 KiB', '1.50 KiB', '10.0 MiB', '5.00 GiB']);
+  });
+
+  it('shows the pipeline and its problems, rates over the part of the window that has passed, and the top endpoints by bandwidth', () => {
+    // 10:01:00: four of the window's five minutes have passed (240 s)
+    const lines = renderMonitor({ apiUrl: 'http://api:4040', nowMs: Date.parse('2026-12-05T10:01:00Z'), realtime, status, top: 2, intervalSeconds: 2, live: true });
+    expect(lines).toEqual([
+      'otel-bandwidth monitor   http://api:4040   2026-12-05 10:01:00 UTC   every 2 s, Ctrl-C quits',
+      '',
+      'Pipeline    WARNING   backlog 3 entries (oldest 95 s)   aggregators 0 active   dead-lettered 2   last persist 10 s ago',
+      '  ! no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)',
+      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms',
+      '',
+      'Top 2 of 3 endpoints by bandwidth (request and response bodies)',
+      'SERVICE  METHOD  ENDPOINT       REQUESTS        IN       OUT   SHARE  ERRORS  AVG MS  MAX MS',
+      'shop     GET     /api/products       300       0 B  2.86 MiB  73.2 %       0    2.50   10.00',
+      'shop     POST    /api/orders         100  1.00 MiB  48.8 KiB  26.8 %      10    2.50   10.00',
+    ]);
+  });
+
+  it('says the API is down in one line', () => {
+    const error = { error: 'the API at http://api:4040 does not answer (ECONNREFUSED)' };
+    const lines = renderMonitor({ apiUrl: 'http://api:4040', nowMs: 0, realtime: error, status: error, top: 5, intervalSeconds: 2, live: false });
+    expect(lines).toEqual(['otel-bandwidth monitor   http://api:4040   1970-01-01 00:00:00 UTC', '', 'Unavailable: the API at http://api:4040 does not answer (ECONNREFUSED)']);
+  });
+});
+
+describe('otel-bandwidth monitor against a query API', () => {
+  let db: TestDatabase;
+  let r: TestRedis;
+  beforeAll(async () => {
+    db = await createTestDatabase('cli_monitor');
+    r = await createTestRedis('cli_monitor');
+  });
+  afterAll(async () => {
+    await db.drop();
+    await r.cleanup();
+  });
+
+  function batchOf(startMs: number): MetricBatch {
+    const attrs = (route: string, status: number) => ({ 'http.request.method': 'GET', 'http.route': route, 'http.response.status_code': status });
+    const series = [
+      { a: attrs('/big', 200), count: 4, seconds: 0.008, inBytes: 0, outBytes: 4_194_304 },
+      { a: attrs('/small', 500), count: 6, seconds: 0.003, inBytes: 600, outBytes: 60 },
+    ];
+    const hist = (name: string, unit: string, boundaries: number[], value: (s: (typeof series)[number]) => { sum: number; bucketCounts: number[] }): HistogramMetric => ({
+      name, unit, scope: '@otel-bandwidth/instrumentation', type: 'histogram', temporality: 'delta', boundaries,
+      points: series.map((s) => ({ attributes: s.a, startTimeMs: startMs, endTimeMs: startMs + 5000, count: s.count, min: s.seconds, max: s.seconds, ...value(s) })),
+    });
+    return {
+      batchId: `monitor:${startMs}`,
+      startTimeMs: startMs,
+      endTimeMs: startMs + 5000,
+      resource: { 'service.name': 'watched' },
+      metrics: [
+        hist('http.server.request.duration', 's', [0.005, 0.01], (s) => ({ sum: s.count * s.seconds, bucketCounts: s.seconds <= 0.005 ? [s.count, 0, 0] : [0, s.count, 0] })),
+        hist('http.server.request.body.size', 'By', [], (s) => ({ sum: s.inBytes, bucketCounts: [s.count] })),
+        hist('http.server.response.body.size', 'By', [], (s) => ({ sum: s.outBytes, bucketCounts: [s.count] })),
+      ],
+    };
+  }
+
+  it('prints one view with the numbers the pipeline applied, then exits 0', async () => {
+    await r.redis.xadd(r.keys.stream, '*', ...fieldsToArray(encodeBatch(batchOf(Date.now() - 6000))));
+    const aggregator = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'monitored', log: () => undefined });
+    await aggregator.drainOnce();
+    await aggregator.stop();
+    const api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
+    const address = await api.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const run = await runMonitor(['--once', '--api', address, '--service', 'watched']);
+      expect([run.code, run.stderr]).toEqual([0, '']);
+      const lines = run.stdout.split('\n');
+      expect(lines[2]).toMatch(/^Pipeline {4}HEALTHY {3}backlog 0 entries {3}aggregators 0 active {3}dead-lettered 0 {3}last persist \d+ s ago$/);
+      expect(lines[3]).toMatch(/^Last 5 min {2}.+\/s \(in .+\/s, out .+\/s\) {3}\d+\.\d req\/s {3}errors 60\.0 % {3}avg 5\.00 ms$/);
+      expect(lines.slice(5, 9)).toEqual([
+        'Top 2 of 2 endpoints by bandwidth (request and response bodies)',
+        'SERVICE  METHOD  ENDPOINT  REQUESTS     IN       OUT    SHARE  ERRORS  AVG MS  MAX MS',
+        'watched  GET     /big             4    0 B  4.00 MiB  100.0 %       0    8.00    8.00',
+        'watched  GET     /small           6  600 B      60 B    0.0 %       6    3.00    3.00',
+      ]);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('exits 1 saying where the API should be when none answers, and 2 on a bad option', async () => {
+    const down = await runMonitor(['--once', '--api', 'http://127.0.0.1:4049']);
+    expect(down.code).toBe(1);
+    expect(down.stdout.split('\n')[2]).toBe(
+      'Unavailable: the API at http://127.0.0.1:4049 does not answer (ECONNREFUSED); start it with `otel-bandwidth api` or point --api at it',
+    );
+    const bad = await runMonitor(['--minutes', '90']);
+    expect([bad.code, bad.stderr]).toEqual([2, 'otel-bandwidth monitor: --minutes must be a whole number from 1 to 60, got "90"\n']);
+  });
+});
