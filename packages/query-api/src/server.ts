@@ -83,6 +83,16 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     else process.stderr.write(`otel-bandwidth api: ${req.method} ${req.url}: ${err.stack ?? err.message}\n`);
     return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: 'internal error; the API logged it' });
   });
+  // a parameter given twice arrives as an array, which its schema would call "not an integer"
+  app.addHook('preValidation', async (req, reply) => {
+    const query = req.query as Record<string, unknown> | undefined;
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (Array.isArray(value)) {
+        return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `querystring/${name} is given ${value.length} times; give it once` });
+      }
+    }
+    return undefined;
+  });
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(statusRoutes(ctx));

@@ -81,6 +81,7 @@ describe('query API', () => {
     ['/metrics/hourly?hours=99999', 'querystring/hours must be <= 2160'],
     ['/metrics/realtime?minutes=61', 'querystring/minutes must be <= 60'],
     ['/metrics/hourly?direction=foo', 'querystring/direction must be one of server, client'],
+    ['/metrics/realtime?minutes=5&minutes=6', 'querystring/minutes is given 2 times; give it once'],
   ])('%s is a 400 that says why', async (url, message) => {
     const res = await api.inject({ url });
     expect(res.statusCode).toBe(400);
