@@ -161,6 +161,11 @@ class FlushBuffer {
   readonly streamIds = new Set<string>();
   /** MySQL refused the merged totals: the batches are applied one transaction each */
   oneAtATime = false;
+  /**
+   * Applied one at a time so far (kept across a failure part-way): the totals of those applied,
+   * for the realtime view once all are done; how many MySQL took (or had); those it refused
+   */
+  alone: { applied: BatchRollup; accepted: number; refused: Array<{ ledger: LedgerEntry; entry: StreamEntry; reason: string }> } | undefined;
 
   get size(): number {
     return this.streamIds.size;
@@ -613,41 +618,63 @@ export class Aggregator {
    * (MySQL gone) the buffer holds only the batches still to do, and the ledger skips none twice.
    */
   private async commitOneAtATime(buffer: FlushBuffer): Promise<void> {
-    const applied = new BatchRollup();
+    const alone = (buffer.alone ??= { applied: new BatchRollup(), accepted: 0, refused: [] });
     while (buffer.entries.length > 0) {
       const e = buffer.entries[0] as LedgerEntry;
       const [entry] = await this.consumer.fetch([e.streamId]);
       if (entry?.fields === undefined) {
         this.log('warn', `entry ${e.streamId} (batch ${e.batchId}) was deleted from the stream before it could be applied; acknowledged`);
+        await this.consumer.ack([e.streamId]);
+        buffer.streamIds.delete(e.streamId);
       } else {
         // it decoded when it was read; the stream does not change an entry
         const batch = decodeBatch(entry.fields);
         const rollup = new BatchRollup();
         rollup.add(batch);
         this.committing = { entries: 1, batches: 1 };
+        let result: MergedFlushResult | undefined;
         try {
           // rebuilt with none of it when the ledger has it already (applied before a failure)
-          const result = await this.writer.applyMerged({ entries: [e], rollup, rebuild: (fresh) => ({ rollup: fresh.length === 0 ? new BatchRollup() : rollup, missing: [] }) });
-          await this.hooks.beforeAck?.(this.committing);
-          this.counters.batchesApplied += result.applied.length;
-          this.counters.duplicateBatches += result.duplicates.length;
-          if (result.applied.length > 0) applied.add(batch);
+          result = await this.writer.applyMerged({ entries: [e], rollup, rebuild: (fresh) => ({ rollup: fresh.length === 0 ? new BatchRollup() : rollup, missing: [] }) });
         } catch (err) {
           if (!isMysqlDataError(err)) throw err;
-          await this.deadLetterEntry(entry, `MySQL refused its totals: ${reasonOf(err)}`);
+          // set aside below, once it is known whether MySQL refuses only some batches
+          alone.refused.push({ ledger: e, entry, reason: `MySQL refused its totals: ${reasonOf(err)}` });
+        }
+        if (result !== undefined) {
+          // committed: counted now, whatever happens to the acknowledgement
+          this.counters.batchesApplied += result.applied.length;
+          this.counters.duplicateBatches += result.duplicates.length;
+          alone.accepted++;
+          if (result.applied.length > 0) alone.applied.add(batch);
+          await this.hooks.beforeAck?.(this.committing);
+          await this.consumer.ack([e.streamId]);
+          buffer.streamIds.delete(e.streamId);
         }
       }
-      await this.consumer.ack([e.streamId]);
       buffer.entries.shift();
-      buffer.streamIds.delete(e.streamId);
     }
+    if (alone.refused.length >= 2 && alone.accepted === 0) {
+      // every batch refused, each alone: the schema or this aggregator is at fault, not the data.
+      // Nothing is set aside; the flush fails and is retried, as any other
+      const first = alone.refused[0] as (typeof alone.refused)[number];
+      buffer.entries.push(...alone.refused.map((x) => x.ledger));
+      const n = alone.refused.length;
+      alone.refused = [];
+      throw new Error(`MySQL refused each of the flush's ${n} batches alone (${first.reason.replace('MySQL refused its totals: ', '')}): kept, not dead-lettered; is the schema this version's (otel-bandwidth migrate)?`);
+    }
+    for (const x of alone.refused) {
+      await this.deadLetterEntry(x.entry, x.reason);
+      buffer.streamIds.delete(x.entry.id);
+    }
+    alone.refused = [];
     await this.consumer.ack([...buffer.streamIds]);
     this.counters.duplicateBatches += buffer.duplicates.length;
     this.counters.flushes++;
     this.lastFlushMs = Date.now();
     this.lastError = undefined;
     this.lastLoggedError = '';
-    await this.afterCommit(applied);
+    await this.afterCommit(alone.applied);
   }
 
   /** Realtime view, status and trimming: best effort, never undoing the commit. */

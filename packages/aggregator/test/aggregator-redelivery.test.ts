@@ -5,7 +5,7 @@
  * that fails and is retried while reading goes on, and a flush MySQL refuses for a value.
  */
 import { Aggregator, RollupWriter } from '@otel-bandwidth/aggregator';
-import { encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
+import { encodeBatch, fieldsToArray, parseRealtimeField, type MetricBatch } from '@otel-bandwidth/core';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
 import { batch } from './fixtures';
 
@@ -60,6 +60,18 @@ async function totals(route: string): Promise<unknown[]> {
     [route],
   );
   return (rows as Array<Record<string, string | null>>).map((x) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v === null ? null : Number(v)])));
+}
+
+/** Requests the realtime view holds for a route, over every minute key of the prefix. */
+async function realtimeRequests(route: string): Promise<number> {
+  let n = 0;
+  for (const key of await r.redis.keys(`{${r.prefix}}:rt:*`)) {
+    for (const [field, value] of Object.entries(await r.redis.hgetall(key))) {
+      const parsed = parseRealtimeField(field);
+      if (parsed?.stat === 'requests' && parsed.series.endpoint === route) n += Number(value);
+    }
+  }
+  return n;
 }
 
 async function pending(): Promise<number> {
@@ -209,8 +221,8 @@ describe('Aggregator redelivery', () => {
     await until(async () => agg.stats().flushes === 1 && (await pending()) === 0);
     await agg.stop();
 
-    // the fifth batch was committed before the failure: the retry finds it in the ledger
-    expect(agg.stats()).toMatchObject({ batchesApplied: 8, duplicateBatches: 1, deadLettered: 1, failedFlushes: 1, entriesBuffered: 0 });
+    // the fifth batch was committed (and counted) before the failure: the retry finds it in the ledger
+    expect(agg.stats()).toMatchObject({ batchesApplied: 9, duplicateBatches: 1, deadLettered: 1, failedFlushes: 1, entriesBuffered: 0 });
     expect([singles, acks]).toEqual([11, 10]);
     // 1 + 2 + ... + 10 requests, without the third batch's 3
     expect(await totals('/one-at-a-time')).toEqual([{ requests: 52, inbound: 52, outbound: 520, duration: 52 * 250 }]);
@@ -218,6 +230,43 @@ describe('Aggregator redelivery', () => {
     expect(dead.map(([, f]) => [f[1], f[f.indexOf('orig.id') + 1]])).toEqual([
       ["MySQL refused its totals: Out of range value for column 'total_outbound' (ER_WARN_DATA_OUT_OF_RANGE)", 'rd-f:3'],
     ]);
-    expect(logs.filter((l) => l.startsWith('flush failed'))).toEqual([expect.stringMatching(/^flush failed: MySQL went away \(holding 6 entries; retrying\)$/)]);
+    expect(logs.filter((l) => l.startsWith('flush failed'))).toEqual([
+      // the refused third batch stays held until the flush ends (it is set aside then)
+      expect.stringMatching(/^flush failed: MySQL went away \(holding 7 entries; retrying\)$/),
+    ]);
+    // the realtime view has every applied batch, those before the failure included
+    expect(await realtimeRequests('/one-at-a-time')).toBe(52);
+  });
+
+  it('a flush whose batches MySQL refuses each alone is kept and retried, not dead-lettered', async () => {
+    const logs: string[] = [];
+    const refused = (): Error => new Error('Failed query: ...', { cause: Object.assign(new Error("Column 'service' cannot be null"), { errno: 1048, code: 'ER_BAD_NULL_ERROR' }) });
+    let refusing = true;
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'schema-at-fault',
+      flushIntervalMs: 100,
+      log: (_level, message) => logs.push(message),
+      hooks: {
+        beforeCommit: () => {
+          if (refusing) throw refused();
+        },
+      },
+    });
+    for (let i = 1; i <= 3; i++) await add(batchOf(`rd-g:${i}`, '/refused-alone', i, 10));
+    await agg.start();
+    await until(() => agg.stats().failedFlushes >= 2);
+    expect(agg.stats()).toMatchObject({ batchesApplied: 0, deadLettered: 0, entriesBuffered: 3 });
+    expect(logs).toContain(
+      "flush failed: MySQL refused each of the flush's 3 batches alone (Column 'service' cannot be null (ER_BAD_NULL_ERROR)): kept, not dead-lettered; is the schema this version's (otel-bandwidth migrate)? (holding 3 entries; retrying)",
+    );
+    // the fault mended (a migration, a fixed aggregator): they are applied, each once
+    refusing = false;
+    await until(async () => agg.stats().batchesApplied === 3 && (await pending()) === 0);
+    await agg.stop();
+    expect(await r.redis.xlen(r.keys.deadLetter)).toBe(0);
+    expect(await totals('/refused-alone')).toEqual([{ requests: 6, inbound: 6, outbound: 30, duration: 6 * 250 }]);
   });
 });
