@@ -91,7 +91,9 @@ interface Attempt {
 
 /** `name`, or host-pid, with a random part unique to this exporter. */
 function instanceIdOf(name: string | undefined): string {
-  return `${name ?? `${os.hostname()}-${process.pid}`}-${randomBytes(4).toString('hex')}`;
+  // at most 100 characters of the name: the ledger keeps a batch id's first 191, and the random
+  // part and the sequence must be among them
+  return `${(name ?? `${os.hostname()}-${process.pid}`).slice(0, 100)}-${randomBytes(4).toString('hex')}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -252,7 +254,8 @@ export class RedisMetricExporter implements PushMetricExporter {
 
   /** Tries now to send everything held; resolves when that attempt ends, whatever its outcome. */
   async forceFlush(): Promise<void> {
-    await holdingProcessOpen(this.sendTimeoutMillis + 1000, () => this.drain());
+    // an attempt may connect and then send, each within sendTimeoutMillis
+    await holdingProcessOpen(2 * this.sendTimeoutMillis + 1000, () => this.drain());
   }
 
   /**
@@ -260,8 +263,7 @@ export class RedisMetricExporter implements PushMetricExporter {
    * left (counted in pointsDropped) and closes the client the exporter made.
    */
   shutdown(): Promise<void> {
-    // an attempt running when shutdown starts may take sendTimeoutMillis more
-    this.shuttingDown ??= holdingProcessOpen(this.shutdownTimeoutMillis + this.sendTimeoutMillis + 1000, () => this.shutdownNow());
+    this.shuttingDown ??= holdingProcessOpen(this.shutdownTimeoutMillis + 1000, () => this.shutdownNow());
     return this.shuttingDown;
   }
 
@@ -282,8 +284,11 @@ export class RedisMetricExporter implements PushMetricExporter {
     this.shutdownDeadline = deadline;
     let pause = 100;
     for (;;) {
-      if (await this.drain()) break;
-      // the first attempt had at least 250 ms; another only while there is time for one
+      // an attempt that started before the shutdown runs on its own timeout: not waited for past
+      // the deadline (the first wait at least 250 ms, so that no time to wait is still one chance)
+      const budget = Math.max(this.shutdownFirstAttempt ? 250 : 0, deadline - Date.now());
+      if (await Promise.race([this.drain(), sleepUnref(budget).then(() => false)])) break;
+      // another attempt only while there is time for one
       this.shutdownFirstAttempt = false;
       if (deadline - Date.now() < pause + 100) break;
       await sleepUnref(pause);

@@ -142,6 +142,26 @@ describe('RedisMetricExporter when Redis misbehaves', () => {
     expect(exporter.stats()).toMatchObject({ pointsPending: 0, pointsDropped: 1 });
   });
 
+  it('shutdown ends at its deadline even while an attempt begun before it waits out a longer send timeout', async () => {
+    const silent = await silentServer();
+    const exporter = new RedisMetricExporter({
+      url: `redis://127.0.0.1:${silent.port}`,
+      keyPrefix: `${r.prefix}-f`,
+      sendTimeoutMillis: 3000,
+      retryMinDelayMillis: 3_600_000,
+      shutdownTimeoutMillis: 500,
+    });
+    const m = meters();
+    m.hits.add(2, { 'http.route': '/a' });
+    exportNow(exporter, await m.collect());
+    // the export's attempt is connecting (the server never answers) when the shutdown begins
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await exporter.shutdown();
+    // it ended at its deadline with the attempt still under way: that attempt has not failed yet
+    // (it would say "connecting to Redis timed out after 3000 ms")
+    expect(exporter.stats()).toMatchObject({ batchesExported: 0, pointsPending: 0, pointsDropped: 1, retries: 0, lastError: undefined });
+  });
+
   it('a batch added without an answer is sent again under the same id, and the aggregator applies it once', async () => {
     const proxy = await replyDroppingProxy();
     const prefix = `${r.prefix}-b`;
