@@ -77,4 +77,42 @@ describe('otel-bandwidth CLI', () => {
       await conn.end();
     }
   });
+
+  it('api starts for a MySQL user who may read the tables it serves but not the migrations table', async () => {
+    const mysql = await import('mysql2/promise');
+    const { migrate } = await import('@otel-bandwidth/storage');
+    const name = 'obw_test_cli_reader';
+    await migrate(`mysql://root@127.0.0.1:3306/${name}`);
+    const conn = await mysql.createConnection({ host: '127.0.0.1', user: 'root' });
+    const hosts = ['127.0.0.1', 'localhost'];
+    try {
+      for (const host of hosts) {
+        await conn.query(`CREATE USER IF NOT EXISTS 'obw_reader'@'${host}' IDENTIFIED BY 'r3ader'`);
+        await conn.query(`GRANT SELECT ON \`${name}\`.\`metrics_hourly\` TO 'obw_reader'@'${host}'`);
+      }
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, [BIN, 'api'], {
+        env: { ...process.env, MYSQL_URL: `mysql://obw_reader:r3ader@127.0.0.1:3306/${name}`, OTEL_BANDWIDTH_API_PORT: '0', OTEL_BANDWIDTH_KEY_PREFIX: 'obw-test-cli-reader' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (b: Buffer) => {
+          stdout += b.toString();
+          if (stdout.includes('query API listening on')) resolve();
+        });
+        void exited.then(() => resolve());
+      });
+      child.kill('SIGTERM');
+      expect([await exited, stderr]).toEqual([0, '']);
+      expect(stdout).toMatch(/^query API listening on http:\/\/127\.0\.0\.1:\d+\n$/);
+    } finally {
+      for (const host of hosts) await conn.query(`DROP USER IF EXISTS 'obw_reader'@'${host}'`);
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    }
+  });
 });

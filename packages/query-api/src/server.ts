@@ -31,11 +31,15 @@ function validationMessage(errors: ValidationErrors, dataVar: string): Error {
   return new Error(parts.join(', '));
 }
 
-/** Which store an unreachable-store error came from: mysql2's errors carry errno, sqlState or fatal. */
+/**
+ * Which store an unreachable-store error came from: mysql2 marks its errors (sqlState from the
+ * server, fatal on a connection's loss), drizzle wraps them in a DrizzleQueryError; a socket error
+ * of ioredis carries neither.
+ */
 function storeOf(err: unknown): 'Redis' | 'MySQL' {
-  let e = err as { errno?: unknown; sqlState?: unknown; fatal?: unknown; cause?: unknown } | undefined;
+  let e = err as { name?: unknown; sqlState?: unknown; fatal?: unknown; cause?: unknown } | undefined;
   for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    if (typeof e.errno === 'number' || typeof e.sqlState === 'string' || e.fatal === true) return 'MySQL';
+    if (typeof e.sqlState === 'string' || e.fatal === true || e.name === 'DrizzleQueryError') return 'MySQL';
     e = e.cause as typeof e;
   }
   return 'Redis';

@@ -141,7 +141,9 @@ Environment:
         const frame = await frameOf(opts, true);
         if (stopped) break;
         process.stdout.write(`\x1b[H\x1b[2J${renderMonitor(frame).join('\n')}\n`);
-        await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, opts.intervalSeconds * 1000))]);
+        let wait: NodeJS.Timeout | undefined;
+        await Promise.race([stop, new Promise((resolve) => (wait = setTimeout(resolve, opts.intervalSeconds * 1000)))]);
+        clearTimeout(wait);
       }
     } finally {
       process.stdout.write('\x1b[?25h\x1b[?1049l');
