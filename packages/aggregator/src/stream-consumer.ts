@@ -30,6 +30,11 @@ function nextStreamId(id: string): string {
   return `${ms}-${Number(seq) + 1}`;
 }
 
+const LEAVE_GROUP_IF_IDLE = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
 export class StreamConsumer {
   private pendingCursor: string | undefined = '0';
 
@@ -56,16 +61,14 @@ export class StreamConsumer {
    * the group's pending list, and another consumer claims them from it instead.
    */
   async leaveGroupIfIdle(): Promise<boolean> {
-    let mine: unknown[];
     try {
-      mine = (await this.redis.xpending(this.keys.stream, this.group, '-', '+', 1, this.consumer)) as unknown[];
+      // one script: nothing can be delivered to this consumer's name (another process of the same
+      // name, say) between the check and the delete
+      return (await this.redis.eval(LEAVE_GROUP_IF_IDLE, 1, this.keys.stream, this.group, this.consumer)) === 1;
     } catch (err) {
       if (String((err as Error).message).includes('NOGROUP')) return false; // never joined
       throw err;
     }
-    if (mine.length > 0) return false;
-    await this.redis.xgroup('DELCONSUMER', this.keys.stream, this.group, this.consumer);
-    return true;
   }
 
   /** True while this consumer still has entries delivered before it (re)started. */

@@ -269,4 +269,32 @@ describe('Aggregator redelivery', () => {
     expect(await r.redis.xlen(r.keys.deadLetter)).toBe(0);
     expect(await totals('/refused-alone')).toEqual([{ requests: 6, inbound: 6, outbound: 30, duration: 6 * 250 }]);
   });
+
+  it('an aggregator stopping with entries it could not apply stays in the group, so that another claims them', async () => {
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'leaving',
+      flushIntervalMs: 100,
+      log: () => undefined,
+      hooks: {
+        beforeCommit: () => {
+          throw new Error('MySQL is read-only');
+        },
+      },
+    });
+    await add(batchOf('rd-h:1', '/left-pending', 1, 10));
+    await agg.start();
+    await until(() => agg.stats().failedFlushes >= 1);
+    await agg.stop();
+    const consumers = (await r.redis.xinfo('CONSUMERS', r.keys.stream, 'aggregators')) as unknown[][];
+    expect(consumers.map((c) => [c[c.indexOf('name') + 1], c[c.indexOf('pending') + 1]])).toEqual([['leaving', 1]]);
+    // a second one, stopping cleanly with nothing pending, leaves
+    const clean = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'clean', claimIdleMs: 60_000, log: () => undefined });
+    await clean.drainOnce();
+    await clean.stop();
+    const after = (await r.redis.xinfo('CONSUMERS', r.keys.stream, 'aggregators')) as unknown[][];
+    expect(after.map((c) => c[c.indexOf('name') + 1])).toEqual(['leaving']);
+  });
 });

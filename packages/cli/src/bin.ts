@@ -43,7 +43,8 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof ServiceUnreachableError) {
       // a URL the user never set is the default: say so, or it reads as their own setting
-      const defaulted = ['MYSQL_URL', 'REDIS_URL'].filter((v) => !process.env[v] && err.message.includes(v));
+      const named = err instanceof ServiceUnreachableError ? [err.service === 'MySQL' ? 'MYSQL_URL' : 'REDIS_URL'] : ['MYSQL_URL', 'REDIS_URL'].filter((v) => err.message.includes(`${v}="`));
+      const defaulted = named.filter((v) => !process.env[v]);
       const note = defaulted.map((v) => `  (${v} is not set: that URL is its default)\n`).join('');
       process.stderr.write(`otel-bandwidth: ${err.message}\n${note}`);
     } else {

@@ -32,6 +32,16 @@ describe('otel-bandwidth CLI', () => {
     expect([unknown.status, unknown.stderr]).toEqual([2, 'otel-bandwidth demo: unknown option --bogus (see otel-bandwidth demo --help)\n']);
   });
 
+  it('the demo refuses a deployment\'s database or key prefix as its own', () => {
+    const r = run(['demo', '--no-keep', '--database', 'otel_bandwidth', '--key-prefix', 'live'], { OTEL_BANDWIDTH_KEY_PREFIX: 'live' });
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      'otel-bandwidth: invalid configuration:\n' +
+        "  - --database otel_bandwidth is a deployment's database (the default, or MYSQL_URL's); the demo drops its database: name another\n" +
+        "  - --key-prefix live is a deployment's prefix (the default, or OTEL_BANDWIDTH_KEY_PREFIX); the demo deletes its stream: name another\n",
+    ]);
+  });
+
   it('says in one line that MySQL refused the user, without the password', () => {
     const r = run(['migrate'], { MYSQL_URL: 'mysql://nobody:s3cret@127.0.0.1:3306/obw_test_refused' });
     expect(r.status).toBe(1);

@@ -37,6 +37,11 @@ ${ENVIRONMENT_HELP}
     const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const aggregator = new Aggregator({ redis, mysql, ...config });
+    // listening for the signals before saying it runs: a signal sent on that word is not missed
+    const stopRequested = new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
     await aggregator.start();
     process.stdout.write(
       `aggregator ${config.consumer} reading ${aggregator.keys.stream} (group ${config.group}) at ${redactUrl(config.redisUrl)}, writing ${redactUrl(config.mysqlUrl)}\n`,
@@ -47,10 +52,7 @@ ${ENVIRONMENT_HELP}
         `${new Date().toISOString()} batches applied ${s.batchesApplied}, duplicates ${s.duplicateBatches}, dead-lettered ${s.deadLettered}, points left out ${s.pointsRefused}, flushes ${s.flushes}, buffered ${s.entriesBuffered}${s.lastError ? `, last error: ${s.lastError}` : ''}\n`,
       );
     }, 60_000);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
+    await stopRequested;
     clearInterval(report);
     await aggregator.stop();
     await mysql.close();

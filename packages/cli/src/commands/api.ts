@@ -24,12 +24,14 @@ ${ENVIRONMENT_HELP}
     const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning });
-    const address = await app.listen({ host: config.host, port: config.port });
-    process.stdout.write(`query API listening on ${address}\n`);
-    await new Promise<void>((resolve) => {
+    // listening for the signals before saying it runs: a signal sent on that word is not missed
+    const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
+    const address = await app.listen({ host: config.host, port: config.port });
+    process.stdout.write(`query API listening on ${address}\n`);
+    await stopRequested;
     await app.close();
     await mysql.close();
     redis.disconnect();

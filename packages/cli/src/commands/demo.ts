@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import {
+  DEFAULT_KEY_PREFIX,
   DEFAULT_MYSQL_URL,
   DEFAULT_REDIS_URL,
   EnvReader,
@@ -177,7 +178,19 @@ Environment:
     }
     const env = new EnvReader();
     const redisUrl = env.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
-    const mysqlUrl = demoDatabaseUrl(env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']), opts.database);
+    const serverUrl = env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']);
+    // the demo drops its database and deletes its keys: never a deployment's
+    const deployed = {
+      databases: new Set([new URL(DEFAULT_MYSQL_URL).pathname.slice(1), new URL(serverUrl).pathname.slice(1)]),
+      prefixes: new Set([DEFAULT_KEY_PREFIX, process.env.OTEL_BANDWIDTH_KEY_PREFIX ?? DEFAULT_KEY_PREFIX]),
+    };
+    if (deployed.databases.has(opts.database)) {
+      env.problem(`--database ${opts.database} is a deployment's database (the default, or MYSQL_URL's); the demo drops its database: name another`);
+    }
+    if (deployed.prefixes.has(opts.keyPrefix)) {
+      env.problem(`--key-prefix ${opts.keyPrefix} is a deployment's prefix (the default, or OTEL_BANDWIDTH_KEY_PREFIX); the demo deletes its stream: name another`);
+    }
+    const mysqlUrl = demoDatabaseUrl(serverUrl, opts.database);
     const apiPort = env.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 });
     env.done();
     const out = (s: string): boolean => process.stdout.write(`${s}\n`);
