@@ -56,7 +56,10 @@ export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
     oldestId = (await redis.xrange(keys.stream, '-', '+', 'COUNT', 1))[0]?.[0];
   }
   const bufferSize = lag + pending;
-  const backlogAgeMs = oldestId === undefined ? 0 : Math.max(0, Date.now() - idTime(oldestId));
+  // against Redis's own clock, which made the entry's id: the API's host may run apart from it
+  const [seconds, micros] = oldestId === undefined ? [0, 0] : await redis.time();
+  const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const backlogAgeMs = oldestId === undefined ? 0 : Math.max(0, redisNowMs - idTime(oldestId));
   const problems: string[] = [];
   if (bufferSize >= ctx.bufferWarning) problems.push(`${bufferSize} entries wait to be applied (a warning from ${ctx.bufferWarning} on)`);
   if (bufferSize > 0 && activeConsumers === 0) {
