@@ -4,7 +4,7 @@
  * its flush, entries claimed from a consumer that committed but never acknowledged, a flush
  * that fails and is retried while reading goes on, and a flush MySQL refuses for a value.
  */
-import { Aggregator, RollupWriter } from '@otel-bandwidth/aggregator';
+import { Aggregator, RollupWriter, type AggregatorHooks } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, parseRealtimeField, type MetricBatch } from '@otel-bandwidth/core';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
 import { batch } from './fixtures';
@@ -26,9 +26,8 @@ afterAll(async () => {
 
 const silent = (): void => undefined;
 
-/** An aggregator flushing every 100 ms whose first commit fails with `failure`; what it logs goes to `logs`. */
-function failingOnce(consumer: string, failure: () => Error, logs: string[], readCount?: number): Aggregator {
-  let failures = 0;
+/** An aggregator flushing every 100 ms; what it logs goes to `logs`. */
+function flushingOften(consumer: string, logs: string[], hooks: AggregatorHooks = {}, readCount?: number): Aggregator {
   return new Aggregator({
     redis: r.redis,
     mysql: db.conn,
@@ -37,12 +36,19 @@ function failingOnce(consumer: string, failure: () => Error, logs: string[], rea
     flushIntervalMs: 100,
     ...(readCount === undefined ? {} : { readCount }),
     log: (_level, message) => logs.push(message),
-    hooks: {
-      beforeCommit: () => {
-        if (failures++ === 0) throw failure();
-      },
-    },
+    hooks,
   });
+}
+
+/** An aggregator flushing every 100 ms whose first commit fails with `failure`; what it logs goes to `logs`. */
+function failingOnce(consumer: string, failure: () => Error, logs: string[], readCount?: number): Aggregator {
+  let failures = 0;
+  const hooks = {
+    beforeCommit: () => {
+      if (failures++ === 0) throw failure();
+    },
+  };
+  return flushingOften(consumer, logs, hooks, readCount);
 }
 
 function batchOf(id: string, route: string, count: number, outBytes: number): MetricBatch {
@@ -199,21 +205,13 @@ describe('Aggregator redelivery', () => {
     const outOfRange = (): Error => new Error('Failed query: ...', { cause: Object.assign(new Error("Out of range value for column 'total_outbound'"), { errno: 1264, code: 'ER_WARN_DATA_OUT_OF_RANGE' }) });
     let singles = 0;
     let acks = 0;
-    const agg = new Aggregator({
-      redis: r.redis,
-      mysql: db.conn,
-      keyPrefix: r.prefix,
-      consumer: 'one-at-a-time',
-      flushIntervalMs: 100,
-      log: (_level, message) => logs.push(message),
-      hooks: {
-        beforeCommit: (flush) => {
-          if (flush.batches > 1) throw outOfRange();
-          if (++singles === 3) throw outOfRange(); // the third batch alone: refused
-        },
-        beforeAck: () => {
-          if (++acks === 4) throw new Error('MySQL went away'); // the fifth batch: committed, not acknowledged
-        },
+    const agg = flushingOften('one-at-a-time', logs, {
+      beforeCommit: (flush) => {
+        if (flush.batches > 1) throw outOfRange();
+        if (++singles === 3) throw outOfRange(); // the third batch alone: refused
+      },
+      beforeAck: () => {
+        if (++acks === 4) throw new Error('MySQL went away'); // the fifth batch: committed, not acknowledged
       },
     });
     for (let i = 1; i <= 10; i++) await add(batchOf(`rd-f:${i}`, '/one-at-a-time', i, 10 * i));
@@ -242,17 +240,9 @@ describe('Aggregator redelivery', () => {
     const logs: string[] = [];
     const refused = (): Error => new Error('Failed query: ...', { cause: Object.assign(new Error("Column 'service' cannot be null"), { errno: 1048, code: 'ER_BAD_NULL_ERROR' }) });
     let refusing = true;
-    const agg = new Aggregator({
-      redis: r.redis,
-      mysql: db.conn,
-      keyPrefix: r.prefix,
-      consumer: 'schema-at-fault',
-      flushIntervalMs: 100,
-      log: (_level, message) => logs.push(message),
-      hooks: {
-        beforeCommit: () => {
-          if (refusing) throw refused();
-        },
+    const agg = flushingOften('schema-at-fault', logs, {
+      beforeCommit: () => {
+        if (refusing) throw refused();
       },
     });
     for (let i = 1; i <= 3; i++) await add(batchOf(`rd-g:${i}`, '/refused-alone', i, 10));
@@ -271,17 +261,9 @@ describe('Aggregator redelivery', () => {
   });
 
   it('an aggregator stopping with entries it could not apply stays in the group, so that another claims them', async () => {
-    const agg = new Aggregator({
-      redis: r.redis,
-      mysql: db.conn,
-      keyPrefix: r.prefix,
-      consumer: 'leaving',
-      flushIntervalMs: 100,
-      log: () => undefined,
-      hooks: {
-        beforeCommit: () => {
-          throw new Error('MySQL is read-only');
-        },
+    const agg = flushingOften('leaving', [], {
+      beforeCommit: () => {
+        throw new Error('MySQL is read-only');
       },
     });
     await add(batchOf('rd-h:1', '/left-pending', 1, 10));

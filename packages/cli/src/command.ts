@@ -15,3 +15,19 @@ export const ENVIRONMENT_HELP = `Environment:
 export function wantsHelp(args: string[]): boolean {
   return args.includes('--help') || args.includes('-h');
 }
+
+/**
+ * Walks a command's options in order: `take` handles one (asking for its value when it has one)
+ * and returns false for an option it does not know, which is then refused by name.
+ */
+export function readOptions(command: string, args: readonly string[], take: (option: string, value: () => string) => boolean): void {
+  for (let i = 0; i < args.length; i++) {
+    const option = args[i] as string;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${option} needs a value`);
+      return v;
+    };
+    if (!take(option, value)) throw new Error(`unknown option ${option} (see otel-bandwidth ${command} --help)`);
+  }
+}

@@ -17,7 +17,7 @@ import { buildQueryApi, DEFAULT_API_PORT, type HourlyRow } from '@otel-bandwidth
 import { dropDatabase, migrate } from '@otel-bandwidth/storage';
 import type Redis from 'ioredis';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
-import { wantsHelp, type Command } from '../command';
+import { readOptions, wantsHelp, type Command } from '../command';
 import { printComparison, type ComparisonRow } from '../comparison-table';
 import { driveTraffic, type TrafficTarget } from '../traffic-generator';
 
@@ -61,13 +61,7 @@ function parseDemoArgs(args: string[]): DemoOptions {
     database: DEMO_DATABASE,
     keyPrefix: DEMO_PREFIX,
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  readOptions('demo', args, (a, value) => {
     if (a === '--duration') opts.durationSeconds = positive(value(), a);
     else if (a === '--connections') opts.connections = positive(value(), a);
     else if (a === '--keep') opts.keep = true;
@@ -75,8 +69,9 @@ function parseDemoArgs(args: string[]): DemoOptions {
     else if (a === '--app') opts.app = path.resolve(value());
     else if (a === '--database') opts.database = matching(value(), a, /^[A-Za-z0-9_$-]{1,64}$/, 'letters, digits, _, $ and -');
     else if (a === '--key-prefix') opts.keyPrefix = matching(value(), a, /^[^{}\s]{1,64}$/, 'no braces or spaces');
-    else throw new Error(`unknown option ${a} (see otel-bandwidth demo --help)`);
-  }
+    else return false;
+    return true;
+  });
   return opts;
 }
 

@@ -1,5 +1,5 @@
 import { DEFAULT_API_PORT, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
-import { wantsHelp, type Command } from '../command';
+import { readOptions, wantsHelp, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
 interface MonitorOptions {
@@ -20,13 +20,7 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     intervalSeconds: 2,
     once: false,
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  readOptions('monitor', args, (a, value) => {
     const whole = (min: number, max: number): number => {
       const v = value();
       const n = Number(v);
@@ -39,8 +33,9 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     else if (a === '--top') opts.top = whole(1, 1000);
     else if (a === '--interval') opts.intervalSeconds = whole(1, 3600);
     else if (a === '--once') opts.once = true;
-    else throw new Error(`unknown option ${a} (see otel-bandwidth monitor --help)`);
-  }
+    else return false;
+    return true;
+  });
   let url: URL;
   try {
     url = new URL(opts.apiUrl);
