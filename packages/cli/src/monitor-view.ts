@@ -107,7 +107,7 @@ function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: nu
 
 export function renderMonitor(frame: MonitorFrame): string[] {
   const when = new Date(frame.nowMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-  const head = [`otel-bandwidth monitor   ${frame.apiUrl}   ${when}` + (frame.live ? `   every ${frame.intervalSeconds} s, Ctrl-C quits` : ''), ''];
+  const head = [`otel-bandwidth monitor   ${frame.apiUrl}   ${when}` + (frame.live ? `   every ${frame.intervalSeconds} s, q quits` : ''), ''];
   const { realtime, status } = frame;
   // the API down: one line for both
   if ('error' in realtime && 'error' in status && realtime.error === status.error) return [...head, `Unavailable: ${status.error}`];

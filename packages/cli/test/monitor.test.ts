@@ -3,6 +3,7 @@
  * against a real query API over data an aggregator applied, and with no API at all.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramMetric, type MetricBatch } from '@otel-bandwidth/core';
@@ -11,6 +12,15 @@ import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis 
 import { formatBytes, renderMonitor } from '../src/monitor-view';
 
 const BIN = path.resolve(__dirname, '..', 'dist', 'bin.js');
+
+/** A local port nothing listens on: one the kernel gave a server that has closed again. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 function runMonitor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BIN, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -50,7 +60,7 @@ describe('the monitor view', () => {
     // 10:01:00: four of the window's five minutes have passed (240 s)
     const lines = renderMonitor({ apiUrl: 'http://api:4040', nowMs: Date.parse('2026-12-05T10:01:00Z'), realtime, status, top: 2, intervalSeconds: 2, live: true });
     expect(lines).toEqual([
-      'otel-bandwidth monitor   http://api:4040   2026-12-05 10:01:00 UTC   every 2 s, Ctrl-C quits',
+      'otel-bandwidth monitor   http://api:4040   2026-12-05 10:01:00 UTC   every 2 s, q quits',
       '',
       'Pipeline    WARNING   backlog 3 entries (oldest 95 s)   aggregators 0 active   dead-lettered 2   last persist 10 s ago',
       '  ! no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)',
@@ -129,11 +139,33 @@ describe('otel-bandwidth monitor against a query API', () => {
     }
   });
 
+  it('on a terminal, redraws in the alternate screen until q, then gives the screen back', async () => {
+    // `script` runs the monitor on a pseudo-terminal: its stdin and stdout are a terminal's
+    const port = await closedPort();
+    const command = `${process.execPath} ${BIN} monitor --api http://127.0.0.1:${port} --interval 1`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // two views: it redraws
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        screen += b.toString();
+        if (screen.split('q quits').length > 2) resolve();
+      });
+    });
+    child.stdin.write('q');
+    expect(await exited).toBe(0);
+    expect(screen.startsWith(`\x1b[?1049h\x1b[?25l\x1b[H\x1b[2Jotel-bandwidth monitor   http://127.0.0.1:${port}   `)).toBe(true);
+    expect(screen).toContain(`Unavailable: the API at http://127.0.0.1:${port} does not answer (ECONNREFUSED)`);
+    expect(screen.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
+  });
+
   it('exits 1 saying where the API should be when none answers, and 2 on a bad option', async () => {
-    const down = await runMonitor(['--once', '--api', 'http://127.0.0.1:4049']);
+    const port = await closedPort();
+    const down = await runMonitor(['--once', '--api', `http://127.0.0.1:${port}`]);
     expect(down.code).toBe(1);
     expect(down.stdout.split('\n')[2]).toBe(
-      'Unavailable: the API at http://127.0.0.1:4049 does not answer (ECONNREFUSED); start it with `otel-bandwidth api` or point --api at it',
+      `Unavailable: the API at http://127.0.0.1:${port} does not answer (ECONNREFUSED); start it with \`otel-bandwidth api\` or point --api at it`,
     );
     const bad = await runMonitor(['--minutes', '90']);
     expect([bad.code, bad.stderr]).toEqual([2, 'otel-bandwidth monitor: --minutes must be a whole number from 1 to 60, got "90"\n']);

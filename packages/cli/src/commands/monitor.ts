@@ -90,7 +90,7 @@ export const monitorCommand: Command = {
 Shows, from the query API, the pipeline's state (/metrics/status: backlog, its age, the active
 aggregators, dead letters, the last persist and any problem) and the last minutes' traffic
 (/metrics/realtime: bandwidth, requests and errors a second, average latency, and the endpoints
-that cost the most bandwidth). On a terminal it redraws every --interval seconds until Ctrl-C;
+that cost the most bandwidth). On a terminal it redraws every --interval seconds until q or Ctrl-C;
 otherwise, or with --once, it prints one view and exits: status 1 when the API cannot be read.
 
   --api URL        the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
@@ -121,6 +121,7 @@ Environment:
       return 'error' in frame.realtime || 'error' in frame.status ? 1 : 0;
     }
     let stopped = false;
+    const keys = process.stdin.isTTY === true ? process.stdin : undefined;
     const stop = new Promise<void>((resolve) => {
       const quit = (): void => {
         stopped = true;
@@ -128,6 +129,12 @@ Environment:
       };
       process.once('SIGINT', quit);
       process.once('SIGTERM', quit);
+      // q quits, as does Ctrl-C (a key, not a signal, while the terminal is in raw mode)
+      keys?.setRawMode(true);
+      keys?.resume();
+      keys?.on('data', (key: Buffer) => {
+        if (key.includes(0x71) || key.includes(0x51) || key.includes(0x03)) quit();
+      });
     });
     // the alternate screen, cursor hidden, while it runs; the terminal as it was afterwards
     process.stdout.write('\x1b[?1049h\x1b[?25l');
@@ -142,6 +149,8 @@ Environment:
       }
     } finally {
       process.stdout.write('\x1b[?25h\x1b[?1049l');
+      keys?.setRawMode(false);
+      keys?.pause();
     }
     return 0;
   },
