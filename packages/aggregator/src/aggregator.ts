@@ -107,7 +107,6 @@ const defaultLog: Logger = (level, message) => {
   (level === 'info' ? process.stdout : process.stderr).write(line);
 };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Why a flush failed, in one line: the innermost cause's message (drizzle wraps the driver's error
@@ -233,6 +232,8 @@ export class Aggregator {
   private retentionRun: Promise<void> | undefined;
   private touchTimer: NodeJS.Timeout | undefined;
   private touching = false;
+  /** ends the loop's wait between retries (stop) */
+  private endPause: (() => void) | undefined;
   private stopping = false;
   private failuresInARow = 0;
   private lastLoggedError = '';
@@ -296,6 +297,7 @@ export class Aggregator {
   /** Stops reading, flushes what is buffered (if MySQL takes it), and releases the read connection. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.endPause?.();
     await this.running;
     await this.retentionRun;
     try {
@@ -387,15 +389,39 @@ export class Aggregator {
         this.failuresInARow++;
         this.lastError = reasonOf(err);
         this.counters.failedFlushes++;
+        if (String((err as Error).message).includes('NOGROUP')) {
+          // the stream or its group is gone: a Redis restarted without its data, or a key deleted
+          this.log('warn', `the consumer group ${this.consumer.group} on ${this.keys.stream} is gone (Redis restarted without its data?): creating it again; what the stream held unapplied went with it`);
+          try {
+            await this.consumer.ensureGroup();
+            this.failuresInARow = 0;
+            continue;
+          } catch {
+            // Redis refuses: retried below like any failure
+          }
+        }
         const what = isUnreachableError(err) ? 'a backing service does not answer' : 'flush failed';
         const line = `${what}: ${this.lastError}`;
         if (line !== this.lastLoggedError) {
           this.log('warn', `${line} (holding ${this.heldCount()} entries; retrying)`);
           this.lastLoggedError = line;
         }
-        await sleep(Math.min(10_000, 250 * 2 ** Math.min(this.failuresInARow, 6)));
+        await this.pause(Math.min(10_000, 250 * 2 ** Math.min(this.failuresInARow, 6)));
       }
     }
+  }
+
+  /** Waits between retries; stop() ends the wait at once. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.endPause = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => {
+      this.endPause = undefined;
+    });
   }
 
   /** Entries per read: readCount, or fewer when entries are large. */

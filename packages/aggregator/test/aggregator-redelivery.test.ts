@@ -279,4 +279,37 @@ describe('Aggregator redelivery', () => {
     const after = (await r.redis.xinfo('CONSUMERS', r.keys.stream, 'aggregators')) as unknown[][];
     expect(after.map((c) => c[c.indexOf('name') + 1])).toEqual(['leaving']);
   });
+
+  it('makes its consumer group again when Redis lost it (restarted without its data), and goes on applying', async () => {
+    const logs: string[] = [];
+    const agg = flushingOften('regrouping', logs);
+    await agg.start();
+    await add(batchOf('rd-i:1', '/regrouped', 2, 20));
+    await until(async () => agg.stats().batchesApplied === 1 && (await pending()) === 0);
+    // what a Redis restarted without persistence looks like: no stream, no group
+    await r.redis.del(r.keys.stream);
+    await add(batchOf('rd-i:2', '/regrouped', 3, 30));
+    await until(async () => agg.stats().batchesApplied === 2);
+    const stopping = agg.stop();
+    await stopping;
+    expect(logs).toContain(
+      `the consumer group aggregators on ${r.keys.stream} is gone (Redis restarted without its data?): creating it again; what the stream held unapplied went with it`,
+    );
+    expect(await totals('/regrouped')).toEqual([{ requests: 5, inbound: 5, outbound: 50, duration: 5 * 250 }]);
+  });
+
+  it('stops at once while it waits between retries', async () => {
+    const agg = flushingOften('patient', [], {
+      beforeCommit: () => {
+        throw new Error('MySQL is read-only');
+      },
+    });
+    await add(batchOf('rd-j:1', '/patient', 1, 10));
+    await agg.start();
+    // four failures in a row: the wait before the next try is 4 s
+    await until(() => agg.stats().failedFlushes >= 4);
+    // stop() ends before the wait would have: which comes first, not how long it took
+    const first = await Promise.race([agg.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('waited'), 3000).unref())]);
+    expect(first).toBe('stopped');
+  });
 });
