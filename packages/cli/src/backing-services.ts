@@ -5,6 +5,12 @@ import Redis, { Cluster, type ClusterNode } from 'ioredis';
 export interface ConnectRedisOptions {
   /** `url` names Redis Cluster nodes, comma-separated (OTEL_BANDWIDTH_REDIS_CLUSTER=true) */
   cluster?: boolean;
+  /**
+   * A command without a reply in this long fails (ioredis' commandTimeout). For a client that
+   * answers people (the API): a frozen Redis then gets a 503, not a request that hangs. Not for
+   * the aggregator, whose blocking reads wait on purpose.
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -42,6 +48,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
       redisOptions: {
         connectTimeout: 3000,
         maxRetriesPerRequest: 2,
+        ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
         ...(seeds.username ? { username: seeds.username } : {}),
         ...(seeds.password ? { password: seeds.password } : {}),
         ...(seeds.tls ? { tls: {} } : {}),
@@ -52,6 +59,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: 2,
+      ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
       retryStrategy: (times) => Math.min(times * 200, 2000),
     });
   }

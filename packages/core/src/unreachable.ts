@@ -29,7 +29,8 @@ function unreachableAt(err: unknown, depth: number): boolean {
   const e = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
   if (Array.isArray(e.errors) && e.errors.some((x) => unreachableAt(x, depth + 1))) return true;
-  if (typeof e.message === 'string' && /ECONNREFUSED|connect ETIMEDOUT|Connection is closed|max retries|getaddrinfo/i.test(e.message)) return true;
+  // ioredis' own words for a server gone (closed, retried out) or silent (its commandTimeout)
+  if (typeof e.message === 'string' && /ECONNREFUSED|connect ETIMEDOUT|Connection is closed|max retries|getaddrinfo|Command timed out/i.test(e.message)) return true;
   return unreachableAt(e.cause, depth + 1);
 }
 

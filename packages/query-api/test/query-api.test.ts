@@ -190,6 +190,32 @@ describe('the query API with its stores down', () => {
   });
 });
 
+describe('the query API with Redis frozen (it accepts, never answers)', () => {
+  it('answers 503 at the client\'s command timeout, not a request that hangs', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const redis = new Redis({ host: '127.0.0.1', port, enableReadyCheck: false, commandTimeout: 300, maxRetriesPerRequest: 0 });
+    redis.on('error', () => {});
+    const frozen = buildQueryApi({ redis, mysql: db.conn, keyPrefix: r.prefix });
+    try {
+      for (const url of ['/metrics/realtime', '/metrics/status']) {
+        const res = await frozen.inject({ url });
+        expect([res.statusCode, res.json().message]).toEqual([503, `Redis at 127.0.0.1:${port} does not answer (Command timed out); GET /healthz says which stores are down`]);
+      }
+    } finally {
+      await frozen.close();
+      redis.disconnect();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
+
 describe('the query API on a database without its tables', () => {
   it('answers 500 without the failed query, and logs it', async () => {
     const url = `${db.url}_empty`;

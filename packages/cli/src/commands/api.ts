@@ -21,7 +21,8 @@ ${ENVIRONMENT_HELP}
       return 0;
     }
     const config = readApiConfig();
-    const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
+    // a frozen Redis: a 503 within 2 s, not requests that hang
+    const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster, commandTimeoutMs: 2000 });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning });
     // listening for the signals before saying it runs: a signal sent on that word is not missed

@@ -54,10 +54,12 @@ async function fetchJson<T>(url: string, timeoutMs: number): Promise<T | { error
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    if ((err as Error).name === 'TimeoutError') {
+      // it took the connection: up, but stuck (on a store behind it, say)
+      return { error: `the API at ${new URL(url).origin} did not answer ${new URL(url).pathname} within ${timeoutMs} ms; its GET /healthz says whether Redis and MySQL answer it` };
+    }
     const why =
-      (err as Error).name === 'TimeoutError'
-        ? `no answer in ${timeoutMs} ms`
-        : typeof cause?.code === 'string'
+      typeof cause?.code === 'string'
           ? cause.code
           : typeof cause?.message === 'string'
             ? cause.message
@@ -72,7 +74,8 @@ async function fetchJson<T>(url: string, timeoutMs: number): Promise<T | { error
 }
 
 async function frameOf(opts: MonitorOptions, live: boolean): Promise<MonitorFrame> {
-  const timeoutMs = Math.max(1000, Math.min(5000, opts.intervalSeconds * 1000));
+  // longer than the API's own wait on a silent Redis (2 s), so that its 503 is what is shown
+  const timeoutMs = Math.max(5000, opts.intervalSeconds * 1000);
   const query = new URLSearchParams({ minutes: String(opts.minutes) });
   if (opts.service !== undefined) query.set('service', opts.service);
   const [realtime, status] = await Promise.all([
