@@ -71,6 +71,8 @@ export interface AggregatorOptions {
   claimIdleMs?: number;
   /** an entry delivered more times than this goes to the dead-letter stream. Default 5. */
   maxDeliveries?: number;
+  /** a flush still waiting on MySQL after this long is said in the log (and again each time as long). Default 30000 ms. */
+  slowFlushWarningMs?: number;
   /** days of hourly rows kept before today's (UTC); 0 keeps them for ever. Default 90. */
   retentionDays?: number;
   /** days an applied batch id stays in the ledger; 0 keeps them for ever. Default 7. */
@@ -606,8 +608,26 @@ export class Aggregator {
     };
   }
 
-  /** One flush: the transaction, then the acknowledgements, then the realtime view. */
+  /**
+   * One flush, said in the log while it waits on MySQL longer than slowFlushWarningMs: a server
+   * that has stopped answering (not refusing) leaves a transaction waiting without an error.
+   */
   private async commit(buffer: FlushBuffer): Promise<void> {
+    const every = this.options.slowFlushWarningMs ?? 30_000;
+    const started = Date.now();
+    const watch = setInterval(() => {
+      this.log('warn', `a flush of ${buffer.size} entries has waited ${Math.round((Date.now() - started) / 1000)} s for MySQL; still waiting`);
+    }, every);
+    watch.unref();
+    try {
+      await this.commitOnce(buffer);
+    } finally {
+      clearInterval(watch);
+    }
+  }
+
+  /** One flush: the transaction, then the acknowledgements, then the realtime view. */
+  private async commitOnce(buffer: FlushBuffer): Promise<void> {
     if (buffer.oneAtATime) return this.commitOneAtATime(buffer);
     let result: MergedFlushResult | undefined;
     const info: FlushInfo = { entries: buffer.size, batches: buffer.entries.length };

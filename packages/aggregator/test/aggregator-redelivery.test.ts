@@ -312,4 +312,28 @@ describe('Aggregator redelivery', () => {
     const first = await Promise.race([agg.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('waited'), 3000).unref())]);
     expect(first).toBe('stopped');
   });
+
+  it('says in its log when a flush waits on a MySQL that does not answer', async () => {
+    const logs: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const agg = new Aggregator({
+      redis: r.redis,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'waiting',
+      flushIntervalMs: 100,
+      slowFlushWarningMs: 200,
+      log: (_level, message) => logs.push(message),
+      hooks: { beforeCommit: () => held },
+    });
+    await add(batchOf('rd-k:1', '/waited', 1, 10));
+    await agg.start();
+    await until(() => logs.some((l) => l.startsWith('a flush of 1 entries has waited')));
+    release();
+    await until(async () => agg.stats().batchesApplied === 1 && (await pending()) === 0);
+    await agg.stop();
+    expect(logs.filter((l) => l.includes('has waited')).every((l) => /^a flush of 1 entries has waited \d+ s for MySQL; still waiting$/.test(l))).toBe(true);
+    expect(await totals('/waited')).toEqual([{ requests: 1, inbound: 1, outbound: 10, duration: 250 }]);
+  });
 });
