@@ -54,7 +54,10 @@ ${ENVIRONMENT_HELP}
     }, 60_000);
     await stopRequested;
     clearInterval(report);
+    process.stdout.write(`${new Date().toISOString()} stopping: flushing the ${aggregator.stats().entriesBuffered} entries held\n`);
     await aggregator.stop();
+    const s = aggregator.stats();
+    process.stdout.write(`${new Date().toISOString()} stopped: batches applied ${s.batchesApplied}, ${s.entriesBuffered} entries left pending in the stream for another aggregator\n`);
     await mysql.close();
     redis.disconnect();
     return 0;
