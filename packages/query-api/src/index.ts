@@ -3,4 +3,5 @@ export { readApiConfig, DEFAULT_API_PORT, type ApiConfig } from './api-config';
 export { readRealtime } from './routes/realtime';
 export { readHourly } from './routes/hourly';
 export { readStatus } from './routes/status';
+export { readUsers } from './routes/users';
 export * from './schemas';

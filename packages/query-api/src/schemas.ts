@@ -86,6 +86,30 @@ export const HourlyRow = Type.Object({
 export type HourlyRow = Static<typeof HourlyRow>;
 export const HourlyResponse = Type.Array(HourlyRow);
 
+export const UsersQuery = Type.Object({
+  hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'users listed, most bandwidth first' }),
+});
+export type UsersQuery = Static<typeof UsersQuery>;
+
+export const UserUsageRow = Type.Object({
+  service: Type.String(),
+  userId: Type.String(),
+  totalRequests: Type.Integer(),
+  totalInbound: Type.Integer({ description: 'request body bytes' }),
+  totalOutbound: Type.Integer({ description: 'response body bytes' }),
+  totalBandwidth: Type.Integer(),
+});
+export type UserUsageRow = Static<typeof UserUsageRow>;
+
+export const UsersResponse = Type.Object({
+  from: Type.String({ format: 'date-time', description: 'start of the first hour counted' }),
+  uniqueUsers: Type.Integer({ description: 'distinct user ids in the window (exact), across the services counted' }),
+  users: Type.Array(UserUsageRow),
+});
+export type UsersResponse = Static<typeof UsersResponse>;
+
 export const StatusResponse = Type.Object({
   bufferSize: Type.Integer({ description: 'entries in the stream not yet applied (undelivered + pending)' }),
   lastPersist: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),

@@ -7,6 +7,7 @@ import type { ApiContext } from './api-context';
 import { hourlyRoutes } from './routes/hourly';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
+import { usersRoutes } from './routes/users';
 
 export interface QueryApiOptions {
   redis: Redis | Cluster;
@@ -99,6 +100,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   });
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
+  app.register(usersRoutes(ctx));
   app.register(statusRoutes(ctx));
   return app;
 }

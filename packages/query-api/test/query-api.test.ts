@@ -136,6 +136,41 @@ describe('query API', () => {
     await r.redis.del(r.keys.stream);
   });
 
+  it('GET /metrics/users lists the users who cost the most bandwidth, and counts the users', async () => {
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const at = (h: number) => new Date(hour - h * 3_600_000);
+    await db.conn.pool.query(
+      'INSERT INTO metrics_users_hourly (service, hour_start, user_id, requests, total_inbound, total_outbound) VALUES ?',
+      [
+        [
+          ['shop', at(0), 'u1', 10, 100, 1000],
+          ['shop', at(1), 'u1', 20, 0, 500],
+          ['shop', at(1), 'u2', 5, 0, 3000],
+          ['admin', at(0), 'u1', 1, 0, 10],
+          ['shop', at(5), 'u3', 1, 0, 99_999], // before the window
+        ],
+      ],
+    );
+    const all = await api.inject({ url: '/metrics/users?hours=2' });
+    expect(all.statusCode).toBe(200);
+    expect(all.json()).toEqual({
+      from: at(2).toISOString(),
+      uniqueUsers: 2,
+      users: [
+        { service: 'shop', userId: 'u2', totalRequests: 5, totalInbound: 0, totalOutbound: 3000, totalBandwidth: 3000 },
+        { service: 'shop', userId: 'u1', totalRequests: 30, totalInbound: 100, totalOutbound: 1500, totalBandwidth: 1600 },
+        { service: 'admin', userId: 'u1', totalRequests: 1, totalInbound: 0, totalOutbound: 10, totalBandwidth: 10 },
+      ],
+    });
+    const top = await api.inject({ url: '/metrics/users?hours=2&service=admin&limit=1' });
+    expect(top.json()).toEqual({
+      from: at(2).toISOString(),
+      uniqueUsers: 1,
+      users: [{ service: 'admin', userId: 'u1', totalRequests: 1, totalInbound: 0, totalOutbound: 10, totalBandwidth: 10 }],
+    });
+    expect((await api.inject({ url: '/metrics/users?limit=0' })).json().message).toBe('querystring/limit must be >= 1');
+  });
+
   it('GET /healthz says whether Redis and MySQL answer', async () => {
     const res = await api.inject({ url: '/healthz' });
     expect(res.statusCode).toBe(200);

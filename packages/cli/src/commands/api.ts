@@ -7,7 +7,7 @@ export const apiCommand: Command = {
   summary: 'serve the query API',
   help: `Usage: otel-bandwidth api
 
-Serves GET /metrics/realtime?minutes=N, /metrics/hourly?hours=N, /metrics/status and /healthz.
+Serves GET /metrics/realtime?minutes=N, /metrics/hourly?hours=N, /metrics/users?hours=N, /metrics/status and /healthz.
 
 ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated
