@@ -71,7 +71,7 @@ export interface AggregatorOptions {
   claimIdleMs?: number;
   /** an entry delivered more times than this goes to the dead-letter stream. Default 5. */
   maxDeliveries?: number;
-  /** a flush still waiting on MySQL after this long is said in the log (and again each time as long). Default 30000 ms. */
+  /** a flush still waiting (on MySQL, or Redis) after this long is said in the log, and again each time as long; 0: never. Default 30000 ms. */
   slowFlushWarningMs?: number;
   /** days of hourly rows kept before today's (UTC); 0 keeps them for ever. Default 90. */
   retentionDays?: number;
@@ -391,7 +391,8 @@ export class Aggregator {
         this.failuresInARow++;
         this.lastError = reasonOf(err);
         this.counters.failedFlushes++;
-        if (String((err as Error).message).includes('NOGROUP')) {
+        // NOGROUP, or (Redis 7) a blocked read whose stream key was deleted under it
+        if (/NOGROUP|UNBLOCKED the stream key no longer exists/.test(String((err as Error).message))) {
           // the stream or its group is gone: a Redis restarted without its data, or a key deleted
           this.log('warn', `the consumer group ${this.consumer.group} on ${this.keys.stream} is gone (Redis restarted without its data?): creating it again; what the stream held unapplied went with it`);
           try {
@@ -415,6 +416,8 @@ export class Aggregator {
 
   /** Waits between retries; stop() ends the wait at once. */
   private pause(ms: number): Promise<void> {
+    // stop() may have come while the step that failed was running: no wait then
+    if (this.stopping) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.endPause = () => {
@@ -615,10 +618,13 @@ export class Aggregator {
   private async commit(buffer: FlushBuffer): Promise<void> {
     const every = this.options.slowFlushWarningMs ?? 30_000;
     const started = Date.now();
-    const watch = setInterval(() => {
-      this.log('warn', `a flush of ${buffer.size} entries has waited ${Math.round((Date.now() - started) / 1000)} s for MySQL; still waiting`);
-    }, every);
-    watch.unref();
+    const watch =
+      every > 0
+        ? setInterval(() => {
+            this.log('warn', `a flush of ${buffer.size} entries has waited ${Math.round((Date.now() - started) / 1000)} s for MySQL or Redis to answer; still waiting`);
+          }, every)
+        : undefined;
+    watch?.unref();
     try {
       await this.commitOnce(buffer);
     } finally {

@@ -313,6 +313,25 @@ describe('Aggregator redelivery', () => {
     expect(first).toBe('stopped');
   });
 
+  it('stops at once when stop() comes while the step that then fails is running', async () => {
+    let commits = 0;
+    let inFifth: () => void = () => undefined;
+    const fifth = new Promise<void>((resolve) => (inFifth = resolve));
+    const agg = flushingOften('stopped-mid-step', [], {
+      beforeCommit: async () => {
+        if (++commits === 5) inFifth();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw new Error('MySQL is read-only');
+      },
+    });
+    await add(batchOf('rd-l:1', '/mid-step', 1, 10));
+    await agg.start();
+    await fifth;
+    // the fifth failure would be followed by an 8 s wait
+    const first = await Promise.race([agg.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('waited'), 3000).unref())]);
+    expect(first).toBe('stopped');
+  });
+
   it('says in its log when a flush waits on a MySQL that does not answer', async () => {
     const logs: string[] = [];
     let release: () => void = () => undefined;
@@ -333,7 +352,7 @@ describe('Aggregator redelivery', () => {
     release();
     await until(async () => agg.stats().batchesApplied === 1 && (await pending()) === 0);
     await agg.stop();
-    expect(logs.filter((l) => l.includes('has waited')).every((l) => /^a flush of 1 entries has waited \d+ s for MySQL; still waiting$/.test(l))).toBe(true);
+    expect(logs.filter((l) => l.includes('has waited')).every((l) => /^a flush of 1 entries has waited \d+ s for MySQL or Redis to answer; still waiting$/.test(l))).toBe(true);
     expect(await totals('/waited')).toEqual([{ requests: 1, inbound: 1, outbound: 10, duration: 250 }]);
   });
 });
