@@ -160,6 +160,31 @@ describe('otel-bandwidth monitor against a query API', () => {
     expect(screen.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
   });
 
+  it('quits on q at once, even while the API it waits on hangs', async () => {
+    const sockets: net.Socket[] = [];
+    const hanging = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const { port } = hanging.address() as net.AddressInfo;
+    try {
+      const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} monitor --api http://127.0.0.1:${port}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let screen = '';
+      const exited = new Promise<string>((resolve) => child.once('exit', (code) => resolve(`exited ${code}`)));
+      child.stdout.on('data', (b: Buffer) => (screen += b.toString()));
+      // in the alternate screen, its requests under way (the API took them and says nothing)
+      while (!(screen.includes('\x1b[?1049h') && sockets.length >= 2)) await new Promise((resolve) => setTimeout(resolve, 20));
+      child.stdin.write('q');
+      // before the requests' own 5 s timeout: which comes first, not how long it took
+      expect(await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 4000).unref())])).toBe('exited 0');
+      expect(screen.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
+    } finally {
+      for (const s of sockets) s.destroy();
+      hanging.close();
+    }
+  });
+
   it('exits 1 saying where the API should be when none answers, and 2 on a bad option', async () => {
     const port = await closedPort();
     const down = await runMonitor(['--once', '--api', `http://127.0.0.1:${port}`]);

@@ -48,10 +48,11 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
 }
 
 /** One endpoint's JSON, or why not: the API down (and where), or its own error message. */
-async function fetchJson<T>(url: string, timeoutMs: number): Promise<T | { error: string }> {
+async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }> {
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const timeout = AbortSignal.timeout(timeoutMs);
+    res = await fetch(url, { signal: quit === undefined ? timeout : AbortSignal.any([timeout, quit]) });
   } catch (err) {
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
     if ((err as Error).name === 'TimeoutError') {
@@ -73,14 +74,14 @@ async function fetchJson<T>(url: string, timeoutMs: number): Promise<T | { error
   return body;
 }
 
-async function frameOf(opts: MonitorOptions, live: boolean): Promise<MonitorFrame> {
+async function frameOf(opts: MonitorOptions, live: boolean, quit?: AbortSignal): Promise<MonitorFrame> {
   // longer than the API's own wait on a silent Redis (2 s), so that its 503 is what is shown
-  const timeoutMs = Math.max(5000, opts.intervalSeconds * 1000);
+  const timeoutMs = 5000;
   const query = new URLSearchParams({ minutes: String(opts.minutes) });
   if (opts.service !== undefined) query.set('service', opts.service);
   const [realtime, status] = await Promise.all([
-    fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, timeoutMs),
-    fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, timeoutMs),
+    fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, timeoutMs, quit),
+    fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, timeoutMs, quit),
   ]);
   return { apiUrl: opts.apiUrl, nowMs: Date.now(), realtime, status, top: opts.top, intervalSeconds: opts.intervalSeconds, live };
 }
@@ -124,10 +125,13 @@ Environment:
       return 'error' in frame.realtime || 'error' in frame.status ? 1 : 0;
     }
     let stopped = false;
+    // quitting also cuts short the requests under way (an API that hangs must not hold the monitor)
+    const quitting = new AbortController();
     const keys = process.stdin.isTTY === true ? process.stdin : undefined;
     const stop = new Promise<void>((resolve) => {
       const quit = (): void => {
         stopped = true;
+        quitting.abort();
         resolve();
       };
       process.once('SIGINT', quit);
@@ -143,7 +147,7 @@ Environment:
     process.stdout.write('\x1b[?1049h\x1b[?25l');
     try {
       while (!stopped) {
-        const frame = await frameOf(opts, true);
+        const frame = await frameOf(opts, true, quitting.signal);
         if (stopped) break;
         process.stdout.write(`\x1b[H\x1b[2J${renderMonitor(frame).join('\n')}\n`);
         let wait: NodeJS.Timeout | undefined;
