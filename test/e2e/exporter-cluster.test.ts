@@ -169,7 +169,9 @@ describe('Redis Cluster', () => {
       const x = (rows as Array<Record<string, unknown>>)[0]!;
       expect({ requests: Number(x.requests), inbound: Number(x.inbound), outbound: Number(x.outbound), errors: Number(x.errors) }).toEqual(expected);
 
-      const api = buildQueryApi({ redis, mysql: db.conn, keyPrefix: prefix });
+      // the API's own client, as `otel-bandwidth api` makes it (a command timeout, no offline queue)
+      const apiRedis = await connectRedis(seeds, { cluster: true, commandTimeoutMs: 2000 });
+      const api = buildQueryApi({ redis: apiRedis, mysql: db.conn, keyPrefix: prefix });
       try {
         const realtime = await api.inject({ method: 'GET', url: '/metrics/realtime?minutes=5&service=cluster-app' });
         expect(realtime.statusCode).toBe(200);
@@ -184,6 +186,7 @@ describe('Redis Cluster', () => {
         expect(status.json()).toMatchObject({ pending: 0, lag: 0, deadLetters: 0 });
       } finally {
         await api.close();
+        apiRedis.disconnect();
       }
     } finally {
       redis.disconnect();

@@ -45,6 +45,9 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
     redis = new Cluster(seeds.nodes, {
       lazyConnect: true,
       clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
+      // a Cluster that is not ready parks commands in a queue of its own, where no commandTimeout
+      // runs: with one asked for, they fail at once instead
+      ...(options.commandTimeoutMs ? { enableOfflineQueue: false } : {}),
       redisOptions: {
         connectTimeout: 3000,
         maxRetriesPerRequest: 2,
