@@ -3,24 +3,14 @@
  * against a real query API over data an aggregator applied, and with no API at all.
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramMetric, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { closedPort, createTestDatabase, createTestRedis, hangingServer, type TestDatabase, type TestRedis } from 'test-support';
 import { formatBytes, renderMonitor } from '../src/monitor-view';
 
 const BIN = path.resolve(__dirname, '..', 'dist', 'bin.js');
-
-/** A local port nothing listens on: one the kernel gave a server that has closed again. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function runMonitor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BIN, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -161,13 +151,8 @@ describe('otel-bandwidth monitor against a query API', () => {
   });
 
   it('quits on q at once, even while the API it waits on hangs', async () => {
-    const sockets: net.Socket[] = [];
-    const hanging = net.createServer((socket) => {
-      sockets.push(socket);
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
-    const { port } = hanging.address() as net.AddressInfo;
+    const hanging = await hangingServer();
+    const { port, sockets } = hanging;
     try {
       const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} monitor --api http://127.0.0.1:${port}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let screen = '';
@@ -180,7 +165,6 @@ describe('otel-bandwidth monitor against a query API', () => {
       expect(await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 4000).unref())])).toBe('exited 0');
       expect(screen.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
     } finally {
-      for (const s of sockets) s.destroy();
       hanging.close();
     }
   });

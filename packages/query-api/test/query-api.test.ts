@@ -4,8 +4,7 @@ import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
 import { connectMysql, databaseName } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
-import net from 'node:net';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { closedPort, createTestDatabase, createTestRedis, hangingServer, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -185,15 +184,6 @@ describe('the API configuration', () => {
   });
 });
 
-/** A local port nothing listens on: one the kernel gave a server that has closed again. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('the query API with its stores down', () => {
   it('answers 503, saying which store does not answer, and /healthz says which is down', async () => {
     const port = await closedPort();
@@ -227,13 +217,8 @@ describe('the query API with its stores down', () => {
 
 describe('the query API with Redis frozen (it accepts, never answers)', () => {
   it('answers 503 at the client\'s command timeout, not a request that hangs', async () => {
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((socket) => {
-      sockets.push(socket);
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as net.AddressInfo;
+    const silent = await hangingServer();
+    const { port } = silent;
     const redis = new Redis({ host: '127.0.0.1', port, enableReadyCheck: false, commandTimeout: 300, maxRetriesPerRequest: 0 });
     redis.on('error', () => {});
     const frozen = buildQueryApi({ redis, mysql: db.conn, keyPrefix: r.prefix });
@@ -245,7 +230,6 @@ describe('the query API with Redis frozen (it accepts, never answers)', () => {
     } finally {
       await frozen.close();
       redis.disconnect();
-      for (const s of sockets) s.destroy();
       silent.close();
     }
   });
