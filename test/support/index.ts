@@ -56,12 +56,15 @@ export async function createTestRedis(name: string): Promise<TestRedis> {
     keys,
     cleanup: async () => {
       const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== '0');
+      // the prefix's keys, and those of prefixes a test derived from it (`${prefix}-a`, ...)
+      for (const pattern of [`{${prefix}}:*`, `{${prefix}-*`]) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          found.push(...batch);
+        } while (cursor !== '0');
+      }
       if (found.length > 0) await redis.del(...found);
       redis.disconnect();
     },
