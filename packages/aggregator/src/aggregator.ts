@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DEFAULT_KEY_PREFIX, WireFormatError, decodeBatch, isUnreachableError, redisKeys, type MetricBatch, type RedisKeys } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, WireFormatError, decodeBatch, innermostCause, isUnreachableError, redisKeys, type MetricBatch, type RedisKeys } from '@otel-bandwidth/core';
 import { isMysqlDataError, metricsBatchLedger, type MysqlConnection } from '@otel-bandwidth/storage';
 import { inArray } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
@@ -116,8 +116,7 @@ const defaultLog: Logger = (level, message) => {
  * with MySQL's error code where there is one.
  */
 function reasonOf(err: unknown): string {
-  let e = err as { message?: unknown; cause?: unknown; code?: unknown } | undefined;
-  for (let depth = 0; depth < 8 && e?.cause instanceof Error; depth++) e = e.cause as typeof e;
+  const e = innermostCause(err);
   const message = typeof e?.message === 'string' ? (e.message.split('\n')[0] as string) : String(err);
   return typeof e?.code === 'string' && !message.includes(e.code) ? `${message} (${e.code})` : message;
 }

@@ -4,3 +4,4 @@ export * from './redis-keys';
 export * from './config';
 export * from './unreachable';
 export * from './realtime-view';
+export * from './error-causes';

@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_PREFIX, isUnreachableError, redactUrl, redisKeys } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, causeChain, innermostCause, isUnreachableError, redactUrl, redisKeys } from '@otel-bandwidth/core';
 import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -38,21 +38,15 @@ function validationMessage(errors: ValidationErrors, dataVar: string): Error {
  * of ioredis carries neither.
  */
 function storeOf(err: unknown): 'Redis' | 'MySQL' {
-  let e = err as { name?: unknown; sqlState?: unknown; fatal?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    if (typeof e.sqlState === 'string' || e.fatal === true || e.name === 'DrizzleQueryError') return 'MySQL';
-    e = e.cause as typeof e;
-  }
-  return 'Redis';
+  const mysql = causeChain(err).some((e) => typeof e.sqlState === 'string' || e.fatal === true || e.name === 'DrizzleQueryError');
+  return mysql ? 'MySQL' : 'Redis';
 }
 
 /** A 503's message: which store, where, and why (the innermost reason). */
 function unreachableMessage(err: Error, ctx: ApiContext): string {
   // drizzle's error (its message the query) wraps the driver's: the innermost cause says why
-  let e = err as { code?: unknown; message?: unknown; cause?: unknown };
-  for (let depth = 0; depth < 8 && typeof e.cause === 'object' && e.cause !== null; depth++) e = e.cause as typeof e;
-  const inner: unknown = e;
-  const why = typeof e.code === 'string' ? e.code : typeof e.message === 'string' ? e.message.split('\n')[0] : String(inner);
+  const e = innermostCause(err) ?? {};
+  const why = typeof e.code === 'string' ? e.code : typeof e.message === 'string' ? e.message.split('\n')[0] : String(e);
   const store = storeOf(err);
   const where = store === 'MySQL' ? redactUrl(ctx.mysql.url) : redisAddress(ctx.redis);
   return `${store}${where ? ` at ${where}` : ''} does not answer (${why}); GET /healthz says which stores are down`;

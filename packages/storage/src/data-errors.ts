@@ -1,3 +1,5 @@
+import { causeChain } from '@otel-bandwidth/core';
+
 /**
  * MySQL errors that say a value cannot be stored (out of a column's range, too long, not valid for
  * its type), as opposed to the server being unreachable or the statement being wrong. Writing the
@@ -17,10 +19,5 @@ const DATA_ERRNOS = new Set([
 
 /** True when MySQL refused a value (drizzle's wrapper looked through to the driver's error). */
 export function isMysqlDataError(err: unknown): boolean {
-  let e = err as { errno?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    if (typeof e.errno === 'number' && DATA_ERRNOS.has(e.errno)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return causeChain(err).some((e) => typeof e.errno === 'number' && DATA_ERRNOS.has(e.errno));
 }
