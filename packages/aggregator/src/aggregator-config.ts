@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+import { loadAlertRules, type AlertRule } from './alert-rules';
 
 export interface AggregatorConfig {
   /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
@@ -19,6 +20,12 @@ export interface AggregatorConfig {
   retentionDays: number;
   /** days an applied batch id stays in the ledger; 0 keeps them for ever */
   ledgerRetentionDays: number;
+  /** OTEL_BANDWIDTH_ALERT_RULES: none when unset (no alerts are evaluated) */
+  alertRules: AlertRule[];
+  /** OTEL_BANDWIDTH_ALERT_WEBHOOK_URL */
+  alertWebhookUrl: string | undefined;
+  alertIntervalMs: number;
+  alertSettleMs: number;
 }
 
 
@@ -40,7 +47,23 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     maxDeliveries: r.int('OTEL_BANDWIDTH_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
     retentionDays: r.int('OTEL_BANDWIDTH_RETENTION_DAYS', 90, { min: 0, max: 36_500 }),
     ledgerRetentionDays: r.int('OTEL_BANDWIDTH_LEDGER_RETENTION_DAYS', 7, { min: 0, max: 36_500 }),
+    alertRules: [],
+    alertWebhookUrl: undefined,
+    alertIntervalMs: r.int('OTEL_BANDWIDTH_ALERT_INTERVAL', 30_000, { min: 1000, max: 3_600_000 }),
+    alertSettleMs: r.int('OTEL_BANDWIDTH_ALERT_SETTLE', 30_000, { min: 0, max: 600_000 }),
   };
+  const rules = r.optionalString('OTEL_BANDWIDTH_ALERT_RULES');
+  if (rules !== undefined) {
+    try {
+      config.alertRules = loadAlertRules(rules);
+    } catch (err) {
+      r.problem((err as Error).message);
+    }
+  }
+  if (r.optionalString('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL') !== undefined) {
+    config.alertWebhookUrl = r.url('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL', 'https://hooks.example.com/alerts', ['http', 'https']);
+    if (rules === undefined) r.problem('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES is not: no alert would ever be sent');
+  }
   r.done();
   return config;
 }

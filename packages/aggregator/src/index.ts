@@ -36,3 +36,20 @@ export {
 } from './retention';
 export { updateRealtimeView } from './realtime-writer';
 export { StreamConsumer, compareStreamIds, type StreamEntry } from './stream-consumer';
+export { AlertMonitor, type AlertMonitorOptions, type AlertMonitorStats, type AlertRoundResult } from './alert-monitor';
+export { AlertNotifier, webhookPayload, type AlertWebhookPayload, type NotifyResult } from './alert-notifier';
+export { alertKey, evaluateAlertRules, formatRate, type AlertCondition, type MinuteSeriesTotals, type MinuteTotals } from './alert-evaluation';
+export {
+  ALERT_METRICS,
+  ALERT_SCOPES,
+  MAX_RULE_SPAN_MINUTES,
+  loadAlertRules,
+  minutesNeeded,
+  parseAlertRules,
+  type AlertMetric,
+  type AlertRule,
+  type AlertScope,
+  type AnomalyRule,
+  type SpikeRule,
+  type ThresholdRule,
+} from './alert-rules';

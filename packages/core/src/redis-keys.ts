@@ -13,6 +13,8 @@ export interface RedisKeys {
   realtimeMinute(minuteStartMs: number): string;
   /** aggregator status (a hash: lastFlushMs, ...) */
   aggregatorStatus: string;
+  /** which aggregator evaluates the alert rules now (a string with an expiry: alert-monitor.ts) */
+  alertLease: string;
 }
 
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
@@ -25,5 +27,6 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     deadLetter: `${tag}:dead-letter`,
     realtimeMinute: (minuteStartMs: number) => `${tag}:rt:${minuteStartMs}`,
     aggregatorStatus: `${tag}:aggregator`,
+    alertLease: `${tag}:alerts:lease`,
   };
 }

@@ -160,7 +160,12 @@ export const metricsUsersHourly = mysqlTable(
 );
 
 export const ALERT_TYPES = ['threshold', 'spike', 'anomaly'] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
 export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+/** Which of an alert's changes its webhook has been told of (the outbox of alert-notifier.ts). */
+export const ALERT_NOTIFIED = ['none', 'opened', 'resolved'] as const;
+export type AlertNotified = (typeof ALERT_NOTIFIED)[number];
 
 export const bandwidthAlerts = mysqlTable(
   'bandwidth_alerts',
@@ -176,11 +181,25 @@ export const bandwidthAlerts = mysqlTable(
     protocol: mysqlEnum('protocol', PROTOCOLS),
     createdAt: timestamp('created_at').notNull().defaultNow(),
     resolvedAt: timestamp('resolved_at'),
+    /** the rule that raised it (its name in the rules) */
+    rule: varchar('rule', { length: 128 }).notNull().default(''),
+    /** the endpoint's method; null for a rule over a whole service or everything */
+    method: varchar('method', { length: 16 }),
+    /** the highest value seen while it was open */
+    peakValue: bigint('peak_value', { mode: 'number' }),
+    /**
+     * While open: the rule and what it watches, so that one condition has one open alert (unique;
+     * MySQL lets any number of rows hold NULL, which a resolved alert does)
+     */
+    openKey: varchar('open_key', { length: 191 }),
+    notified: mysqlEnum('notified', ALERT_NOTIFIED).notNull().default('none'),
   },
   (t) => [
     index('idx_alerts_created').on(t.createdAt),
     index('idx_alerts_severity').on(t.severity),
     index('idx_alerts_protocol').on(t.protocol),
+    uniqueIndex('uq_alerts_open_key').on(t.openKey),
+    index('idx_alerts_notified').on(t.notified),
   ],
 );
 

@@ -1,4 +1,4 @@
-import { Aggregator, readAggregatorConfig } from '@otel-bandwidth/aggregator';
+import { AlertMonitor, Aggregator, readAggregatorConfig } from '@otel-bandwidth/aggregator';
 import { redactUrl } from '@otel-bandwidth/core';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
 import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
@@ -27,7 +27,12 @@ ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_RETENTION_DAYS   days of hourly rows kept before today, UTC; older data is
                                   dead-lettered (default 90; 0 keeps them for ever)
   OTEL_BANDWIDTH_LEDGER_RETENTION_DAYS  days an applied batch id is remembered, counted from the
-                                  stream's oldest entry (default 7; 0 keeps them for ever)`,
+                                  stream's oldest entry (default 7; 0 keeps them for ever)
+  OTEL_BANDWIDTH_ALERT_RULES      alert rules: a JSON file's path, or the JSON array itself (README,
+                                  "Alerts"); unset, no alerts are raised
+  OTEL_BANDWIDTH_ALERT_WEBHOOK_URL  POSTed a JSON body for every alert opened and resolved
+  OTEL_BANDWIDTH_ALERT_INTERVAL   ms between evaluations of the rules (default 30000)
+  OTEL_BANDWIDTH_ALERT_SETTLE     ms after a minute's end before it is evaluated (default 30000)`,
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(`${this.help}\n`);
@@ -43,9 +48,28 @@ ${ENVIRONMENT_HELP}
       process.once('SIGINT', resolve);
     });
     await aggregator.start();
+    const alerts =
+      config.alertRules.length === 0
+        ? undefined
+        : new AlertMonitor({
+            redis,
+            mysql,
+            keys: aggregator.keys,
+            rules: config.alertRules,
+            owner: config.consumer,
+            intervalMs: config.alertIntervalMs,
+            settleMs: config.alertSettleMs,
+            webhookUrl: config.alertWebhookUrl,
+          });
+    alerts?.start();
     process.stdout.write(
       `aggregator ${config.consumer} reading ${aggregator.keys.stream} (group ${config.group}) at ${redactUrl(config.redisUrl)}, writing ${redactUrl(config.mysqlUrl)}\n`,
     );
+    if (alerts !== undefined) {
+      process.stdout.write(
+        `alerts: ${config.alertRules.length} rule${config.alertRules.length === 1 ? '' : 's'} (${config.alertRules.map((r) => r.name).join(', ')}) every ${config.alertIntervalMs / 1000} s${config.alertWebhookUrl ? ', with a webhook' : ''}; one aggregator at a time evaluates them\n`,
+      );
+    }
     const report = setInterval(() => {
       const s = aggregator.stats();
       process.stdout.write(
@@ -54,6 +78,7 @@ ${ENVIRONMENT_HELP}
     }, 60_000);
     await stopRequested;
     clearInterval(report);
+    await alerts?.stop();
     process.stdout.write(`${new Date().toISOString()} stopping: flushing the ${aggregator.stats().entriesBuffered} entries held\n`);
     await aggregator.stop();
     const s = aggregator.stats();

@@ -1,0 +1,7 @@
+ALTER TABLE `bandwidth_alerts` ADD `rule` varchar(128) DEFAULT '' NOT NULL;--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD `method` varchar(16);--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD `peak_value` bigint;--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD `open_key` varchar(191);--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD `notified` enum('none','opened','resolved') DEFAULT 'none' NOT NULL;--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD CONSTRAINT `uq_alerts_open_key` UNIQUE(`open_key`);--> statement-breakpoint
+CREATE INDEX `idx_alerts_notified` ON `bandwidth_alerts` (`notified`);
