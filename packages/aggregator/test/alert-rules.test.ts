@@ -64,6 +64,15 @@ describe('parseAlertRules', () => {
     );
     fs.rmSync(dir, { recursive: true });
   });
+
+  it('the example rules docker-compose.yml gives the aggregator are valid', () => {
+    const rules = loadAlertRules(path.join(__dirname, '..', '..', '..', 'examples', 'alert-rules.json'));
+    expect(rules.map((r) => [r.name, r.type, r.metric, r.per])).toEqual([
+      ['endpoint-egress', 'threshold', 'outbound', 'endpoint'],
+      ['service-surge', 'spike', 'bandwidth', 'service'],
+      ['unusual-errors', 'anomaly', 'errors', 'service'],
+    ]);
+  });
 });
 
 describe('the aggregator configuration of alerts', () => {
