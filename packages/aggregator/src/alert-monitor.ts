@@ -232,6 +232,7 @@ export class AlertMonitor {
           method: c.method,
           protocol: c.protocol === 'http' || c.protocol === 'webrtc' ? c.protocol : null,
           rule: c.rule.name,
+          metric: c.rule.metric,
           peakValue: value,
           openKey: c.key,
         })

@@ -19,6 +19,8 @@ export interface AlertWebhookPayload {
     rule: string;
     type: string;
     severity: string;
+    /** what value, threshold and peak measure, a second */
+    metric: string | null;
     service: string | null;
     method: string | null;
     endpoint: string | null;
@@ -50,6 +52,7 @@ export function webhookPayload(row: BandwidthAlertRow): AlertWebhookPayload {
       rule: row.rule,
       type: row.alertType,
       severity: row.severity,
+      metric: row.metric,
       service: row.service,
       method: row.method,
       endpoint: row.endpoint,

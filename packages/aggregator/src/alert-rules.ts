@@ -12,11 +12,9 @@
  *     "windowMinutes": 1, "baselineMinutes": 60, "deviations": 4, "minimum": 10 }
  */
 import fs from 'node:fs';
-import { ALERT_SEVERITIES, type AlertSeverity } from '@otel-bandwidth/storage';
+import { ALERT_METRICS, ALERT_SEVERITIES, type AlertMetric, type AlertSeverity } from '@otel-bandwidth/storage';
 
-/** What a rule measures, as a rate per second: body bytes in + out, in, out; requests; errors (5xx, aborted). */
-export const ALERT_METRICS = ['bandwidth', 'inbound', 'outbound', 'requests', 'errors'] as const;
-export type AlertMetric = (typeof ALERT_METRICS)[number];
+export { ALERT_METRICS, type AlertMetric };
 /** What one alert watches: each endpoint (service, method, route), each service, or all traffic together. */
 export const ALERT_SCOPES = ['endpoint', 'service', 'all'] as const;
 export type AlertScope = (typeof ALERT_SCOPES)[number];

@@ -107,6 +107,7 @@ describe('AlertMonitor', () => {
           rule: 'egress',
           type: 'threshold',
           severity: 'high',
+          metric: 'outbound',
           service: 'shop',
           method: 'GET',
           endpoint: '/big',

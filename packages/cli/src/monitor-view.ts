@@ -1,9 +1,11 @@
 /**
- * What `otel-bandwidth monitor` shows, as lines of text: the pipeline's state (/metrics/status) and
- * the last minutes' traffic (/metrics/realtime), its top endpoints by bandwidth. Pure: the command
- * fetches, this renders, so the rendering is tested with exact numbers.
+ * What `otel-bandwidth monitor` shows, as lines of text: the pipeline's state (/metrics/status),
+ * the open alerts (/metrics/alerts) and the last minutes' traffic (/metrics/realtime), its top
+ * endpoints by bandwidth. Pure: the command fetches, this renders, so the rendering is tested with
+ * exact numbers.
  */
-import type { RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
+import { formatRate } from '@otel-bandwidth/aggregator';
+import type { Alert, AlertsResponse, RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
 
 export interface MonitorFrame {
   apiUrl: string;
@@ -11,6 +13,8 @@ export interface MonitorFrame {
   /** the traffic, or why it could not be read */
   realtime: RealtimeResponse | { error: string };
   status: StatusResponse | { error: string };
+  /** the open alerts (the newest few, and how many are open), why not, or nothing: an API without /metrics/alerts */
+  alerts?: AlertsResponse | { error: string };
   top: number;
   intervalSeconds: number;
   /** a terminal redraws the frame: it says how to quit */
@@ -59,6 +63,49 @@ function pipelineLines(status: MonitorFrame['status'], nowMs: number): string[] 
   ];
   for (const p of status.problems) lines.push(`  ! ${p}`);
   return lines;
+}
+
+/** What an alert watches: an endpoint, a whole service, or everything. */
+function alertScope(a: Alert): string {
+  if (a.endpoint !== null) return [a.service, a.method, a.endpoint].filter((x) => x !== null).join(' ');
+  return a.service ?? 'all services';
+}
+
+/** When an alert opened: the time of day on the frame's UTC day, else the date too; and how long ago. */
+function openedWhen(openedAt: string, nowMs: number): string {
+  const iso = new Date(openedAt).toISOString();
+  const sameDay = iso.slice(0, 10) === new Date(nowMs).toISOString().slice(0, 10);
+  const time = sameDay ? iso.slice(11, 19) : `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+  return `${time} (${formatAge(Math.max(0, nowMs - Date.parse(openedAt)) / 1000)} ago)`;
+}
+
+/** A rate of an alert, in its metric's unit a second (a row from before alerts named their metric: the bare number). */
+function alertRate(a: Alert, perSecond: number): string {
+  return a.metric === null ? count(perSecond) : formatRate(a.metric, perSecond);
+}
+
+function alertLines(alerts: MonitorFrame['alerts'], nowMs: number): string[] {
+  if (alerts === undefined) return [];
+  if ('error' in alerts) return [`Alerts      unknown: ${alerts.error}`];
+  if (alerts.open === 0) return ['Alerts      none open'];
+  const shown = alerts.alerts.filter((a) => a.resolvedAt === null);
+  const head = `Alerts      ${count(alerts.open)} open` + (shown.length < alerts.open ? `, the ${shown.length} newest shown` : '');
+  if (shown.length === 0) return [head];
+  return [
+    head,
+    ...table(
+      ['SEVERITY', 'RULE', 'WHERE', 'VALUE', 'THRESHOLD', 'OPENED'],
+      shown.map((a) => [
+        a.severity.toUpperCase(),
+        a.rule,
+        alertScope(a),
+        alertRate(a, a.value),
+        a.threshold === null ? '-' : alertRate(a, a.threshold),
+        openedWhen(a.openedAt, nowMs),
+      ]),
+      new Set([3, 4]),
+    ).map((l) => `  ${l}`),
+  ];
 }
 
 /** Bandwidth of an endpoint or summary: what it received and sent (bodies). */
@@ -111,5 +158,5 @@ export function renderMonitor(frame: MonitorFrame): string[] {
   const { realtime, status } = frame;
   // the API down: one line for both
   if ('error' in realtime && 'error' in status && realtime.error === status.error) return [...head, `Unavailable: ${status.error}`];
-  return [...head, ...pipelineLines(status, frame.nowMs), ...trafficLines(realtime, frame.nowMs, frame.top)];
+  return [...head, ...pipelineLines(status, frame.nowMs), ...alertLines(frame.alerts, frame.nowMs), ...trafficLines(realtime, frame.nowMs, frame.top)];
 }

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Aggregator } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, type HistogramMetric, type MetricBatch } from '@otel-bandwidth/core';
-import { buildQueryApi, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { buildQueryApi, type Alert, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { bandwidthAlerts } from '@otel-bandwidth/storage';
+import Fastify from 'fastify';
 import { closedPort, createTestDatabase, createTestRedis, hangingServer, type TestDatabase, type TestRedis } from 'test-support';
 import { formatBytes, renderMonitor } from '../src/monitor-view';
 
@@ -63,6 +65,53 @@ describe('the monitor view', () => {
     ]);
   });
 
+  const alert = (id: number, severity: Alert['severity'], rule: string, where: Pick<Alert, 'service' | 'method' | 'endpoint'>, value: number, threshold: number | null, openedAt: string, metric: Alert['metric']): Alert => ({
+    id, rule, type: 'threshold', severity, metric, ...where, protocol: where.endpoint === null ? null : 'http', message: `${rule} fired`,
+    value, threshold, peak: value, openedAt, resolvedAt: null, durationSeconds: 0,
+  });
+  const alerts: AlertsResponse = {
+    alerts: [
+      alert(9, 'critical', 'shop-egress', { service: 'shop', method: 'GET', endpoint: '/api/products' }, 3_200_000, 1_000_000, '2026-12-05T10:00:10.000Z', 'outbound'),
+      alert(7, 'high', 'shop-requests', { service: 'shop', method: null, endpoint: null }, 450, 150, '2026-12-05T08:31:00.000Z', 'requests'),
+      alert(4, 'medium', 'all-ingress', { service: null, method: null, endpoint: null }, 5_000_000, null, '2026-12-04T22:30:00.000Z', null),
+    ],
+    open: 7,
+  };
+
+  it('shows the open alerts between the pipeline and the traffic: the newest, what they watch, value and threshold, since when', () => {
+    const lines = renderMonitor({ apiUrl: 'http://api:4040', nowMs: Date.parse('2026-12-05T10:01:00Z'), realtime, status, alerts, top: 1, intervalSeconds: 2, live: false });
+    expect(lines).toEqual([
+      'otel-bandwidth monitor   http://api:4040   2026-12-05 10:01:00 UTC',
+      '',
+      'Pipeline    WARNING   backlog 3 entries (oldest 95 s)   aggregators 0 active   dead-lettered 2   last persist 10 s ago',
+      '  ! no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)',
+      'Alerts      7 open, the 3 newest shown',
+      // in the unit of the rule's metric; a row from before alerts named it, the bare number
+      '  SEVERITY  RULE           WHERE                            VALUE       THRESHOLD  OPENED',
+      '  CRITICAL  shop-egress    shop GET /api/products      3.05 MiB/s    976.56 KiB/s  10:00:10 (50 s ago)',
+      '  HIGH      shop-requests  shop                    450 requests/s  150 requests/s  08:31:00 (90 min ago)',
+      '  MEDIUM    all-ingress    all services                 5,000,000               -  2026-12-04 22:30 (11.5 h ago)',
+      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms',
+      '',
+      'Top 1 of 3 endpoints by bandwidth (request and response bodies)',
+      'SERVICE  METHOD  ENDPOINT       REQUESTS   IN       OUT   SHARE  ERRORS  AVG MS  MAX MS',
+      'shop     GET     /api/products       300  0 B  2.86 MiB  73.2 %       0    2.50   10.00',
+    ]);
+  });
+
+  it('says in one line that no alert is open, or why the alerts are unknown, and nothing of alerts for an API without them', () => {
+    const frame = { apiUrl: 'http://api:4040', nowMs: Date.parse('2026-12-05T10:01:00Z'), realtime, status, top: 1, intervalSeconds: 2, live: false };
+    const alertsLine = (view: string[]) => view.slice(4, 5);
+    expect(alertsLine(renderMonitor({ ...frame, alerts: { alerts: [], open: 0 } }))).toEqual(['Alerts      none open']);
+    expect(alertsLine(renderMonitor({ ...frame, alerts: { error: '/metrics/alerts answered 503: MySQL at mysql://db:3306/x does not answer (ECONNREFUSED)' } }))).toEqual([
+      'Alerts      unknown: /metrics/alerts answered 503: MySQL at mysql://db:3306/x does not answer (ECONNREFUSED)',
+    ]);
+    // the frame of an older API: exactly the lines without the section
+    const without = renderMonitor(frame);
+    expect(without).toEqual(renderMonitor({ ...frame, alerts: { alerts: [], open: 0 } }).filter((l) => !l.startsWith('Alerts')));
+    expect(without[4]).toMatch(/^Last 5 min /);
+  });
+
   it('says the API is down in one line', () => {
     const error = { error: 'the API at http://api:4040 does not answer (ECONNREFUSED)' };
     const lines = renderMonitor({ apiUrl: 'http://api:4040', nowMs: 0, realtime: error, status: error, top: 5, intervalSeconds: 2, live: false });
@@ -110,6 +159,14 @@ describe('otel-bandwidth monitor against a query API', () => {
     const aggregator = new Aggregator({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, consumer: 'monitored', log: () => undefined });
     await aggregator.drainOnce();
     await aggregator.stop();
+    // open alerts of the watched service and of another (which --service leaves out), and a resolved one
+    const opened = new Date(Math.floor(Date.now() / 1000) * 1000 - 30_000);
+    const row = { alertType: 'threshold', metric: 'outbound', severity: 'critical', message: 'over', metricValue: 4_194_304, thresholdValue: 1_000_000, createdAt: opened } as const;
+    await db.conn.db.insert(bandwidthAlerts).values([
+      { ...row, rule: 'watched-egress', service: 'watched', method: 'GET', endpoint: '/big', protocol: 'http', openKey: 'a' },
+      { ...row, rule: 'other-egress', service: 'other', openKey: 'b' },
+      { ...row, rule: 'watched-egress', service: 'watched', method: 'GET', endpoint: '/small', protocol: 'http', resolvedAt: new Date(opened.getTime() + 1000) },
+    ]);
     const api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
     const address = await api.listen({ host: '127.0.0.1', port: 0 });
     try {
@@ -117,8 +174,10 @@ describe('otel-bandwidth monitor against a query API', () => {
       expect([run.code, run.stderr]).toEqual([0, '']);
       const lines = run.stdout.split('\n');
       expect(lines[2]).toMatch(/^Pipeline {4}HEALTHY {3}backlog 0 entries {3}aggregators 0 active {3}dead-lettered 0 {3}last persist \d+ s ago$/);
-      expect(lines[3]).toMatch(/^Last 5 min {2}.+\/s \(in .+\/s, out .+\/s\) {3}\d+\.\d req\/s {3}errors 60\.0 % {3}avg 5\.00 ms$/);
-      expect(lines.slice(5, 9)).toEqual([
+      expect(lines.slice(3, 5)).toEqual(['Alerts      1 open', '  SEVERITY  RULE            WHERE               VALUE     THRESHOLD  OPENED']);
+      expect(lines[5]).toMatch(/^ {2}CRITICAL {2}watched-egress {2}watched GET \/big {2}4 MiB\/s {2}976\.56 KiB\/s {2}.+ \(\d+ s ago\)$/);
+      expect(lines[6]).toMatch(/^Last 5 min {2}.+\/s \(in .+\/s, out .+\/s\) {3}\d+\.\d req\/s {3}errors 60\.0 % {3}avg 5\.00 ms$/);
+      expect(lines.slice(8, 12)).toEqual([
         'Top 2 of 2 endpoints by bandwidth (request and response bodies)',
         'SERVICE  METHOD  ENDPOINT  REQUESTS     IN       OUT    SHARE  ERRORS  AVG MS  MAX MS',
         'watched  GET     /big             4    0 B  4.00 MiB  100.0 %       0    8.00    8.00',
@@ -126,6 +185,38 @@ describe('otel-bandwidth monitor against a query API', () => {
       ]);
     } finally {
       await api.close();
+    }
+  });
+
+  it('shows no alerts section, and no error, when the API is older than /metrics/alerts (404)', async () => {
+    const older = Fastify();
+    const realtime: RealtimeResponse = {
+      windowMinutes: 5, from: '2026-12-05T09:57:00.000Z', to: '2026-12-05T10:02:00.000Z', endpoints: [],
+      summary: { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0 },
+    };
+    const status: StatusResponse = {
+      bufferSize: 0, lastPersist: null, status: 'healthy', streamLength: 0, pending: 0, lag: 0, consumers: 0, deadLetters: 0,
+      activeConsumers: 0, backlogAgeSeconds: 0, problems: [],
+    };
+    const asked: string[] = [];
+    older.addHook('onRequest', async (req) => void asked.push(req.url));
+    older.get('/metrics/realtime', async () => realtime);
+    older.get('/metrics/status', async () => status);
+    const address = await older.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const run = await runMonitor(['--once', '--api', address]);
+      expect([run.code, run.stderr]).toEqual([0, '']);
+      expect(run.stdout.split('\n').slice(1)).toEqual([
+        '',
+        'Pipeline    HEALTHY   backlog 0 entries   aggregators 0 active   dead-lettered 0   last persist never',
+        expect.stringMatching(/^Last 5 min {2}0 B\/s \(in 0 B\/s, out 0 B\/s\) {3}0\.0 req\/s {3}errors 0\.0 % {3}avg 0\.00 ms$/),
+        '',
+        'No requests in the window.',
+        '',
+      ]);
+      expect(asked.sort()).toEqual(['/metrics/alerts?status=open&limit=5', '/metrics/realtime?minutes=5', '/metrics/status']);
+    } finally {
+      await older.close();
     }
   });
 

@@ -4,4 +4,5 @@ export { readRealtime } from './routes/realtime';
 export { readHourly } from './routes/hourly';
 export { readStatus } from './routes/status';
 export { readUsers } from './routes/users';
+export { readAlerts } from './routes/alerts';
 export * from './schemas';

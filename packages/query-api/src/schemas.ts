@@ -3,7 +3,8 @@
  * validation, serialisation and types (and, later, the OpenAPI document). The /metrics/* shapes
  * are the original plan's.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { ALERT_METRICS, type AlertMetric } from '@otel-bandwidth/storage';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const ErrorResponse = Type.Object(
   { statusCode: Type.Integer(), error: Type.String(), message: Type.String() },
@@ -109,6 +110,59 @@ export const UsersResponse = Type.Object({
   users: Type.Array(UserUsageRow),
 });
 export type UsersResponse = Static<typeof UsersResponse>;
+
+export const AlertsQuery = Type.Object({
+  status: Type.Unsafe<'open' | 'resolved' | 'all'>({
+    type: 'string',
+    enum: ['open', 'resolved', 'all'],
+    default: 'all',
+    description: 'open: not yet resolved; resolved: resolved in the last N hours; all: both',
+  }),
+  hours: Type.Integer({
+    minimum: 1,
+    maximum: 24 * 90,
+    default: 24,
+    description: 'alerts open at some time in the last N hours: resolved in them, or still open whatever their age',
+  }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'alerts listed: the open ones first, then newest opened first' }),
+});
+export type AlertsQuery = Static<typeof AlertsQuery>;
+
+const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** One row of bandwidth_alerts (its type and severity are the enums of packages/storage/src/schema.ts). */
+export const Alert = Type.Object({
+  id: Type.Integer(),
+  rule: Type.String({ description: 'the name of the rule that raised it' }),
+  type: Type.Union([Type.Literal('threshold'), Type.Literal('spike'), Type.Literal('anomaly')]),
+  severity: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('critical')]),
+  metric: nullable(
+    Type.Unsafe<AlertMetric>({
+      type: 'string',
+      enum: [...ALERT_METRICS],
+      description: 'what value, threshold and peak measure, a second: bytes (bandwidth, inbound, outbound), requests or errors',
+    }),
+  ),
+  service: nullable(Type.String({ description: 'null for a rule over everything' })),
+  method: nullable(Type.String({ description: 'null for a rule over a whole service or everything' })),
+  endpoint: nullable(Type.String({ description: 'null for a rule over a whole service or everything' })),
+  protocol: nullable(Type.String()),
+  message: Type.String(),
+  value: Type.Integer({ description: 'the measured rate a second when it opened, by metric, rounded to a whole number (the message has two decimals)' }),
+  threshold: nullable(Type.Integer({ description: 'the value it crossed' })),
+  peak: nullable(Type.Integer({ description: 'the highest value while open' })),
+  openedAt: Type.String({ format: 'date-time' }),
+  resolvedAt: nullable(Type.String({ format: 'date-time' })),
+  durationSeconds: Type.Integer({ description: 'resolved minus opened; while open, now minus opened' }),
+});
+export type Alert = Static<typeof Alert>;
+
+export const AlertsResponse = Type.Object({
+  alerts: Type.Array(Alert, { description: 'the open ones first, then newest opened first' }),
+  open: Type.Integer({ description: 'alerts open now (of the service, when one is given), whatever their age and the limit' }),
+});
+export type AlertsResponse = Static<typeof AlertsResponse>;
 
 export const StatusResponse = Type.Object({
   bufferSize: Type.Integer({ description: 'entries in the stream not yet applied (undelivered + pending)' }),

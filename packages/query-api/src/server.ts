@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
+import { alertsRoutes } from './routes/alerts';
 import { hourlyRoutes } from './routes/hourly';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
@@ -95,6 +96,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(usersRoutes(ctx));
+  app.register(alertsRoutes(ctx));
   app.register(statusRoutes(ctx));
   return app;
 }

@@ -1,4 +1,5 @@
 ALTER TABLE `bandwidth_alerts` ADD `rule` varchar(128) DEFAULT '' NOT NULL;--> statement-breakpoint
+ALTER TABLE `bandwidth_alerts` ADD `metric` enum('bandwidth','inbound','outbound','requests','errors');--> statement-breakpoint
 ALTER TABLE `bandwidth_alerts` ADD `method` varchar(16);--> statement-breakpoint
 ALTER TABLE `bandwidth_alerts` ADD `peak_value` bigint;--> statement-breakpoint
 ALTER TABLE `bandwidth_alerts` ADD `open_key` varchar(191);--> statement-breakpoint

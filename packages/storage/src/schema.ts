@@ -163,6 +163,12 @@ export const ALERT_TYPES = ['threshold', 'spike', 'anomaly'] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+/**
+ * What an alert rule measures, a rate per second: body bytes in + out, in, out; requests; errors
+ * (status 400 and up, or aborted: what error_count counts).
+ */
+export const ALERT_METRICS = ['bandwidth', 'inbound', 'outbound', 'requests', 'errors'] as const;
+export type AlertMetric = (typeof ALERT_METRICS)[number];
 /** Which of an alert's changes its webhook has been told of (the outbox of alert-notifier.ts). */
 export const ALERT_NOTIFIED = ['none', 'opened', 'resolved'] as const;
 export type AlertNotified = (typeof ALERT_NOTIFIED)[number];
@@ -183,6 +189,8 @@ export const bandwidthAlerts = mysqlTable(
     resolvedAt: timestamp('resolved_at'),
     /** the rule that raised it (its name in the rules) */
     rule: varchar('rule', { length: 128 }).notNull().default(''),
+    /** what metric_value, threshold_value and peak_value measure, a second (null for the plan's own rows) */
+    metric: mysqlEnum('metric', ALERT_METRICS),
     /** the endpoint's method; null for a rule over a whole service or everything */
     method: varchar('method', { length: 16 }),
     /** the highest value seen while it was open */

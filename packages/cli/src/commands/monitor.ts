@@ -1,4 +1,4 @@
-import { DEFAULT_API_PORT, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
 import { readOptions, wantsHelp, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
@@ -47,8 +47,13 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
   return opts;
 }
 
-/** One endpoint's JSON, or why not: the API down (and where), or its own error message. */
-async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }> {
+/**
+ * One endpoint's JSON, or why not: the API down (and where), or its own error message; undefined
+ * when `optional` and the API answers 404 (one older than the endpoint).
+ */
+async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }>;
+async function fetchJson<T>(url: string, timeoutMs: number, quit: AbortSignal | undefined, optional: true): Promise<T | { error: string } | undefined>;
+async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal, optional = false): Promise<T | { error: string } | undefined> {
   let res: Response;
   try {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -67,6 +72,10 @@ async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal):
             : (err as Error).message;
     return { error: `the API at ${new URL(url).origin} does not answer (${why}); start it with \`otel-bandwidth api\` or point --api at it` };
   }
+  if (optional && res.status === 404) {
+    await res.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
   const body = (await res.json().catch(() => undefined)) as (T & { message?: unknown }) | undefined;
   if (!res.ok || body === undefined) {
     return { error: `${new URL(url).pathname} answered ${res.status}${typeof body?.message === 'string' ? `: ${body.message}` : ''}` };
@@ -79,22 +88,27 @@ async function frameOf(opts: MonitorOptions, live: boolean, quit?: AbortSignal):
   const timeoutMs = 5000;
   const query = new URLSearchParams({ minutes: String(opts.minutes) });
   if (opts.service !== undefined) query.set('service', opts.service);
-  const [realtime, status] = await Promise.all([
+  const alertsQuery = new URLSearchParams({ status: 'open', limit: '5' });
+  if (opts.service !== undefined) alertsQuery.set('service', opts.service);
+  const [realtime, status, alerts] = await Promise.all([
     fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, timeoutMs, quit),
     fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, timeoutMs, quit),
+    // an API older than alerts answers 404: then the view has no alerts section
+    fetchJson<AlertsResponse>(`${opts.apiUrl}/metrics/alerts?${alertsQuery}`, timeoutMs, quit, true),
   ]);
-  return { apiUrl: opts.apiUrl, nowMs: Date.now(), realtime, status, top: opts.top, intervalSeconds: opts.intervalSeconds, live };
+  return { apiUrl: opts.apiUrl, nowMs: Date.now(), realtime, status, alerts, top: opts.top, intervalSeconds: opts.intervalSeconds, live };
 }
 
 export const monitorCommand: Command = {
   name: 'monitor',
-  summary: 'watch the pipeline and the top endpoints in the terminal',
+  summary: 'watch the pipeline, the open alerts and the top endpoints in the terminal',
   help: `Usage: otel-bandwidth monitor [--api URL] [--minutes 5] [--service NAME] [--top 10] [--interval 2] [--once]
 
 Shows, from the query API, the pipeline's state (/metrics/status: backlog, its age, the active
-aggregators, dead letters, the last persist and any problem) and the last minutes' traffic
-(/metrics/realtime: bandwidth, requests and errors a second, average latency, and the endpoints
-that cost the most bandwidth). On a terminal it redraws every --interval seconds until q or Ctrl-C;
+aggregators, dead letters, the last persist and any problem), the open alerts (/metrics/alerts:
+the 5 newest, their severity, rule, what they watch, value and threshold a second, since when)
+and the last minutes' traffic (/metrics/realtime: bandwidth, requests and errors a second, average
+latency, and the endpoints that cost the most bandwidth). On a terminal it redraws every --interval seconds until q or Ctrl-C;
 otherwise, or with --once, it prints one view and exits: status 1 when the API cannot be read.
 
   --api URL        the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
