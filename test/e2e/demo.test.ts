@@ -21,6 +21,12 @@ describe('otel-bandwidth demo', () => {
       expect(r.stdout).toContain(`aggregator    reading {${redis.prefix}}:metrics`);
       expect(r.stdout).toContain('The aggregator, the query API and the shop stop now');
       expect(r.stdout).not.toContain('The query API is at');
+      // how many endpoints pass 50 KiB/s depends on the machine's speed; each open alert is listed
+      const alerts = /\nAlerts \(rule demo-egress: an endpoint's outbound bandwidth above 50 KiB\/s over the last 2 min\): (\d+) open\n((?: {2}HIGH {2}.*\n)*)/.exec(r.stdout);
+      expect(alerts).not.toBeNull();
+      const listed = (alerts?.[2] ?? '').split('\n').filter((l) => l !== '');
+      expect(listed).toHaveLength(Number(alerts?.[1]));
+      for (const line of listed) expect(line).toMatch(/^ {2}HIGH {2}outbound bandwidth of (GET|POST) \S+ \(demo-shop\) [\d.]+ (KiB|MiB|GiB)\/s over 2 min, above 50 KiB\/s \(rule demo-egress\)$/);
     } finally {
       await dropDatabase(`${MYSQL_SERVER_URL}/${database}`);
       await redis.cleanup();

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { Aggregator } from '@otel-bandwidth/aggregator';
+import { Aggregator, AlertMonitor, parseAlertRules, type AlertRule } from '@otel-bandwidth/aggregator';
 import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_MYSQL_URL,
@@ -25,6 +25,18 @@ const DEMO_DATABASE = 'otel_bandwidth_demo';
 const DEMO_PREFIX = 'otel-bandwidth-demo';
 const DEMO_SERVICE = 'demo-shop';
 const DEMO_USERS = 40;
+/** Above this outbound rate an endpoint of the demo raises an alert: the shop's list and report pages do. */
+const DEMO_ALERT_ABOVE = 50 * 1024;
+
+/** The demo's alert rule: a threshold on each endpoint's outbound bandwidth over the minutes the traffic ran in. */
+function demoAlertRules(durationSeconds: number): AlertRule[] {
+  const windowMinutes = Math.min(60, Math.ceil(durationSeconds / 60) + 1);
+  return parseAlertRules(
+    JSON.stringify([
+      { name: 'demo-egress', type: 'threshold', metric: 'outbound', per: 'endpoint', windowMinutes, above: DEMO_ALERT_ABOVE, severity: 'high', service: DEMO_SERVICE },
+    ]),
+  );
+}
 
 const SHOP_TARGETS: TrafficTarget[] = [
   { endpoint: '/api/products', method: 'GET', path: () => '/api/products', weight: 4 },
@@ -97,7 +109,7 @@ async function resetDemoKeys(redis: Redis, keyPrefix: string): Promise<void> {
   const now = minuteStart(Date.now());
   const minuteKeys: string[] = [];
   for (let m = now - REALTIME_TTL_SECONDS * 1000; m <= now + MINUTE_MS; m += MINUTE_MS) minuteKeys.push(keys.realtimeMinute(m));
-  await redis.del(keys.stream, keys.deadLetter, keys.aggregatorStatus, ...minuteKeys);
+  await redis.del(keys.stream, keys.deadLetter, keys.aggregatorStatus, keys.alertLease, ...minuteKeys);
 }
 
 function startShop(appPath: string, redisUrl: string, keyPrefix: string): Promise<{ child: ChildProcess; port: number }> {
@@ -279,6 +291,15 @@ Environment:
           ? '\nEvery request and every byte the generator counted is in MySQL, exactly.'
           : '\nThe pipeline and the generator disagree (see the rows marked ✗).',
       );
+      // the alert rule over the minutes the traffic ran in (this one and those before it), as an
+      // aggregator evaluates it once they have settled
+      const rules = demoAlertRules(opts.durationSeconds);
+      const alerts = new AlertMonitor({ redis, mysql, keys: aggregator.keys, rules, owner: 'demo', settleMs: 0, log: () => undefined });
+      await alerts.evaluate(minuteStart(Date.now()) + MINUTE_MS);
+      await alerts.stop();
+      const raised = (await (await fetch(`${apiAddress}/metrics/alerts?status=open&service=${DEMO_SERVICE}`)).json()) as { alerts: Array<{ severity: string; message: string }> };
+      out(`\nAlerts (rule demo-egress: an endpoint's outbound bandwidth above 50 KiB/s over the last ${rules[0]?.windowMinutes ?? 0} min): ${raised.alerts.length} open`);
+      for (const a of raised.alerts) out(`  ${a.severity.toUpperCase()}  ${a.message}`);
       const status = await fetch(`${apiAddress}/metrics/status`);
       const daily = await mysql.pool.query(`SELECT unique_users FROM metrics_daily WHERE service = ?`, [DEMO_SERVICE]);
       const uniqueUsers = (daily[0] as Array<{ unique_users: number }>).reduce((m, r) => Math.max(m, r.unique_users), 0);
@@ -286,13 +307,14 @@ Environment:
       const backlog = (await status.json()) as { bufferSize: number; deadLetters: number };
       out(`Stream backlog: ${backlog.bufferSize} entries, ${backlog.deadLetters} dead-lettered.`);
       if (!exact || uniqueUsers !== traffic.users) exitCode = 1;
-      out(`\nMySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly, metrics_client_hourly)`);
+      out(`\nMySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly, metrics_client_hourly, bandwidth_alerts)`);
       if (!opts.keep) out('The aggregator, the query API and the shop stop now (--keep leaves them running to explore).');
       else {
         out(`The query API is at ${apiAddress}:`);
         out(`  ${apiAddress}/metrics/hourly?hours=1`);
         out(`  ${apiAddress}/metrics/realtime?minutes=5`);
         out(`  ${apiAddress}/metrics/status`);
+        out(`  ${apiAddress}/metrics/alerts`);
         out('\nEverything keeps running; the shop is still instrumented. Ctrl-C stops it all.');
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
