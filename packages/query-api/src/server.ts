@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
 import { alertsRoutes } from './routes/alerts';
+import { dashboardRoutes } from './routes/dashboard';
 import { hourlyRoutes } from './routes/hourly';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
@@ -98,5 +99,6 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(usersRoutes(ctx));
   app.register(alertsRoutes(ctx));
   app.register(statusRoutes(ctx));
+  app.register(dashboardRoutes());
   return app;
 }

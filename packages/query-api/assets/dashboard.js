@@ -1,0 +1,278 @@
+// The web dashboard: reads the query API it is served by (relative URLs, so it works behind a
+// reverse proxy's path prefix too) every 5 s and draws it. Every text from the API goes in
+// through textContent, never as markup: endpoints and user ids come from the services' traffic.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
+  const REFRESH_MS = 5000;
+  const HOUR_MS = 3600000;
+
+  const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  /** Bytes in binary units: 512 B, 1.50 KiB, 12.3 MiB (as the terminal monitor writes them). */
+  function bytes(n) {
+    let v = n;
+    let u = 0;
+    while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
+      v /= 1024;
+      u++;
+    }
+    if (u === 0) return `${Math.round(v)} B`;
+    return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
+  }
+  const count = (n) => n.toLocaleString('en-US');
+  function age(seconds) {
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+  /** An alert's rate, in its metric's unit a second. */
+  function alertRate(metric, v) {
+    if (v === null) return '–';
+    if (metric === 'bandwidth' || metric === 'inbound' || metric === 'outbound') return `${bytes(v)}/s`;
+    if (metric === 'requests') return `${count(v)} req/s`;
+    if (metric === 'errors') return `${count(v)} errors/s`;
+    return count(v);
+  }
+  const utcTime = (ms) => new Date(ms).toISOString().slice(11, 19);
+
+  function cell(row, text, className) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (className) td.className = className;
+    row.appendChild(td);
+    return td;
+  }
+  /** Fills a table's body, or shows its "none" line instead. */
+  function fillTable(tableId, noneId, items, toRow) {
+    const table = $(tableId);
+    const body = table.tBodies[0];
+    body.replaceChildren(
+      ...items.map((item) => {
+        const tr = document.createElement('tr');
+        toRow(tr, item);
+        return tr;
+      }),
+    );
+    table.hidden = items.length === 0;
+    $(noneId).hidden = items.length !== 0;
+  }
+
+  async function getJson(path) {
+    const res = await fetch(path, { headers: { accept: 'application/json' } });
+    if (!res.ok) {
+      let why = res.statusText;
+      try {
+        why = (await res.json()).message || why;
+      } catch {
+        // not JSON: the status text says it
+      }
+      throw new Error(`/${path.split('?')[0]} answered ${res.status}: ${why}`);
+    }
+    return res.json();
+  }
+
+  const services = new Set();
+  function learnServices(names) {
+    const select = $('service');
+    for (const name of names) {
+      if (services.has(name)) continue;
+      services.add(name);
+      const option = document.createElement('option');
+      option.value = name;
+      option.textContent = name;
+      const after = [...select.options].slice(1).find((o) => o.value.localeCompare(name) > 0);
+      select.insertBefore(option, after ?? null);
+    }
+  }
+
+  function renderStatus(s, now) {
+    const badge = $('pipeline-state');
+    badge.textContent = s.status.toUpperCase();
+    badge.className = `badge ${s.status}`;
+    const persisted = s.lastPersist === null ? 'never' : `${age(Math.max(0, now - Date.parse(s.lastPersist)) / 1000)} ago`;
+    $('pipeline-figures').textContent =
+      `backlog ${count(s.bufferSize)} entries${s.bufferSize > 0 ? ` (oldest ${age(s.backlogAgeSeconds)})` : ''} · ` +
+      `aggregators ${s.activeConsumers} active · dead-lettered ${count(s.deadLetters)} · last persist ${persisted}`;
+    $('pipeline-problems').replaceChildren(
+      ...s.problems.map((p) => {
+        const li = document.createElement('li');
+        li.textContent = p;
+        return li;
+      }),
+    );
+  }
+
+  function renderRealtime(r, now) {
+    learnServices(r.endpoints.map((e) => e.service));
+    const s = r.summary;
+    // the window ends with the minute now running: rates over the part of it that has passed
+    const seconds = Math.max(1, (Math.min(now, Date.parse(r.to)) - Date.parse(r.from)) / 1000);
+    $('summary-window').textContent = String(r.windowMinutes);
+    $('tile-bandwidth').textContent = `${bytes(s.totalBandwidth / seconds)}/s`;
+    $('tile-in').textContent = `${bytes(s.totalInbound / seconds)}/s`;
+    $('tile-out').textContent = `${bytes(s.totalOutbound / seconds)}/s`;
+    $('tile-requests').textContent = `${(s.totalRequests / seconds).toFixed(1)}/s`;
+    $('tile-errors').textContent = `${(s.totalRequests === 0 ? 0 : (s.errorCount / s.totalRequests) * 100).toFixed(1)} %`;
+    $('tile-latency').textContent = `${s.avgResponseTime.toFixed(2)} ms`;
+    const bandwidthOf = (e) => e.totalInbound + e.totalOutbound;
+    const top = [...r.endpoints]
+      .sort((a, b) => bandwidthOf(b) - bandwidthOf(a) || b.totalRequests - a.totalRequests || a.endpoint.localeCompare(b.endpoint))
+      .slice(0, 20);
+    fillTable('endpoints-table', 'endpoints-none', top, (tr, e) => {
+      const share = s.totalBandwidth === 0 ? 0 : (bandwidthOf(e) / s.totalBandwidth) * 100;
+      cell(tr, e.service);
+      cell(tr, e.method);
+      cell(tr, e.endpoint, 'endpoint');
+      cell(tr, count(e.totalRequests), 'num');
+      cell(tr, bytes(e.totalInbound), 'num');
+      cell(tr, bytes(e.totalOutbound), 'num');
+      const td = cell(tr, '');
+      const bar = document.createElement('span');
+      bar.className = 'share';
+      bar.style.width = `${Math.round(share)}px`;
+      td.append(bar, `${share.toFixed(1)} %`);
+      cell(tr, count(e.errorCount), 'num');
+      cell(tr, e.avgResponseTime.toFixed(2), 'num');
+      cell(tr, e.maxResponseTime.toFixed(2), 'num');
+    });
+  }
+
+  function renderAlerts(a, now) {
+    $('alerts-count').textContent = `(${a.open})`;
+    const open = a.alerts.filter((x) => x.resolvedAt === null);
+    fillTable('alerts-table', 'alerts-none', open, (tr, x) => {
+      cell(tr, x.severity.toUpperCase(), `sev ${x.severity}`);
+      cell(tr, x.rule);
+      cell(tr, x.endpoint !== null ? `${x.service} ${x.method} ${x.endpoint}` : (x.service ?? 'all services'), 'endpoint');
+      cell(tr, alertRate(x.metric, x.value), 'num');
+      cell(tr, alertRate(x.metric, x.threshold), 'num');
+      const opened = Date.parse(x.openedAt);
+      cell(tr, `${utcTime(opened)} (${age(Math.max(0, now - opened) / 1000)} ago)`);
+      cell(tr, x.message, 'message');
+    });
+  }
+
+  function renderHourly(rows, now) {
+    learnServices(rows.map((r) => r.service));
+    const last = Math.floor(now / HOUR_MS) * HOUR_MS;
+    const first = last - 23 * HOUR_MS;
+    const hours = Array.from({ length: 24 }, (_, i) => ({ start: first + i * HOUR_MS, in: 0, out: 0, requests: 0 }));
+    for (const r of rows) {
+      const h = hours[(Date.parse(r.hour_start) - first) / HOUR_MS];
+      if (!h) continue;
+      h.in += r.total_inbound;
+      h.out += r.total_outbound;
+      h.requests += r.total_requests;
+    }
+    const totals = hours.reduce((t, h) => ({ in: t.in + h.in, out: t.out + h.out, requests: t.requests + h.requests }), { in: 0, out: 0, requests: 0 });
+    $('hourly-total').textContent = `24 h: in ${bytes(totals.in)}, out ${bytes(totals.out)}, ${count(totals.requests)} requests`;
+    const svg = $('hourly-chart');
+    const width = 960;
+    const height = 180;
+    const top = 14;
+    const bottom = 20;
+    const slot = width / 24;
+    const max = Math.max(1, ...hours.map((h) => h.in + h.out));
+    const scale = (height - top - bottom) / max;
+    const shapes = [];
+    const text = (x, y, s, anchor) => {
+      const t = document.createElementNS(SVG, 'text');
+      t.setAttribute('x', String(x));
+      t.setAttribute('y', String(y));
+      if (anchor) t.setAttribute('text-anchor', anchor);
+      t.textContent = s;
+      return t;
+    };
+    hours.forEach((h, i) => {
+      const g = document.createElementNS(SVG, 'g');
+      g.setAttribute('data-hour', new Date(h.start).toISOString());
+      const title = document.createElementNS(SVG, 'title');
+      title.textContent = `${new Date(h.start).toISOString().slice(0, 13)}:00 UTC: in ${bytes(h.in)}, out ${bytes(h.out)}, ${count(h.requests)} requests`;
+      g.appendChild(title);
+      let y = height - bottom;
+      for (const [part, value] of [['in', h.in], ['out', h.out]]) {
+        const rect = document.createElementNS(SVG, 'rect');
+        const hgt = value * scale;
+        y -= hgt;
+        rect.setAttribute('class', part);
+        rect.setAttribute('x', String(i * slot + 2));
+        rect.setAttribute('width', String(slot - 4));
+        rect.setAttribute('y', String(y));
+        rect.setAttribute('height', String(hgt));
+        g.appendChild(rect);
+      }
+      shapes.push(g);
+      if (i % 3 === 0) shapes.push(text(i * slot + slot / 2, height - 5, new Date(h.start).toISOString().slice(11, 16), 'middle'));
+    });
+    shapes.push(text(4, 11, `max ${bytes(max)} an hour`));
+    svg.replaceChildren(...shapes);
+  }
+
+  function renderUsers(u) {
+    learnServices(u.users.map((x) => x.service));
+    $('users-unique').textContent = `(${count(u.uniqueUsers)} unique)`;
+    fillTable('users-table', 'users-none', u.users, (tr, x) => {
+      cell(tr, x.userId, 'endpoint');
+      cell(tr, x.service);
+      cell(tr, count(x.totalRequests), 'num');
+      cell(tr, bytes(x.totalInbound), 'num');
+      cell(tr, bytes(x.totalOutbound), 'num');
+      cell(tr, bytes(x.totalBandwidth), 'num');
+    });
+  }
+
+  let timer;
+  let generation = 0;
+  async function refresh() {
+    clearTimeout(timer);
+    const mine = ++generation;
+    const service = $('service').value;
+    const minutes = $('minutes').value;
+    const q = service ? `&service=${encodeURIComponent(service)}` : '';
+    const parts = [
+      ['metrics/status', renderStatus],
+      [`metrics/realtime?minutes=${minutes}${q}`, renderRealtime],
+      [`metrics/alerts?status=open&limit=20${q}`, renderAlerts],
+      [`metrics/hourly?hours=24${q}`, renderHourly],
+      [`metrics/users?hours=24&limit=10${q}`, renderUsers],
+    ];
+    const results = await Promise.allSettled(parts.map(([path]) => getJson(path)));
+    // a slower refresh that a newer one overtook (a filter changed meanwhile) draws nothing
+    if (mine !== generation) return;
+    const now = Date.now();
+    const problems = [];
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        problems.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
+        return;
+      }
+      try {
+        parts[i][1](r.value, now);
+      } catch (err) {
+        problems.push(`${parts[i][0].split('?')[0]}: ${err.message}`);
+      }
+    });
+    if (results[0].status === 'rejected') {
+      $('pipeline-state').textContent = 'UNKNOWN';
+      $('pipeline-state').className = 'badge down';
+    }
+    const box = $('errors');
+    box.replaceChildren(
+      ...problems.map((p) => {
+        const line = document.createElement('p');
+        line.textContent = p;
+        return line;
+      }),
+    );
+    box.hidden = problems.length === 0;
+    $('updated').textContent = `${problems.length === 0 ? 'updated' : 'tried'} ${utcTime(now)} UTC`;
+    document.body.dataset.refreshed = String(mine);
+    if ($('live').checked) timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  $('service').addEventListener('change', refresh);
+  $('minutes').addEventListener('change', refresh);
+  $('live').addEventListener('change', () => ($('live').checked ? refresh() : clearTimeout(timer)));
+  refresh();
+})();

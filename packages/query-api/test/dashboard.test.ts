@@ -1,0 +1,205 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The web dashboard in a real headless Chromium, against the query API over a real Redis and
+ * MySQL: the figures it draws, exactly, for a fixed clock; the service filter; a store that does
+ * not answer; hostile endpoint names shown as text; no script or style from anywhere else.
+ *
+ * Chromium: Debian's /usr/bin/chromium (apt-get install chromium), or CHROMIUM_PATH.
+ */
+import fs from 'node:fs';
+import { MINUTE_MS, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
+import { buildQueryApi } from '@otel-bandwidth/query-api';
+import { bandwidthAlerts, connectMysql, metricsHourly, metricsUsersHourly } from '@otel-bandwidth/storage';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { closedPort, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** The clock of the API and of the page: 10:01:00, so four minutes of a 5-minute window have passed. */
+const NOW = Date.parse('2026-12-05T10:01:00Z');
+const HOUR = 3_600_000;
+const HOSTILE = '/<img src=x onerror="window.pwned=1">';
+
+let db: TestDatabase;
+let r: TestRedis;
+let api: FastifyInstance;
+let apiUrl: string;
+let browser: Browser;
+
+async function realtimeMinute(minuteStartMs: number, series: Array<{ service: string; method: string; endpoint: string; stats: Record<string, number> }>): Promise<void> {
+  const key = r.keys.realtimeMinute(minuteStartMs);
+  for (const s of series) {
+    const code = realtimeSeriesCode({ service: s.service, method: s.method, endpoint: s.endpoint, protocol: 'http' });
+    for (const [stat, value] of Object.entries(s.stats)) await r.redis.hset(key, realtimeField(stat as Parameters<typeof realtimeField>[0], code), String(value));
+  }
+  await r.redis.expire(key, 3600);
+}
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  db = await createTestDatabase('query_api_dashboard');
+  r = await createTestRedis('query-api-dashboard');
+  // the window's minutes: 09:57 ... 10:01; 09:56 is outside it
+  await realtimeMinute(NOW - 4 * MINUTE_MS, [
+    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 200, outboundBytes: 2_000_000, durationSumMs: 500, maxDurationMs: 9 } },
+    { service: 'shop', method: 'POST', endpoint: '/api/orders', stats: { requests: 100, inboundBytes: 1_048_576, outboundBytes: 50_000, errors: 10, durationSumMs: 400, maxDurationMs: 12 } },
+  ]);
+  await realtimeMinute(NOW, [
+    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 100, outboundBytes: 1_000_000, durationSumMs: 250, maxDurationMs: 7 } },
+    { service: 'admin', method: 'GET', endpoint: HOSTILE, stats: { requests: 20, outboundBytes: 100_000, durationSumMs: 100, maxDurationMs: 30 } },
+  ]);
+  await realtimeMinute(NOW - 5 * MINUTE_MS, [{ service: 'shop', method: 'GET', endpoint: '/old', stats: { requests: 1, outboundBytes: 999_999_999 } }]);
+  const hour = (h: number): Date => new Date(Math.floor(NOW / HOUR) * HOUR - h * HOUR);
+  await db.conn.db.insert(metricsHourly).values([
+    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(0), totalRequests: 300, totalOutbound: 3_000_000, durationSumMs: 750 },
+    { service: 'shop', endpoint: '/api/orders', method: 'POST', hourStart: hour(0), totalRequests: 100, totalInbound: 1_048_576, totalOutbound: 50_000 },
+    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(2), totalRequests: 50, totalOutbound: 512_000 },
+    { service: 'admin', endpoint: '/reports', method: 'GET', hourStart: hour(1), totalRequests: 7, totalOutbound: 70_000 },
+    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(30), totalRequests: 1, totalOutbound: 1 }, // before the 24 h
+  ]);
+  await db.conn.db.insert(metricsUsersHourly).values([
+    { service: 'shop', hourStart: hour(0), userId: 'alice', requests: 250, totalInbound: 1_000_000, totalOutbound: 2_500_000 },
+    { service: 'shop', hourStart: hour(0), userId: 'bob', requests: 150, totalInbound: 48_576, totalOutbound: 550_000 },
+    { service: 'admin', hourStart: hour(1), userId: 'root', requests: 7, totalInbound: 0, totalOutbound: 70_000 },
+  ]);
+  await db.conn.db.insert(bandwidthAlerts).values([
+    {
+      rule: 'shop-egress', metric: 'outbound', alertType: 'threshold', severity: 'high', message: 'outbound bandwidth of GET /api/products (shop) 12.5 KiB/s over 5 min, above 10 KiB/s (rule shop-egress)',
+      metricValue: 12_800, thresholdValue: 10_240, peakValue: 12_800, service: 'shop', endpoint: '/api/products', method: 'GET', protocol: 'http',
+      createdAt: new Date(NOW - 90_000), openKey: 'k1',
+    },
+    { rule: 'gone', metric: 'requests', alertType: 'spike', severity: 'low', message: 'resolved', metricValue: 5, createdAt: new Date(NOW - HOUR), resolvedAt: new Date(NOW - HOUR / 2) },
+  ]);
+  // the API's clock (the page's is set below)
+  jest.spyOn(Date, 'now').mockReturnValue(NOW);
+  api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
+  apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  jest.restoreAllMocks();
+  await db.drop();
+  await r.cleanup();
+});
+
+interface Opened {
+  page: Page;
+  /** console errors, page errors, and requests to anywhere but the API */
+  trouble: string[];
+}
+
+async function open(url: string): Promise<Opened> {
+  const page = await browser.newPage();
+  const trouble: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') trouble.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => trouble.push(`page: ${e.message}`));
+  page.on('request', (req) => {
+    if (!req.url().startsWith(new URL(url).origin)) trouble.push(`request to ${req.url()}`);
+  });
+  await page.clock.setFixedTime(NOW);
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.refreshed !== undefined);
+  return { page, trouble };
+}
+
+const texts = (page: Page, selector: string): Promise<string[]> => page.locator(selector).allInnerTexts();
+const rows = async (page: Page, table: string): Promise<string[][]> =>
+  page.locator(`${table} tbody tr`).evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())));
+
+describe('the web dashboard', () => {
+  it('serves its page, script and style with a policy that allows nothing from elsewhere, and / sends a browser to it', async () => {
+    const page = await api.inject({ url: '/dashboard' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.headers['content-security-policy']).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    expect((await api.inject({ url: '/dashboard.js' })).headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect((await api.inject({ url: '/dashboard.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
+    const root = await api.inject({ url: '/' });
+    expect([root.statusCode, root.headers.location]).toEqual([302, 'dashboard']);
+  });
+
+  it('draws the pipeline, the window, open alerts, endpoints, hours and users with exact figures', async () => {
+    const { page, trouble } = await open(`${apiUrl}/`);
+    expect(page.url()).toBe(`${apiUrl}/dashboard`);
+    expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
+    expect(await page.locator('#pipeline-figures').innerText()).toBe('backlog 0 entries · aggregators 0 active · dead-lettered 0 · last persist never');
+    // 4,198,576 bytes over the 240 s of the window that have passed
+    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+    expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
+    expect(await rows(page, '#alerts-table')).toEqual([
+      ['HIGH', 'shop-egress', 'shop GET /api/products', '12.5 KiB/s', '10.0 KiB/s', '09:59:30 (90 s ago)', 'outbound bandwidth of GET /api/products (shop) 12.5 KiB/s over 5 min, above 10 KiB/s (rule shop-egress)'],
+    ]);
+    expect(await rows(page, '#endpoints-table')).toEqual([
+      ['shop', 'GET', '/api/products', '300', '0 B', '2.86 MiB', '71.5 %', '0', '2.50', '9.00'],
+      ['shop', 'POST', '/api/orders', '100', '1.00 MiB', '48.8 KiB', '26.2 %', '10', '4.00', '12.00'],
+      ['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '2.4 %', '0', '5.00', '30.00'],
+    ]);
+    // the endpoint's name is text: its markup never ran
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    expect(await page.locator('#hourly-total').innerText()).toBe('24 h: in 1.00 MiB, out 3.46 MiB, 457 requests');
+    expect(await page.locator('#hourly-chart g').count()).toBe(24);
+    expect(await page.locator('#hourly-chart g title').allTextContents()).toEqual(
+      expect.arrayContaining([
+        '2026-12-05T10:00 UTC: in 1.00 MiB, out 2.91 MiB, 400 requests',
+        '2026-12-05T09:00 UTC: in 0 B, out 68.4 KiB, 7 requests',
+        '2026-12-05T08:00 UTC: in 0 B, out 500 KiB, 50 requests',
+        '2026-12-04T11:00 UTC: in 0 B, out 0 B, 0 requests',
+      ]),
+    );
+    expect(await page.locator('#users-unique').innerText()).toBe('(3 unique)');
+    expect(await rows(page, '#users-table')).toEqual([
+      ['alice', 'shop', '250', '977 KiB', '2.38 MiB', '3.34 MiB'],
+      ['bob', 'shop', '150', '47.4 KiB', '537 KiB', '585 KiB'],
+      ['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB'],
+    ]);
+    expect(await page.locator('#service option').allTextContents()).toEqual(['all services', 'admin', 'shop']);
+    expect(await page.locator('#errors').isHidden()).toBe(true);
+    expect(trouble).toEqual([]);
+    await page.close();
+  });
+
+  it('narrows everything to the service chosen', async () => {
+    const { page, trouble } = await open(`${apiUrl}/dashboard`);
+    const before = Number(await page.evaluate(() => document.body.dataset.refreshed));
+    await page.locator('#service').selectOption('admin');
+    await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
+    expect(await rows(page, '#endpoints-table')).toEqual([['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '100.0 %', '0', '5.00', '30.00']]);
+    expect(await texts(page, '.tile .value')).toEqual(['417 B/s', '0 B/s', '417 B/s', '0.1/s', '0.0 %', '5.00 ms']);
+    expect(await page.locator('#alerts-none').isVisible()).toBe(true);
+    expect(await page.locator('#alerts-count').innerText()).toBe('(0)');
+    expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
+    expect(await page.locator('#hourly-total').innerText()).toBe('24 h: in 0 B, out 68.4 KiB, 7 requests');
+    expect(trouble).toEqual([]);
+    await page.close();
+  });
+
+  it('says which parts a store that does not answer leaves out, and draws the rest', async () => {
+    const port = await closedPort();
+    const mysqlDown = connectMysql(`mysql://root@127.0.0.1:${port}/nothing`);
+    const halfApi = buildQueryApi({ redis: r.redis, mysql: mysqlDown, keyPrefix: r.prefix });
+    const url = await halfApi.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { page } = await open(`${url}/dashboard`);
+      const said = await texts(page, '#errors p');
+      expect(said.sort()).toEqual(
+        ['/metrics/alerts', '/metrics/hourly', '/metrics/users'].map(
+          (route) => `${route} answered 503: MySQL at mysql://root@127.0.0.1:${port}/nothing does not answer (ECONNREFUSED); GET /healthz says which stores are down`,
+        ),
+      );
+      expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
+      expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+      expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC');
+      await page.close();
+    } finally {
+      await halfApi.close();
+      await mysqlDown.close().catch(() => undefined);
+    }
+  });
+});
