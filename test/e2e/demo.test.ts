@@ -20,7 +20,7 @@ describe('otel-bandwidth demo', () => {
       expect(r.stdout).toContain(`/${database} (tables metrics_hourly`);
       expect(r.stdout).toContain(`aggregator    reading {${redis.prefix}}:metrics`);
       expect(r.stdout).toContain('The aggregator, the query API and the shop stop now');
-      expect(r.stdout).not.toContain('The query API is at');
+      expect(r.stdout).not.toContain('The web dashboard is at');
       // how many endpoints pass 50 KiB/s depends on the machine's speed; each open alert is listed
       const alerts = /\nAlerts \(rule demo-egress: an endpoint's outbound bandwidth above 50 KiB\/s over the last 2 min\): (\d+) open\n((?: {2}HIGH {2}.*\n)*)/.exec(r.stdout);
       expect(alerts).not.toBeNull();

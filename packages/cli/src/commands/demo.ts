@@ -310,7 +310,7 @@ Environment:
       out(`\nMySQL: ${redactUrl(mysqlUrl)} (tables metrics_hourly, metrics_daily, metrics_users_hourly, metrics_client_hourly, bandwidth_alerts)`);
       if (!opts.keep) out('The aggregator, the query API and the shop stop now (--keep leaves them running to explore).');
       else {
-        out(`The query API is at ${apiAddress}:`);
+        out(`The web dashboard is at ${apiAddress}/ and the query API beside it:`);
         out(`  ${apiAddress}/metrics/hourly?hours=1`);
         out(`  ${apiAddress}/metrics/realtime?minutes=5`);
         out(`  ${apiAddress}/metrics/status`);
