@@ -22,7 +22,7 @@ describe('otel-bandwidth demo', () => {
       expect(r.stdout).toContain('The aggregator, the query API and the shop stop now');
       expect(r.stdout).not.toContain('The web dashboard is at');
       // how many endpoints pass 50 KiB/s depends on the machine's speed; each open alert is listed
-      const alerts = /\nAlerts \(rule demo-egress: an endpoint's outbound bandwidth above 50 KiB\/s over the last 2 min\): (\d+) open\n((?: {2}HIGH {2}.*\n)*)/.exec(r.stdout);
+      const alerts = /\nAlerts \(rule demo-egress: an endpoint's outbound bandwidth above 50 KiB\/s, the \d+ s of traffic averaged over the rule's 2-minute window\): (\d+) open\n((?: {2}HIGH {2}.*\n)*)/.exec(r.stdout);
       expect(alerts).not.toBeNull();
       const listed = (alerts?.[2] ?? '').split('\n').filter((l) => l !== '');
       expect(listed).toHaveLength(Number(alerts?.[1]));

@@ -62,7 +62,9 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
   }
   if (r.optionalString('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL') !== undefined) {
     config.alertWebhookUrl = r.url('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL', 'https://hooks.example.com/alerts', ['http', 'https']);
-    if (rules === undefined) r.problem('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES is not: no alert would ever be sent');
+    if (config.alertRules.length === 0 && !(rules !== undefined && r.hasProblems())) {
+      r.problem(`OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES ${rules === undefined ? 'is not' : 'holds no rule'}: no alert would ever be sent`);
+    }
   }
   r.done();
   return config;

@@ -3,27 +3,35 @@
  * reads the realtime view's settled minutes, evaluates the rules (alert-evaluation.ts) and brings
  * `bandwidth_alerts` in line: a condition that starts to hold opens one alert (its `open_key` is
  * unique while open, so two evaluators cannot open it twice), one that goes on holding raises its
- * peak, and an open alert whose condition no longer holds, or whose rule is gone, is resolved.
- * Then the webhook is told (alert-notifier.ts).
+ * peak, and an open alert whose condition has not held for its rule's resolveAfterMinutes, or
+ * whose rule is gone, is resolved. Then the webhook is told (alert-notifier.ts).
  *
  * Any number of aggregators may run it: a lease in Redis (SET NX with an expiry, renewed by its
- * holder) lets one evaluate at a time, and another takes over within three intervals of its death.
- * A minute counts once it has settled: `settleMs` after its end, by when the exporters (every 5 s
- * by default) and a flush (5 s) have brought it. When Redis or MySQL fails, the round is skipped
- * and nothing is resolved for want of data.
+ * holder before each step) lets one evaluate at a time; another takes over once it expires (three
+ * intervals after its holder's last renewal), or at its next round after a clean stop.
+ *
+ * Which minutes count: those that have settled, `settleMs` after their end, by when the exporters
+ * (every 5 s by default) and a flush (5 s) have brought them; and never a minute the aggregators
+ * have not applied yet: while the stream holds entries not yet applied (aggregators behind, MySQL
+ * down, an aggregator dead until its entries are claimed), the window ends before the oldest of
+ * them, and a round that would look at an older window than the last one waits instead. When Redis
+ * or MySQL fails, the round is skipped: nothing is resolved for want of data.
  */
-import { MINUTE_MS, minuteStart, parseRealtimeField, type RedisKeys } from '@otel-bandwidth/core';
+import { MINUTE_MS, REALTIME_STATS, minuteStart, parseRealtimeField, type RedisKeys } from '@otel-bandwidth/core';
 import { bandwidthAlerts, type MysqlConnection } from '@otel-bandwidth/storage';
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
 import { evaluateAlertRules, type AlertCondition, type MinuteSeriesTotals } from './alert-evaluation';
 import { AlertNotifier } from './alert-notifier';
 import { minutesNeeded, type AlertRule } from './alert-rules';
+import { oldestUnappliedEntryMs } from './stream-backlog';
 
 export interface AlertMonitorOptions {
   redis: Redis | Cluster;
   mysql: MysqlConnection;
   keys: RedisKeys;
+  /** the aggregators' consumer group, whose backlog the window waits for. Default "aggregators". */
+  group?: string;
   rules: readonly AlertRule[];
   /** who holds the lease: the aggregator's consumer name */
   owner: string;
@@ -39,8 +47,10 @@ export interface AlertMonitorOptions {
 }
 
 export interface AlertRoundResult {
-  /** false when another aggregator holds the lease (nothing was done) */
+  /** false when another aggregator holds the lease, or the aggregators are behind (nothing was done) */
   evaluated: boolean;
+  /** the end of the window evaluated (data time, a minute start), or undefined */
+  windowEnd: number | undefined;
   opened: number;
   resolved: number;
   /** alerts that stay open */
@@ -74,6 +84,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** The realtime view's stats the rules read (alert-evaluation.ts MinuteSeriesTotals). */
+const NEEDED_STATS = new Set<string>([REALTIME_STATS.requests, REALTIME_STATS.inboundBytes, REALTIME_STATS.outboundBytes, REALTIME_STATS.errors]);
+
 export class AlertMonitor {
   private readonly intervalMs: number;
   private readonly settleMs: number;
@@ -83,12 +96,18 @@ export class AlertMonitor {
   private round: Promise<unknown> | undefined;
   private stopped = true;
   private lastLogged = '';
+  /** the end of the last window evaluated: a round never goes back before it */
+  private lastWindowEnd = Number.NEGATIVE_INFINITY;
+  private readonly abort = new AbortController();
   private readonly counters: AlertMonitorStats = { rounds: 0, failedRounds: 0, opened: 0, resolved: 0, notified: 0, failedNotifications: 0, lastError: undefined };
 
   constructor(private readonly options: AlertMonitorOptions) {
     this.intervalMs = options.intervalMs ?? 30_000;
     this.settleMs = options.settleMs ?? 30_000;
-    this.notifier = options.webhookUrl === undefined ? undefined : new AlertNotifier(options.mysql, options.webhookUrl, options.webhookTimeoutMs);
+    this.notifier =
+      options.webhookUrl === undefined
+        ? undefined
+        : new AlertNotifier(options.mysql, options.webhookUrl, { timeoutMs: options.webhookTimeoutMs, signal: this.abort.signal, log: (level, message) => this.log(level, message) });
     this.log = options.log ?? ((level, message) => (level === 'info' ? process.stdout : process.stderr).write(`${new Date().toISOString()} ${level.toUpperCase()} alerts: ${message}\n`));
   }
 
@@ -112,9 +131,13 @@ export class AlertMonitor {
     tick();
   }
 
-  /** Waits for a running round, then gives the lease up so another aggregator takes over at once. */
+  /**
+   * Ends a running round at its next step (a webhook call in flight is cut off: it is sent again
+   * next round, by whichever aggregator holds the lease), then gives the lease up.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.round;
     try {
@@ -128,46 +151,65 @@ export class AlertMonitor {
   async runRound(nowMs = Date.now()): Promise<AlertRoundResult | undefined> {
     try {
       const result = await this.evaluate(nowMs);
-      if (this.lastLogged !== '') this.log('info', 'evaluating again');
-      this.lastLogged = '';
+      if (result.evaluated && this.lastLogged !== '') {
+        this.log('info', 'evaluating again');
+        this.lastLogged = '';
+      }
       return result;
     } catch (err) {
       this.counters.failedRounds++;
       const reason = (err as Error).message?.split('\n')[0] ?? String(err);
       this.counters.lastError = reason;
-      if (reason !== this.lastLogged) this.log('warn', `round skipped, alerts left as they were: ${reason}`);
-      this.lastLogged = reason;
+      this.logOnce(`round skipped, alerts left as they were: ${reason}`);
       return undefined;
     }
   }
 
+  /** Takes the lease, or renews it: whether this monitor holds it now. */
+  private async holdLease(): Promise<boolean> {
+    const { redis, keys, owner } = this.options;
+    return (await redis.eval(TAKE_LEASE, 1, keys.alertLease, owner, String(this.intervalMs * 3))) === 1;
+  }
+
   /**
-   * Takes or renews the lease, then evaluates the rules over the minutes settled at `nowMs` and
-   * updates the alerts. Throws when Redis or MySQL fails (nothing is resolved then).
+   * Takes or renews the lease, then evaluates the rules over the minutes settled at `nowMs` (and
+   * applied) and updates the alerts. Throws when Redis or MySQL fails (nothing is resolved then).
    */
   async evaluate(nowMs = Date.now()): Promise<AlertRoundResult> {
-    const { redis, keys, owner, rules } = this.options;
-    const held = await redis.eval(TAKE_LEASE, 1, keys.alertLease, owner, String(this.intervalMs * 3));
-    if (held !== 1) return { evaluated: false, opened: 0, resolved: 0, open: 0, notified: 0 };
+    const skipped = (windowEnd?: number): AlertRoundResult => ({ evaluated: false, windowEnd, opened: 0, resolved: 0, open: 0, notified: 0 });
+    const { redis, keys, rules } = this.options;
+    if (this.abort.signal.aborted || !(await this.holdLease())) return skipped();
     this.counters.rounds++;
-    const windowEnd = minuteStart(nowMs - this.settleMs);
+    let windowEnd = minuteStart(nowMs - this.settleMs);
+    const oldest = await oldestUnappliedEntryMs(redis, keys, this.options.group ?? 'aggregators');
+    // an entry added at t holds data from t - settleMs on: what came before is in the view
+    if (oldest !== undefined) windowEnd = Math.min(windowEnd, minuteStart(oldest - this.settleMs));
+    if (windowEnd < this.lastWindowEnd) {
+      this.logOnce(`the aggregators have not applied the stream's entries from ${new Date(oldest ?? 0).toISOString()} on: alerts wait for them`);
+      return skipped(windowEnd);
+    }
+    this.lastWindowEnd = windowEnd;
     const minutes = await this.readMinutes(windowEnd - minutesNeeded(rules) * MINUTE_MS, windowEnd);
     const holding = evaluateAlertRules(rules, minutes, windowEnd);
-    const { opened, resolved, open } = await this.reconcile(holding);
+    // the lease may have passed on while the minutes were read: then the new holder decides
+    if (this.abort.signal.aborted || !(await this.holdLease())) return skipped(windowEnd);
+    const { opened, resolved, open } = await this.reconcile(holding, windowEnd);
     this.counters.opened += opened;
     this.counters.resolved += resolved;
     if (opened > 0 || resolved > 0) this.log('info', `${opened} opened, ${resolved} resolved, ${open} open`);
     let notified = 0;
     if (this.notifier !== undefined) {
-      const r = await this.notifier.notifyPending();
+      const r = await this.notifier.notifyPending({ stillHolding: () => this.holdLease(), untilMs: Date.now() + this.intervalMs });
       notified = r.sent;
       this.counters.notified += r.sent;
-      if (r.failed !== undefined) {
-        this.counters.failedNotifications++;
-        this.log('warn', `webhook ${redactedUrl(this.options.webhookUrl ?? '')} failed (${r.failed}); told of ${r.sent} this round, the rest is sent next round`);
-      }
+      this.counters.failedNotifications += r.failures;
     }
-    return { evaluated: true, opened, resolved, open, notified };
+    return { evaluated: true, windowEnd, opened, resolved, open, notified };
+  }
+
+  private logOnce(message: string): void {
+    if (message !== this.lastLogged) this.log('warn', message);
+    this.lastLogged = message;
   }
 
   /** The realtime view's minutes in [from, to): one pipeline of HGETALLs, no scan. */
@@ -188,6 +230,8 @@ export class AlertMonitor {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const series = new Map<string, MinuteSeriesTotals>();
       for (const [field, value] of Object.entries((hash ?? {}) as Record<string, string>)) {
+        // the series of a stat no rule reads is not parsed (its JSON is most of the work)
+        if (!NEEDED_STATS.has(field.slice(0, field.indexOf('|')))) continue;
         const parsed = parseRealtimeField(field);
         if (parsed === undefined) continue;
         const code = field.slice(field.indexOf('|') + 1);
@@ -208,19 +252,26 @@ export class AlertMonitor {
     return out;
   }
 
-  /** Opens, raises and resolves alerts so that the open ones are exactly `holding`. */
-  private async reconcile(holding: readonly AlertCondition[]): Promise<{ opened: number; resolved: number; open: number }> {
+  /**
+   * Opens the alerts of conditions that start to hold, raises the peak and the held-until time of
+   * those that go on, and resolves those whose condition has not held for their rule's
+   * resolveAfterMinutes of data time (or whose rule is gone).
+   */
+  private async reconcile(holding: readonly AlertCondition[], windowEnd: number): Promise<{ opened: number; resolved: number; open: number }> {
     const a = bandwidthAlerts;
     const db = this.options.mysql.db;
-    const openRows = await db.select({ id: a.id, openKey: a.openKey, peak: a.peakValue }).from(a).where(isNotNull(a.openKey));
+    const windowEndDate = new Date(windowEnd);
+    const openRows = await db.select({ id: a.id, openKey: a.openKey, rule: a.rule, heldUntil: a.heldUntil }).from(a).where(isNotNull(a.openKey));
     const openByKey = new Map(openRows.map((r) => [r.openKey as string, r]));
     let opened = 0;
     for (const c of holding) {
-      const value = Math.round(c.value);
       const known = openByKey.get(c.key);
       if (known !== undefined) {
         openByKey.delete(c.key);
-        if (known.peak === null || value > known.peak) await db.update(a).set({ peakValue: value }).where(eq(a.id, known.id));
+        await db
+          .update(a)
+          .set({ peakValue: sql`GREATEST(COALESCE(${a.peakValue}, 0), ${c.value})`, heldUntil: sql`GREATEST(COALESCE(${a.heldUntil}, ${windowEndDate}), ${windowEndDate})` })
+          .where(eq(a.id, known.id));
         continue;
       }
       const [result] = await db
@@ -229,38 +280,34 @@ export class AlertMonitor {
           alertType: c.rule.type,
           severity: c.rule.severity,
           message: c.message,
-          metricValue: value,
-          thresholdValue: Math.round(c.threshold),
+          metricValue: c.value,
+          thresholdValue: c.threshold,
           service: c.service,
           endpoint: c.endpoint,
           method: c.method,
           protocol: c.protocol === 'http' || c.protocol === 'webrtc' ? c.protocol : null,
           rule: c.rule.name,
           metric: c.rule.metric,
-          peakValue: value,
+          peakValue: c.value,
+          heldUntil: windowEndDate,
           openKey: c.key,
         })
         // another evaluator opened it a moment ago (a lease that changed hands mid-round)
-        .onDuplicateKeyUpdate({ set: { peakValue: sql`GREATEST(COALESCE(${a.peakValue}, 0), ${value})` } });
+        .onDuplicateKeyUpdate({ set: { peakValue: sql`GREATEST(COALESCE(${a.peakValue}, 0), ${c.value})` } });
       if (result.affectedRows === 1) opened++;
     }
+    const rules = new Map(this.options.rules.map((r) => [r.name, r]));
     let resolved = 0;
-    for (const gone of openByKey.values()) {
+    for (const quiet of openByKey.values()) {
+      const rule = rules.get(quiet.rule);
+      // quiet for fewer minutes than its rule asks (a window older than when it last held counts none)
+      if (rule !== undefined && quiet.heldUntil !== null && windowEnd - quiet.heldUntil.getTime() < rule.resolveAfterMinutes * MINUTE_MS) continue;
       const [result] = await db
         .update(a)
         .set({ resolvedAt: sql`CURRENT_TIMESTAMP`, openKey: null })
-        .where(and(eq(a.id, gone.id), eq(a.openKey, gone.openKey as string)));
+        .where(and(eq(a.id, quiet.id), eq(a.openKey, quiet.openKey as string)));
       resolved += result.affectedRows;
     }
-    return { opened, resolved, open: holding.length };
-  }
-}
-
-function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname.length > 1 ? '/…' : '/'}`;
-  } catch {
-    return 'URL';
+    return { opened, resolved, open: openRows.length + opened - resolved };
   }
 }

@@ -31,6 +31,12 @@ interface RuleCommon {
   service?: string;
   /** only this endpoint (route template, as stored) */
   endpoint?: string;
+  /**
+   * An open alert is resolved once its condition has not held for this many minutes of data
+   * (0-60, default 3), so that a rate hovering about its threshold does not open and resolve
+   * an alert every minute
+   */
+  resolveAfterMinutes: number;
 }
 
 /** Fires while the window's rate is above `above`. */
@@ -67,9 +73,9 @@ export type AlertRule = ThresholdRule | SpikeRule | AnomalyRule;
 export const MAX_RULE_SPAN_MINUTES = 100;
 const RULE_TYPES = ['threshold', 'spike', 'anomaly'] as const;
 const KNOWN_FIELDS: Record<AlertRule['type'], readonly string[]> = {
-  threshold: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'above'],
-  spike: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'factor', 'baselineMinutes', 'minimum'],
-  anomaly: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'deviations', 'baselineMinutes', 'minimum'],
+  threshold: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'above'],
+  spike: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'factor', 'baselineMinutes', 'minimum'],
+  anomaly: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'deviations', 'baselineMinutes', 'minimum'],
 };
 
 /** Reads one rule's fields, collecting every problem under the rule's name. */
@@ -151,7 +157,10 @@ export function parseAlertRules(json: string, source = 'alert rules'): AlertRule
     else if (names.has(raw.name as string)) problems.push(`${where}: "name" is used by an earlier rule`);
     else names.add(raw.name as string);
     const r = new RuleReader(raw, where, problems);
+    const typeKnown = typeof raw.type === 'string' && (RULE_TYPES as readonly string[]).includes(raw.type);
     const type = r.oneOf('type', RULE_TYPES);
+    // the fields of a rule of unknown type are not judged: its type is the mistake
+    if (!typeKnown) return;
     for (const field of Object.keys(raw)) {
       if (!KNOWN_FIELDS[type].includes(field)) problems.push(`${where}: "${field}" is not a field of ${type === 'anomaly' ? 'an' : 'a'} ${type} rule (${KNOWN_FIELDS[type].join(', ')})`);
     }
@@ -161,6 +170,7 @@ export function parseAlertRules(json: string, source = 'alert rules'): AlertRule
       per: r.oneOf('per', ALERT_SCOPES),
       windowMinutes: r.number('windowMinutes', { min: 1, max: 60, whole: true }, 5),
       severity: r.oneOf('severity', ALERT_SEVERITIES, 'medium'),
+      resolveAfterMinutes: r.number('resolveAfterMinutes', { min: 0, max: 60, whole: true }, 3),
     };
     const service = r.optionalString('service');
     const endpoint = r.optionalString('endpoint');

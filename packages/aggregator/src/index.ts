@@ -37,7 +37,8 @@ export {
 export { updateRealtimeView } from './realtime-writer';
 export { StreamConsumer, compareStreamIds, type StreamEntry } from './stream-consumer';
 export { AlertMonitor, type AlertMonitorOptions, type AlertMonitorStats, type AlertRoundResult } from './alert-monitor';
-export { AlertNotifier, webhookPayload, type AlertWebhookPayload, type NotifyResult } from './alert-notifier';
+export { AlertNotifier, MAX_REFUSALS, webhookPayload, webhookTarget, type AlertWebhookPayload, type NotifyResult, type NotifyRound } from './alert-notifier';
+export { oldestUnappliedEntryMs } from './stream-backlog';
 export { alertKey, evaluateAlertRules, formatRate, type AlertCondition, type MinuteSeriesTotals, type MinuteTotals } from './alert-evaluation';
 export {
   ALERT_METRICS,

@@ -31,7 +31,7 @@ export interface RetentionSettings {
   chunkRows?: number;
 }
 
-export type RetentionTable = 'metrics_hourly' | 'metrics_client_hourly' | 'metrics_users_hourly' | 'metrics_batch_ledger';
+export type RetentionTable = 'metrics_hourly' | 'metrics_client_hourly' | 'metrics_users_hourly' | 'bandwidth_alerts' | 'metrics_batch_ledger';
 
 export interface RetentionResult {
   /** hourly rows before this were deleted (undefined: hourly retention is off) */
@@ -69,6 +69,8 @@ const TABLES: ReadonlyArray<{ table: RetentionTable; column: string; order: stri
   { table: 'metrics_hourly', column: 'hour_start', order: '`hour_start`, `id`', kind: 'hourly' },
   { table: 'metrics_client_hourly', column: 'hour_start', order: '`hour_start`, `id`', kind: 'hourly' },
   { table: 'metrics_users_hourly', column: 'hour_start', order: '`hour_start`, `service`, `user_id`', kind: 'hourly' },
+  // alerts resolved before the cutoff (an open one has no resolved_at, and is kept)
+  { table: 'bandwidth_alerts', column: 'resolved_at', order: '`resolved_at`, `id`', kind: 'hourly' },
   { table: 'metrics_batch_ledger', column: 'applied_at', order: '`applied_at`, `batch_id`', kind: 'ledger' },
 ];
 
@@ -81,7 +83,7 @@ export async function applyRetention(conn: MysqlConnection, settings: RetentionS
   const result: RetentionResult = {
     hourlyCutoff: hourly === undefined ? undefined : new Date(hourly),
     ledgerCutoff: ledger === undefined ? undefined : new Date(ledger),
-    deleted: { metrics_hourly: 0, metrics_client_hourly: 0, metrics_users_hourly: 0, metrics_batch_ledger: 0 },
+    deleted: { metrics_hourly: 0, metrics_client_hourly: 0, metrics_users_hourly: 0, bandwidth_alerts: 0, metrics_batch_ledger: 0 },
     deletes: 0,
   };
   for (const t of TABLES) {

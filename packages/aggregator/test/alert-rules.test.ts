@@ -20,9 +20,9 @@ describe('parseAlertRules', () => {
       ]),
     );
     expect(rules).toEqual([
-      { name: 'egress', type: 'threshold', metric: 'outbound', per: 'endpoint', windowMinutes: 5, severity: 'medium', above: 1000 },
-      { name: 'surge', type: 'spike', metric: 'bandwidth', per: 'service', windowMinutes: 5, severity: 'medium', service: 'shop', factor: 3, baselineMinutes: 30, minimum: 0 },
-      { name: 'odd', type: 'anomaly', metric: 'requests', per: 'all', windowMinutes: 1, severity: 'critical', deviations: 3, baselineMinutes: 60, minimum: 0 },
+      { name: 'egress', type: 'threshold', metric: 'outbound', per: 'endpoint', windowMinutes: 5, severity: 'medium', resolveAfterMinutes: 3, above: 1000 },
+      { name: 'surge', type: 'spike', metric: 'bandwidth', per: 'service', windowMinutes: 5, severity: 'medium', resolveAfterMinutes: 3, service: 'shop', factor: 3, baselineMinutes: 30, minimum: 0 },
+      { name: 'odd', type: 'anomaly', metric: 'requests', per: 'all', windowMinutes: 1, severity: 'critical', resolveAfterMinutes: 3, deviations: 3, baselineMinutes: 60, minimum: 0 },
     ]);
   });
 
@@ -32,6 +32,8 @@ describe('parseAlertRules', () => {
       { name: 'a', type: 'spike', metric: 'bandwidth', per: 'route', factor: 1, baselineMinutes: 60, windowMinutes: 60 },
       { type: 'anomaly', metric: 'requests', per: 'all', severity: 'huge', deviatons: 2 },
       'x',
+      // a type it does not know: that is the mistake, not the fields of some other type
+      { name: 'b', type: 'spikes', metric: 'bandwidth', per: 'all', factor: 2 },
     ]);
     expect(() => parseAlertRules(bad, 'rules.json')).toThrow(
       [
@@ -44,9 +46,10 @@ describe('parseAlertRules', () => {
         '  - rule 2 ("a"): "windowMinutes" + "baselineMinutes" is 120: must be at most 100 (the realtime view keeps two hours)',
         '  - rule 2 ("a"): "factor" is 1: must be a number above 1',
         '  - rule 3: "name" must be a string of 1 to 128 characters',
-        '  - rule 3: "deviatons" is not a field of an anomaly rule (name, type, metric, per, windowMinutes, severity, service, endpoint, deviations, baselineMinutes, minimum)',
+        '  - rule 3: "deviatons" is not a field of an anomaly rule (name, type, metric, per, windowMinutes, severity, service, endpoint, resolveAfterMinutes, deviations, baselineMinutes, minimum)',
         '  - rule 3: "severity" is "huge": must be one of low, medium, high, critical',
         '  - rule 4: must be an object',
+        '  - rule 5 ("b"): "type" is "spikes": must be one of threshold, spike, anomaly',
       ].join('\n'),
     );
     expect(() => parseAlertRules('{"name":"x"}')).toThrow('alert rules: must be a JSON array of rules');
@@ -91,7 +94,7 @@ describe('the aggregator configuration of alerts', () => {
   it('names every problem at start', () => {
     let problems: readonly string[] = [];
     try {
-      readAggregatorConfig({ OTEL_BANDWIDTH_ALERT_RULES: '[{"name":"t"}]', OTEL_BANDWIDTH_ALERT_WEBHOOK_URL: 'ftp://x', OTEL_BANDWIDTH_ALERT_INTERVAL: '5' });
+      readAggregatorConfig({ OTEL_BANDWIDTH_ALERT_RULES: '[{"name":"t","type":"threshold"}]', OTEL_BANDWIDTH_ALERT_WEBHOOK_URL: 'ftp://x', OTEL_BANDWIDTH_ALERT_INTERVAL: '5' });
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       problems = (err as ConfigError).problems;
@@ -100,7 +103,6 @@ describe('the aggregator configuration of alerts', () => {
       'OTEL_BANDWIDTH_ALERT_INTERVAL=5 is out of range (expected 1000 to 3600000)',
       [
         'OTEL_BANDWIDTH_ALERT_RULES:',
-        '  - rule 1 ("t"): "type" is missing: must be one of threshold, spike, anomaly',
         '  - rule 1 ("t"): "metric" is missing: must be one of bandwidth, inbound, outbound, requests, errors',
         '  - rule 1 ("t"): "per" is missing: must be one of endpoint, service, all',
         '  - rule 1 ("t"): "above" is missing: must be a number at least 0',
@@ -109,6 +111,9 @@ describe('the aggregator configuration of alerts', () => {
     ]);
     expect(() => readAggregatorConfig({ OTEL_BANDWIDTH_ALERT_WEBHOOK_URL: 'https://hooks.example.com/x' })).toThrow(
       'OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES is not: no alert would ever be sent',
+    );
+    expect(() => readAggregatorConfig({ OTEL_BANDWIDTH_ALERT_RULES: '[]', OTEL_BANDWIDTH_ALERT_WEBHOOK_URL: 'https://hooks.example.com/x' })).toThrow(
+      'OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES holds no rule: no alert would ever be sent',
     );
   });
 });

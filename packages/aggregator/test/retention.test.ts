@@ -72,14 +72,19 @@ describe('retention', () => {
     await insertUsers([new Date(cutoff - HOUR), new Date(cutoff), new Date(cutoff + 5 * HOUR)]);
     await db.conn.pool.query("INSERT INTO metrics_daily (service, date, protocol, total_requests) VALUES ('svc', '2026-01-01', 'http', 7), ('svc', '2026-08-29', 'http', 23)");
     await insertLedger([new Date(NOW - 10 * DAY), new Date(NOW - 9 * DAY - 1), new Date(NOW - 9 * DAY + 1000), new Date(NOW - 7 * DAY - 1), new Date(NOW)]);
+    // alerts: resolved before the cutoff (deleted), resolved after it, and one opened long ago and still open (kept)
+    await db.conn.pool.query(
+      "INSERT INTO bandwidth_alerts (alert_type, severity, message, metric_value, created_at, resolved_at, open_key) VALUES ('threshold', 'low', 'old', 1, ?, ?, NULL), ('threshold', 'low', 'recent', 1, ?, ?, NULL), ('threshold', 'low', 'open', 1, ?, NULL, 'k')",
+      [new Date(cutoff - 2 * HOUR), new Date(cutoff - HOUR), new Date(cutoff - HOUR), new Date(cutoff + HOUR), new Date(cutoff - 100 * DAY)],
+    );
 
     const result = await applyRetention(db.conn, { hourlyDays: 90, ledgerDays: 7, chunkRows: 5 }, { nowMs: NOW, oldestStreamEntryMs: NOW - 2 * DAY });
     expect(result).toEqual({
       hourlyCutoff: new Date('2026-08-30T00:00:00.000Z'),
       ledgerCutoff: new Date(NOW - 9 * DAY),
-      deleted: { metrics_hourly: 23, metrics_client_hourly: 2, metrics_users_hourly: 1, metrics_batch_ledger: 2 },
-      // 5 + 1 + 1 + 1: a chunk smaller than 5 ends a table
-      deletes: 8,
+      deleted: { metrics_hourly: 23, metrics_client_hourly: 2, metrics_users_hourly: 1, bandwidth_alerts: 1, metrics_batch_ledger: 2 },
+      // 5 + 1 + 1 + 1 + 1: a chunk smaller than 5 ends a table
+      deletes: 9,
     });
     expect(await hoursLeft('metrics_hourly')).toEqual(['2026-08-30T00', '2026-11-28T12']);
     expect(await hoursLeft('metrics_client_hourly')).toEqual(['2026-08-30T01']);
@@ -95,7 +100,7 @@ describe('retention', () => {
     // nothing left to delete: no DELETE at all, only reads
     const again = await applyRetention(db.conn, { hourlyDays: 90, ledgerDays: 7, chunkRows: 5 }, { nowMs: NOW, oldestStreamEntryMs: NOW - 2 * DAY });
     expect(again.deletes).toBe(0);
-    expect(Object.values(again.deleted)).toEqual([0, 0, 0, 0]);
+    expect(Object.values(again.deleted)).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('keeps everything when the retention is 0 days', async () => {
@@ -125,6 +130,7 @@ describe('retention', () => {
   });
 
   it('the aggregator runs it at start and again every retentionIntervalMs, in chunks', async () => {
+    await db.conn.pool.query('DELETE FROM bandwidth_alerts');
     const now = Date.now();
     const old = new Date(hourlyRetentionCutoff(now, 90) as number - HOUR);
     await insertHourly('metrics_hourly', Array.from({ length: 12 }, (_, i) => new Date(old.getTime() - i * HOUR)));

@@ -141,6 +141,11 @@ export class EnvReader {
     return prefix;
   }
 
+  /** Whether any problem was found so far. */
+  hasProblems(): boolean {
+    return this.problems.length > 0;
+  }
+
   /** Adds a problem found by a check the reader cannot express. */
   problem(message: string): void {
     this.problems.push(message);

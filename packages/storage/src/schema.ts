@@ -180,8 +180,9 @@ export const bandwidthAlerts = mysqlTable(
     alertType: mysqlEnum('alert_type', ALERT_TYPES).notNull(),
     severity: mysqlEnum('severity', ALERT_SEVERITIES).notNull(),
     message: text('message').notNull(),
-    metricValue: bigint('metric_value', { mode: 'number' }).notNull(),
-    thresholdValue: bigint('threshold_value', { mode: 'number' }),
+    /** a rate a second (metric), fractions kept: 0.4 errors a second is not 0 */
+    metricValue: double('metric_value').notNull(),
+    thresholdValue: double('threshold_value'),
     service: varchar('service', { length: 128 }),
     endpoint: varchar('endpoint', { length: 255 }),
     protocol: mysqlEnum('protocol', PROTOCOLS),
@@ -194,13 +195,21 @@ export const bandwidthAlerts = mysqlTable(
     /** the endpoint's method; null for a rule over a whole service or everything */
     method: varchar('method', { length: 16 }),
     /** the highest value seen while it was open */
-    peakValue: bigint('peak_value', { mode: 'number' }),
+    peakValue: double('peak_value'),
+    /**
+     * The end of the latest window (data time) in which its condition held: it is resolved once
+     * the condition has not held for its rule's resolveAfterMinutes after that
+     */
+    heldUntil: datetime('held_until', { mode: 'date' }),
     /**
      * While open: the rule and what it watches, so that one condition has one open alert (unique;
      * MySQL lets any number of rows hold NULL, which a resolved alert does)
      */
     openKey: varchar('open_key', { length: 191 }),
     notified: mysqlEnum('notified', ALERT_NOTIFIED).notNull().default('none'),
+    /** webhook calls refused or failed for its present state; the next is not tried before next_notify_at */
+    notifyAttempts: int('notify_attempts', { unsigned: true }).notNull().default(0),
+    nextNotifyAt: datetime('next_notify_at', { mode: 'date' }),
   },
   (t) => [
     index('idx_alerts_created').on(t.createdAt),

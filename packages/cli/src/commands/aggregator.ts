@@ -12,7 +12,7 @@ Reads the metrics stream in a consumer group and writes, exactly once, metrics_h
 served), metrics_client_hourly (calls made), metrics_users_hourly (per user) and metrics_daily,
 plus the realtime view in Redis. Run as many as you like: they share the work. An entry it cannot
 apply goes to the dead-letter stream with the reason.
-Every 5 minutes (and at start) it deletes hourly rows and batch ledger ids past their retention,
+Every 5 minutes (and at start) it deletes hourly rows, resolved alerts and batch ledger ids past their retention,
 in chunks; metrics_daily is kept. Stops cleanly on SIGTERM or SIGINT, flushing what it holds.
 
 ${ENVIRONMENT_HELP}
@@ -55,6 +55,7 @@ ${ENVIRONMENT_HELP}
             redis,
             mysql,
             keys: aggregator.keys,
+            group: config.group,
             rules: config.alertRules,
             owner: config.consumer,
             intervalMs: config.alertIntervalMs,
@@ -78,9 +79,9 @@ ${ENVIRONMENT_HELP}
     }, 60_000);
     await stopRequested;
     clearInterval(report);
-    await alerts?.stop();
     process.stdout.write(`${new Date().toISOString()} stopping: flushing the ${aggregator.stats().entriesBuffered} entries held\n`);
-    await aggregator.stop();
+    // a webhook call in flight is cut off, not waited for: the flush comes first
+    await Promise.all([alerts?.stop(), aggregator.stop()]);
     const s = aggregator.stats();
     process.stdout.write(`${new Date().toISOString()} stopped: batches applied ${s.batchesApplied}, ${s.entriesBuffered} entries left pending in the stream for another aggregator\n`);
     await mysql.close();

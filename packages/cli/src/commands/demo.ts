@@ -298,7 +298,10 @@ Environment:
       await alerts.evaluate(minuteStart(Date.now()) + MINUTE_MS);
       await alerts.stop();
       const raised = (await (await fetch(`${apiAddress}/metrics/alerts?status=open&service=${DEMO_SERVICE}`)).json()) as { alerts: Array<{ severity: string; message: string }> };
-      out(`\nAlerts (rule demo-egress: an endpoint's outbound bandwidth above 50 KiB/s over the last ${rules[0]?.windowMinutes ?? 0} min): ${raised.alerts.length} open`);
+      out(
+        `\nAlerts (rule demo-egress: an endpoint's outbound bandwidth above 50 KiB/s, the ${opts.durationSeconds} s of traffic averaged over the rule's ` +
+          `${rules[0]?.windowMinutes ?? 0}-minute window): ${raised.alerts.length} open`,
+      );
       for (const a of raised.alerts) out(`  ${a.severity.toUpperCase()}  ${a.message}`);
       const status = await fetch(`${apiAddress}/metrics/status`);
       const daily = await mysql.pool.query(`SELECT unique_users FROM metrics_daily WHERE service = ?`, [DEMO_SERVICE]);
