@@ -60,6 +60,8 @@ export interface AlertRoundResult {
 
 export interface AlertMonitorStats {
   rounds: number;
+  /** minutes of the realtime view read from Redis (each once: settled minutes are kept) */
+  minutesRead: number;
   failedRounds: number;
   opened: number;
   resolved: number;
@@ -96,10 +98,12 @@ export class AlertMonitor {
   private round: Promise<unknown> | undefined;
   private stopped = true;
   private lastLogged = '';
+  /** minutes read, by start: settled and applied when read, so they do not change (readMinutes) */
+  private readonly settledMinutes = new Map<number, MinuteSeriesTotals[]>();
   /** the end of the last window evaluated: a round never goes back before it */
   private lastWindowEnd = Number.NEGATIVE_INFINITY;
   private readonly abort = new AbortController();
-  private readonly counters: AlertMonitorStats = { rounds: 0, failedRounds: 0, opened: 0, resolved: 0, notified: 0, failedNotifications: 0, lastError: undefined };
+  private readonly counters: AlertMonitorStats = { rounds: 0, minutesRead: 0, failedRounds: 0, opened: 0, resolved: 0, notified: 0, failedNotifications: 0, lastError: undefined };
 
   constructor(private readonly options: AlertMonitorOptions) {
     this.intervalMs = options.intervalMs ?? 30_000;
@@ -212,16 +216,23 @@ export class AlertMonitor {
     this.lastLogged = message;
   }
 
-  /** The realtime view's minutes in [from, to): one pipeline of HGETALLs, no scan. */
+  /**
+   * The realtime view's minutes in [from, to): one pipeline of HGETALLs, no scan. `to` is a
+   * window's end, so every minute read has settled and been applied: it is kept, and the next
+   * rounds read only the minutes they have not (a round a minute on reads one).
+   */
   private async readMinutes(from: number, to: number): Promise<Map<number, MinuteSeriesTotals[]>> {
+    for (const m of this.settledMinutes.keys()) if (m < from) this.settledMinutes.delete(m);
     const pipeline = this.options.redis.pipeline();
     const starts: number[] = [];
     for (let m = from; m < to; m += MINUTE_MS) {
+      if (this.settledMinutes.has(m)) continue;
       starts.push(m);
       pipeline.hgetall(this.options.keys.realtimeMinute(m));
     }
-    const results = (await pipeline.exec()) ?? [];
-    const out = new Map<number, MinuteSeriesTotals[]>();
+    const results = starts.length === 0 ? [] : ((await pipeline.exec()) ?? []);
+    this.counters.minutesRead += starts.length;
+    const out = this.settledMinutes;
     for (let i = 0; i < results.length; i++) {
       const [err, hash] = results[i] as [Error | null, unknown];
       if (err) throw err;
@@ -247,7 +258,7 @@ export class AlertMonitor {
         else if (parsed.stat === 'outboundBytes') s.outboundBytes += n;
         else if (parsed.stat === 'errors') s.errors += n;
       }
-      if (series.size > 0) out.set(starts[i] as number, [...series.values()]);
+      out.set(starts[i] as number, [...series.values()]);
     }
     return out;
   }

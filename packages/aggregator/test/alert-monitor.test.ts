@@ -148,7 +148,8 @@ describe('AlertMonitor', () => {
       ['alert.opened', 'HIGH egress: outbound bandwidth of GET /big (shop) 1.95 KiB/s over 2 min, above 1000 B/s (rule egress)', 2000, false],
       ['alert.resolved', 'RESOLVED egress: outbound bandwidth of GET /big (shop) 1.95 KiB/s over 2 min, above 1000 B/s (rule egress)', 2250, true],
     ]);
-    expect(a.stats()).toMatchObject({ rounds: 5, failedRounds: 0, opened: 1, resolved: 1, notified: 2, failedNotifications: 0 });
+    // the two minutes of the first window, then the one new minute of each round after
+    expect(a.stats()).toMatchObject({ rounds: 5, minutesRead: 6, failedRounds: 0, opened: 1, resolved: 1, notified: 2, failedNotifications: 0 });
     await a.stop();
   });
 
