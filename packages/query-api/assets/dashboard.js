@@ -29,11 +29,13 @@
   /** An alert's rate, in its metric's unit a second. */
   function alertRate(metric, v) {
     if (v === null) return '–';
-    if (metric === 'bandwidth' || metric === 'inbound' || metric === 'outbound') return `${bytes(v)}/s`;
-    if (metric === 'requests') return `${count(v)} req/s`;
-    if (metric === 'errors') return `${count(v)} errors/s`;
-    return count(v);
+    if (metric === 'bandwidth' || metric === 'inbound' || metric === 'outbound') return v !== 0 && Math.abs(v) < 1 ? `${small(v)} B/s` : `${bytes(v)}/s`;
+    if (metric === 'requests') return `${small(v)} req/s`;
+    if (metric === 'errors') return `${small(v)} errors/s`;
+    return small(v);
   }
+  /** A count a second: three significant digits below 100 (0.000412), whole numbers above. */
+  const small = (v) => (v === 0 || Math.abs(v) >= 100 ? count(Math.round(v)) : String(Number(v.toPrecision(3))));
   const utcTime = (ms) => new Date(ms).toISOString().slice(11, 19);
 
   function cell(row, text, className) {
@@ -58,8 +60,23 @@
     $(noneId).hidden = items.length !== 0;
   }
 
-  async function getJson(path) {
-    const res = await fetch(path, { headers: { accept: 'application/json' } });
+  /** The API's clock less the browser's (from each answer's Date header): rates and ages use the API's time. */
+  let clockOffsetMs = 0;
+  const FETCH_TIMEOUT_MS = 4000;
+
+  async function getJson(path, signal) {
+    const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+    let res;
+    try {
+      res = await fetch(path, { headers: { accept: 'application/json' }, signal: AbortSignal.any([signal, timeout]) });
+    } catch (err) {
+      if (timeout.aborted) throw new Error(`/${path.split('?')[0]} did not answer in ${FETCH_TIMEOUT_MS / 1000} s`);
+      throw err;
+    }
+    const date = Date.parse(res.headers.get('date') || '');
+    // the header has whole seconds: a difference under 2 s is the rounding, not the clocks
+    if (Number.isFinite(date) && Math.abs(date - Date.now()) > 2000) clockOffsetMs = date - Date.now();
+    else if (Number.isFinite(date)) clockOffsetMs = 0;
     if (!res.ok) {
       let why = res.statusText;
       try {
@@ -119,6 +136,7 @@
     const top = [...r.endpoints]
       .sort((a, b) => bandwidthOf(b) - bandwidthOf(a) || b.totalRequests - a.totalRequests || a.endpoint.localeCompare(b.endpoint))
       .slice(0, 20);
+    $('endpoints-shown').textContent = r.endpoints.length > top.length ? `top ${top.length} of ${count(r.endpoints.length)}` : '';
     fillTable('endpoints-table', 'endpoints-none', top, (tr, e) => {
       const share = s.totalBandwidth === 0 ? 0 : (bandwidthOf(e) / s.totalBandwidth) * 100;
       cell(tr, e.service);
@@ -153,27 +171,18 @@
     });
   }
 
-  function renderHourly(rows, now) {
-    learnServices(rows.map((r) => r.service));
-    const last = Math.floor(now / HOUR_MS) * HOUR_MS;
-    const first = last - 23 * HOUR_MS;
-    const hours = Array.from({ length: 24 }, (_, i) => ({ start: first + i * HOUR_MS, in: 0, out: 0, requests: 0 }));
-    for (const r of rows) {
-      const h = hours[(Date.parse(r.hour_start) - first) / HOUR_MS];
-      if (!h) continue;
-      h.in += r.total_inbound;
-      h.out += r.total_outbound;
-      h.requests += r.total_requests;
-    }
-    const totals = hours.reduce((t, h) => ({ in: t.in + h.in, out: t.out + h.out, requests: t.requests + h.requests }), { in: 0, out: 0, requests: 0 });
-    $('hourly-total').textContent = `24 h: in ${bytes(totals.in)}, out ${bytes(totals.out)}, ${count(totals.requests)} requests`;
+  function renderHourly(h) {
+    learnServices(h.services);
+    const hours = h.hours.map((x) => ({ start: Date.parse(x.hourStart), in: x.totalInbound, out: x.totalOutbound, requests: x.totalRequests }));
+    const totals = hours.reduce((t, x) => ({ in: t.in + x.in, out: t.out + x.out, requests: t.requests + x.requests }), { in: 0, out: 0, requests: 0 });
+    $('hourly-total').textContent = `since ${new Date(Date.parse(h.from)).toISOString().slice(0, 16).replace('T', ' ')} UTC: in ${bytes(totals.in)}, out ${bytes(totals.out)}, ${count(totals.requests)} requests`;
     const svg = $('hourly-chart');
     const width = 960;
     const height = 180;
     const top = 14;
     const bottom = 20;
-    const slot = width / 24;
-    const max = Math.max(1, ...hours.map((h) => h.in + h.out));
+    const slot = width / Math.max(1, hours.length);
+    const max = Math.max(1, ...hours.map((x) => x.in + x.out));
     const scale = (height - top - bottom) / max;
     const shapes = [];
     const text = (x, y, s, anchor) => {
@@ -205,8 +214,15 @@
       shapes.push(g);
       if (i % 3 === 0) shapes.push(text(i * slot + slot / 2, height - 5, new Date(h.start).toISOString().slice(11, 16), 'middle'));
     });
-    shapes.push(text(4, 11, `max ${bytes(max)} an hour`));
+    const peak = hours.reduce((m, x) => (x.in + x.out > m.in + m.out ? x : m), hours[0] ?? { start: 0, in: 0, out: 0 });
+    shapes.push(text(4, 11, totals.in + totals.out === 0 ? 'no traffic' : `max ${bytes(max)} an hour`));
     svg.replaceChildren(...shapes);
+    svg.setAttribute(
+      'aria-label',
+      totals.in + totals.out === 0
+        ? 'bandwidth per hour: no traffic'
+        : `bandwidth per hour: busiest ${new Date(peak.start).toISOString().slice(11, 16)} UTC with ${bytes(peak.in + peak.out)}; in ${bytes(totals.in)}, out ${bytes(totals.out)} in all`,
+    );
   }
 
   function renderUsers(u) {
@@ -224,52 +240,101 @@
 
   let timer;
   let generation = 0;
+  let inFlight;
+  /** per panel: the query its figures answer, or undefined when it shows none */
+  const drawnFor = new Map();
+  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'hourly', 'users'];
+
+  /** A panel whose route failed: its figures are marked stale, or cleared when they answered another filter. */
+  function panelFailed(panels, key) {
+    for (const id of panels) {
+      const section = $(id);
+      section.classList.add('stale');
+      if (drawnFor.get(id) !== key) {
+        section.classList.add('cleared');
+        drawnFor.delete(id);
+      }
+    }
+  }
+
+  function panelDrawn(panels, key) {
+    for (const id of panels) {
+      $(id).classList.remove('stale', 'cleared');
+      drawnFor.set(id, key);
+    }
+  }
+
   async function refresh() {
     clearTimeout(timer);
+    inFlight?.abort();
+    const controller = new AbortController();
+    inFlight = controller;
     const mine = ++generation;
-    const service = $('service').value;
-    const minutes = $('minutes').value;
-    const q = service ? `&service=${encodeURIComponent(service)}` : '';
-    const parts = [
-      ['metrics/status', renderStatus],
-      [`metrics/realtime?minutes=${minutes}${q}`, renderRealtime],
-      [`metrics/alerts?status=open&limit=20${q}`, renderAlerts],
-      [`metrics/hourly?hours=24${q}`, renderHourly],
-      [`metrics/users?hours=24&limit=10${q}`, renderUsers],
-    ];
-    const results = await Promise.allSettled(parts.map(([path]) => getJson(path)));
-    // a slower refresh that a newer one overtook (a filter changed meanwhile) draws nothing
-    if (mine !== generation) return;
-    const now = Date.now();
     const problems = [];
-    results.forEach((r, i) => {
-      if (r.status === 'rejected') {
-        problems.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
-        return;
+    try {
+      const service = $('service').value;
+      const minutes = $('minutes').value;
+      const q = service ? `&service=${encodeURIComponent(service)}` : '';
+      const key = `${service}|${minutes}`;
+      const parts = [
+        ['metrics/status', ['pipeline'], renderStatus],
+        [`metrics/realtime?minutes=${minutes}${q}`, ['summary', 'endpoints'], renderRealtime],
+        [`metrics/alerts?status=open&limit=20${q}`, ['alerts'], renderAlerts],
+        [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
+        [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],
+      ];
+      // each part is drawn as soon as it answers: a slow store holds up only its own panels
+      await Promise.all(
+        parts.map(async ([path, panels, render]) => {
+          let value;
+          try {
+            value = await getJson(path, controller.signal);
+          } catch (err) {
+            if (mine !== generation) return;
+            problems.push(err instanceof Error ? err.message : String(err));
+            panelFailed(panels, key);
+            return;
+          }
+          // an answer a newer refresh overtook (a filter changed meanwhile) is not drawn
+          if (mine !== generation) return;
+          try {
+            render(value, Date.now() + clockOffsetMs);
+            panelDrawn(panels, key);
+          } catch (err) {
+            problems.push(`/${path.split('?')[0]}: ${err.message}`);
+            panelFailed(panels, key);
+          }
+        }),
+      );
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+    } finally {
+      if (mine === generation) {
+        if (!drawnFor.has('pipeline')) {
+          $('pipeline-state').textContent = 'UNKNOWN';
+          $('pipeline-state').className = 'badge down';
+        }
+        const box = $('errors');
+        box.replaceChildren(
+          ...problems.sort().map((p) => {
+            const line = document.createElement('p');
+            line.textContent = p;
+            return line;
+          }),
+        );
+        box.hidden = problems.length === 0;
+        const now = Date.now() + clockOffsetMs;
+        if (problems.length === 0) lastComplete = now;
+        $('updated').textContent =
+          problems.length === 0
+            ? `updated ${utcTime(now)} UTC`
+            : `tried ${utcTime(now)} UTC; ${lastComplete === undefined ? 'never complete' : `last complete ${age((now - lastComplete) / 1000)} ago`}`;
+        document.body.dataset.refreshed = String(mine);
+        if ($('live').checked) timer = setTimeout(refresh, REFRESH_MS);
       }
-      try {
-        parts[i][1](r.value, now);
-      } catch (err) {
-        problems.push(`${parts[i][0].split('?')[0]}: ${err.message}`);
-      }
-    });
-    if (results[0].status === 'rejected') {
-      $('pipeline-state').textContent = 'UNKNOWN';
-      $('pipeline-state').className = 'badge down';
     }
-    const box = $('errors');
-    box.replaceChildren(
-      ...problems.map((p) => {
-        const line = document.createElement('p');
-        line.textContent = p;
-        return line;
-      }),
-    );
-    box.hidden = problems.length === 0;
-    $('updated').textContent = `${problems.length === 0 ? 'updated' : 'tried'} ${utcTime(now)} UTC`;
-    document.body.dataset.refreshed = String(mine);
-    if ($('live').checked) timer = setTimeout(refresh, REFRESH_MS);
   }
+  let lastComplete;
 
   $('service').addEventListener('change', refresh);
   $('minutes').addEventListener('change', refresh);

@@ -4,5 +4,6 @@ export { readRealtime } from './routes/realtime';
 export { readHourly } from './routes/hourly';
 export { readStatus } from './routes/status';
 export { readUsers } from './routes/users';
+export { readHours } from './routes/hours';
 export { readAlerts } from './routes/alerts';
 export * from './schemas';

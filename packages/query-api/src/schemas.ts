@@ -87,6 +87,28 @@ export const HourlyRow = Type.Object({
 export type HourlyRow = Static<typeof HourlyRow>;
 export const HourlyResponse = Type.Array(HourlyRow);
 
+export const HoursQuery = Type.Object({
+  hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export type HoursQuery = Static<typeof HoursQuery>;
+
+export const HoursResponse = Type.Object({
+  from: Type.String({ format: 'date-time', description: 'start of the first hour' }),
+  hours: Type.Array(
+    Type.Object({
+      hourStart: Type.String({ format: 'date-time' }),
+      totalRequests: Type.Integer(),
+      totalInbound: Type.Integer({ description: 'request body bytes' }),
+      totalOutbound: Type.Integer({ description: 'response body bytes' }),
+      errorCount: Type.Integer(),
+    }),
+    { description: 'every hour from the first to the one now running, oldest first; 0 where nothing was served' },
+  ),
+  services: Type.Array(Type.String(), { description: 'the services that served requests in those hours (whatever the service filter)' }),
+});
+export type HoursResponse = Static<typeof HoursResponse>;
+
 export const UsersQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),

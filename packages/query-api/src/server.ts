@@ -7,6 +7,7 @@ import type { ApiContext } from './api-context';
 import { alertsRoutes } from './routes/alerts';
 import { dashboardRoutes } from './routes/dashboard';
 import { hourlyRoutes } from './routes/hourly';
+import { hoursRoutes } from './routes/hours';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
 import { usersRoutes } from './routes/users';
@@ -96,6 +97,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   });
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
+  app.register(hoursRoutes(ctx));
   app.register(usersRoutes(ctx));
   app.register(alertsRoutes(ctx));
   app.register(statusRoutes(ctx));

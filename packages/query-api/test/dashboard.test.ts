@@ -73,7 +73,7 @@ beforeAll(async () => {
   ]);
   // the API's clock (the page's is set below)
   jest.spyOn(Date, 'now').mockReturnValue(NOW);
-  api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
+  api = withClock(buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix }));
   apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 });
@@ -84,6 +84,14 @@ afterAll(async () => {
   await db.drop();
   await r.cleanup();
 });
+
+/** The API's Date header on the test's clock too (Node writes it from the real one): the page takes its time from it. */
+function withClock(app: FastifyInstance): FastifyInstance {
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('date', new Date(NOW).toUTCString());
+  });
+  return app;
+}
 
 interface Opened {
   page: Page;
@@ -143,14 +151,15 @@ describe('the web dashboard', () => {
     ]);
     // the endpoint's name is text: its markup never ran
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
-    expect(await page.locator('#hourly-total').innerText()).toBe('24 h: in 1.00 MiB, out 3.46 MiB, 457 requests');
-    expect(await page.locator('#hourly-chart g').count()).toBe(24);
+    expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 1.00 MiB, out 3.46 MiB, 457 requests');
+    // the hours overlapping the last 24: 2026-12-04 10:00 to 2026-12-05 10:00, as /metrics/users counts them
+    expect(await page.locator('#hourly-chart g').count()).toBe(25);
     expect(await page.locator('#hourly-chart g title').allTextContents()).toEqual(
       expect.arrayContaining([
         '2026-12-05T10:00 UTC: in 1.00 MiB, out 2.91 MiB, 400 requests',
         '2026-12-05T09:00 UTC: in 0 B, out 68.4 KiB, 7 requests',
         '2026-12-05T08:00 UTC: in 0 B, out 500 KiB, 50 requests',
-        '2026-12-04T11:00 UTC: in 0 B, out 0 B, 0 requests',
+        '2026-12-04T10:00 UTC: in 0 B, out 0 B, 0 requests',
       ]),
     );
     expect(await page.locator('#users-unique').innerText()).toBe('(3 unique)');
@@ -175,27 +184,63 @@ describe('the web dashboard', () => {
     expect(await page.locator('#alerts-none').isVisible()).toBe(true);
     expect(await page.locator('#alerts-count').innerText()).toBe('(0)');
     expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
-    expect(await page.locator('#hourly-total').innerText()).toBe('24 h: in 0 B, out 68.4 KiB, 7 requests');
+    expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 0 B, out 68.4 KiB, 7 requests');
     expect(trouble).toEqual([]);
+    await page.close();
+  });
+
+  it('GET /metrics/hours: every hour overlapping the window, summed over endpoints in MySQL, and the services seen', async () => {
+    const res = await api.inject({ url: '/metrics/hours?hours=2' });
+    expect(res.json()).toEqual({
+      from: '2026-12-05T08:00:00.000Z',
+      hours: [
+        { hourStart: '2026-12-05T08:00:00.000Z', totalRequests: 50, totalInbound: 0, totalOutbound: 512_000, errorCount: 0 },
+        { hourStart: '2026-12-05T09:00:00.000Z', totalRequests: 7, totalInbound: 0, totalOutbound: 70_000, errorCount: 0 },
+        { hourStart: '2026-12-05T10:00:00.000Z', totalRequests: 400, totalInbound: 1_048_576, totalOutbound: 3_050_000, errorCount: 0 },
+      ],
+      services: ['admin', 'shop'],
+    });
+    const admin = (await api.inject({ url: '/metrics/hours?hours=1&service=admin' })).json() as { hours: Array<{ totalRequests: number }>; services: string[] };
+    expect([admin.hours.map((h) => h.totalRequests), admin.services]).toEqual([[7, 0], ['admin', 'shop']]);
+    expect((await api.inject({ url: '/metrics/hours?hours=0' })).json()).toMatchObject({ statusCode: 400, message: 'querystring/hours must be >= 1' });
+  });
+
+  it('a route that does not answer holds up only its own panel, and a panel whose route fails after answering keeps its figures, greyed', async () => {
+    const { page } = await open(`${apiUrl}/dashboard`);
+    const before = Number(await page.evaluate(() => document.body.dataset.refreshed));
+    await page.route('**/metrics/users*', () => undefined); // never answered
+    await page.route('**/metrics/alerts*', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ message: 'MySQL at x does not answer (ETIMEDOUT)' }) }));
+    await page.locator('#live').uncheck();
+    await page.locator('#live').check();
+    await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
+    expect((await texts(page, '#errors p')).sort()).toEqual(['/metrics/alerts answered 503: MySQL at x does not answer (ETIMEDOUT)', '/metrics/users did not answer in 4 s']);
+    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+    // the same filter as the figures they show: kept, and marked stale
+    expect(await page.locator('section.stale').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'users']);
+    expect(await page.locator('section.cleared').count()).toBe(0);
+    expect(await rows(page, '#users-table')).toHaveLength(3);
+    expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC; last complete 0 s ago');
     await page.close();
   });
 
   it('says which parts a store that does not answer leaves out, and draws the rest', async () => {
     const port = await closedPort();
     const mysqlDown = connectMysql(`mysql://root@127.0.0.1:${port}/nothing`);
-    const halfApi = buildQueryApi({ redis: r.redis, mysql: mysqlDown, keyPrefix: r.prefix });
+    const halfApi = withClock(buildQueryApi({ redis: r.redis, mysql: mysqlDown, keyPrefix: r.prefix }));
     const url = await halfApi.listen({ host: '127.0.0.1', port: 0 });
     try {
       const { page } = await open(`${url}/dashboard`);
       const said = await texts(page, '#errors p');
       expect(said.sort()).toEqual(
-        ['/metrics/alerts', '/metrics/hourly', '/metrics/users'].map(
+        ['/metrics/alerts', '/metrics/hours', '/metrics/users'].map(
           (route) => `${route} answered 503: MySQL at mysql://root@127.0.0.1:${port}/nothing does not answer (ECONNREFUSED); GET /healthz says which stores are down`,
         ),
       );
       expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
       expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
-      expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC');
+      expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC; never complete');
+      // the panels MySQL feeds say they have nothing, rather than show figures of another answer
+      expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'users']);
       await page.close();
     } finally {
       await halfApi.close();
