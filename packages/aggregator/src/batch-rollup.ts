@@ -107,9 +107,20 @@ export function storageBucketMap(boundariesSeconds: readonly number[]): number[]
   return map;
 }
 
+/**
+ * `s` cut to `max` UTF-16 units (the columns' lengths, which hold at least as many characters),
+ * never between the two halves of a surrogate pair: a lone half is not text (MySQL stores it as
+ * "?", and a browser's encodeURIComponent refuses it).
+ */
+export function cutText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const last = s.charCodeAt(max - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 function text(v: unknown, fallback: string, max: number): string {
   const s = typeof v === 'string' && v !== '' ? v : v === undefined || v === null || v === '' ? fallback : String(v);
-  return s.length > max ? s.slice(0, max) : s;
+  return cutText(s, max);
 }
 
 /** A called endpoint: scheme://host[:port]/template, the port only when not the scheme's default. */
@@ -126,7 +137,7 @@ function seriesKeyOf(service: string, a: Attributes, direction: Direction): Seri
   const endpoint = direction === 'server' ? text(a[ATTR_HTTP_ROUTE], ROUTE_UNMATCHED, MAX_ENDPOINT) : calledEndpoint(a);
   return {
     service,
-    endpoint: endpoint.length > MAX_ENDPOINT ? endpoint.slice(0, MAX_ENDPOINT) : endpoint,
+    endpoint: cutText(endpoint, MAX_ENDPOINT),
     method: text(a[ATTR_HTTP_METHOD], '_OTHER', MAX_METHOD),
     protocol: 'http',
     direction,
@@ -285,7 +296,7 @@ export class BatchRollup {
   private addUsers(service: string, batch: MetricBatch): void {
     const hour = hourStart(batch.startTimeMs + (batch.endTimeMs - batch.startTimeMs) / 2);
     for (const u of batch.users ?? []) {
-      const userId = u.id.length > MAX_USER_ID ? u.id.slice(0, MAX_USER_ID) : u.id;
+      const userId = cutText(u.id, MAX_USER_ID);
       const k = `${service}\u0000${hour}\u0000${userId}`;
       let row = this.users.get(k);
       if (!row) {

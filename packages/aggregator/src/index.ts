@@ -9,7 +9,7 @@ export {
   type LogLevel,
 } from './aggregator';
 export { readAggregatorConfig, type AggregatorConfig } from './aggregator-config';
-export { BatchRollup, emptyTotals, storageBucketMap, type BucketedTotals, type Direction, type SeriesKey, type SeriesTotals, type UserHour } from './batch-rollup';
+export { BatchRollup, cutText, emptyTotals, storageBucketMap, type BucketedTotals, type Direction, type SeriesKey, type SeriesTotals, type UserHour } from './batch-rollup';
 export {
   RollupWriter,
   ledgerEntryOf,

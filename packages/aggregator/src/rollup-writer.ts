@@ -20,7 +20,7 @@ import {
   type StorageDatabase,
 } from '@otel-bandwidth/storage';
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { BatchRollup, type BucketedTotals } from './batch-rollup';
+import { BatchRollup, cutText, type BucketedTotals } from './batch-rollup';
 
 export interface StreamBatch {
   /** the stream entry id */
@@ -232,7 +232,7 @@ export class RollupWriter {
             batchId: ledgerId(e.batchId),
             flushId,
             streamEntryId: e.streamId,
-            service: e.service.slice(0, 128),
+            service: cutText(e.service, 128),
             points: e.points,
           })),
         );

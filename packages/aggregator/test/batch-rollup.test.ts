@@ -1,4 +1,4 @@
-import { BatchRollup, storageBucketMap } from '@otel-bandwidth/aggregator';
+import { BatchRollup, storageBucketMap, cutText } from '@otel-bandwidth/aggregator';
 import { BOUNDS, HOUR, T0, batch } from './fixtures';
 
 describe('BatchRollup', () => {
@@ -83,5 +83,18 @@ describe('BatchRollup with values storage cannot hold', () => {
     const t = [...r.hourly.values()][0]!.totals;
     expect([t.requests, t.inboundBytes, t.outboundBytes]).toEqual([2, 10, 20]);
     expect([r.refusedPoints, r.ignoredPoints]).toEqual([2, 0]);
+  });
+});
+
+describe('cutText', () => {
+  it('cuts to the column length, never between the halves of a surrogate pair', () => {
+    const emoji = '\u{1F600}'; // two UTF-16 units
+    expect(cutText('abc', 3)).toBe('abc');
+    expect(cutText('abcd', 3)).toBe('abc');
+    expect(cutText(`aa${emoji}`, 3)).toBe('aa');
+    expect(cutText(`aa${emoji}b`, 4)).toBe(`aa${emoji}`);
+    expect(cutText(`${'a'.repeat(127)}${emoji}`, 128)).toBe('a'.repeat(127));
+    // every result is well-formed text: a browser can put it in a URL
+    expect(() => encodeURIComponent(cutText(`${'a'.repeat(127)}${emoji}`, 128))).not.toThrow();
   });
 });

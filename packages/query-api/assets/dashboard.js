@@ -157,8 +157,10 @@
   }
 
   function renderAlerts(a, now) {
-    $('alerts-count').textContent = `(${a.open})`;
-    const open = a.alerts.filter((x) => x.resolvedAt === null);
+    // under a service filter, the service's alerts and those over all services (which include it)
+    const service = $('service').value;
+    const open = a.alerts.filter((x) => x.resolvedAt === null && (service === '' || x.service === service || x.service === null));
+    $('alerts-count').textContent = service === '' ? `(${a.open})` : `(${open.length}${a.alerts.length < a.open ? '+' : ''})`;
     fillTable('alerts-table', 'alerts-none', open, (tr, x) => {
       cell(tr, x.severity.toUpperCase(), `sev ${x.severity}`);
       cell(tr, x.rule);
@@ -279,7 +281,7 @@
       const parts = [
         ['metrics/status', ['pipeline'], renderStatus],
         [`metrics/realtime?minutes=${minutes}${q}`, ['summary', 'endpoints'], renderRealtime],
-        [`metrics/alerts?status=open&limit=20${q}`, ['alerts'], renderAlerts],
+        ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],
       ];

@@ -70,6 +70,10 @@ beforeAll(async () => {
       createdAt: new Date(NOW - 90_000), openKey: 'k1',
     },
     { rule: 'gone', metric: 'requests', alertType: 'spike', severity: 'low', message: 'resolved', metricValue: 5, createdAt: new Date(NOW - HOUR), resolvedAt: new Date(NOW - HOUR / 2) },
+    {
+      rule: 'all-errors', metric: 'errors', alertType: 'anomaly', severity: 'critical', message: 'error rate of all traffic 0.000412 errors/s', metricValue: 0.000412, thresholdValue: 0.0002,
+      createdAt: new Date(NOW - 30_000), openKey: 'k2',
+    },
   ]);
   // the API's clock (the page's is set below)
   jest.spyOn(Date, 'now').mockReturnValue(NOW);
@@ -140,8 +144,9 @@ describe('the web dashboard', () => {
     expect(await page.locator('#pipeline-figures').innerText()).toBe('backlog 0 entries · aggregators 0 active · dead-lettered 0 · last persist never');
     // 4,198,576 bytes over the 240 s of the window that have passed
     expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
-    expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
+    expect(await page.locator('#alerts-count').innerText()).toBe('(2)');
     expect(await rows(page, '#alerts-table')).toEqual([
+      ['CRITICAL', 'all-errors', 'all services', '0.000412 errors/s', '0.0002 errors/s', '10:00:30 (30 s ago)', 'error rate of all traffic 0.000412 errors/s'],
       ['HIGH', 'shop-egress', 'shop GET /api/products', '12.5 KiB/s', '10.0 KiB/s', '09:59:30 (90 s ago)', 'outbound bandwidth of GET /api/products (shop) 12.5 KiB/s over 5 min, above 10 KiB/s (rule shop-egress)'],
     ]);
     expect(await rows(page, '#endpoints-table')).toEqual([
@@ -181,8 +186,9 @@ describe('the web dashboard', () => {
     await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
     expect(await rows(page, '#endpoints-table')).toEqual([['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '100.0 %', '0', '5.00', '30.00']]);
     expect(await texts(page, '.tile .value')).toEqual(['417 B/s', '0 B/s', '417 B/s', '0.1/s', '0.0 %', '5.00 ms']);
-    expect(await page.locator('#alerts-none').isVisible()).toBe(true);
-    expect(await page.locator('#alerts-count').innerText()).toBe('(0)');
+    // admin's own alerts (none) and those over all services
+    expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
+    expect((await rows(page, '#alerts-table')).map((row) => row[1])).toEqual(['all-errors']);
     expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
     expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 0 B, out 68.4 KiB, 7 requests');
     expect(trouble).toEqual([]);
