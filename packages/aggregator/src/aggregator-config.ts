@@ -57,7 +57,8 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     try {
       config.alertRules = loadAlertRules(rules);
     } catch (err) {
-      r.problem((err as Error).message);
+      // the rules' own list, indented under the variable's line
+      r.problem((err as Error).message.replace(/\n {2}- /g, '\n      - '));
     }
   }
   if (r.optionalString('OTEL_BANDWIDTH_ALERT_WEBHOOK_URL') !== undefined) {

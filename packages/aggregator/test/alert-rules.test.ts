@@ -103,9 +103,9 @@ describe('the aggregator configuration of alerts', () => {
       'OTEL_BANDWIDTH_ALERT_INTERVAL=5 is out of range (expected 1000 to 3600000)',
       [
         'OTEL_BANDWIDTH_ALERT_RULES:',
-        '  - rule 1 ("t"): "metric" is missing: must be one of bandwidth, inbound, outbound, requests, errors',
-        '  - rule 1 ("t"): "per" is missing: must be one of endpoint, service, all',
-        '  - rule 1 ("t"): "above" is missing: must be a number at least 0',
+        '      - rule 1 ("t"): "metric" is missing: must be one of bandwidth, inbound, outbound, requests, errors',
+        '      - rule 1 ("t"): "per" is missing: must be one of endpoint, service, all',
+        '      - rule 1 ("t"): "above" is missing: must be a number at least 0',
       ].join('\n'),
       'OTEL_BANDWIDTH_ALERT_WEBHOOK_URL="ftp://x" has scheme "ftp:", expected http: or https:',
     ]);

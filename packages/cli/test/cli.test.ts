@@ -59,6 +59,20 @@ describe('otel-bandwidth CLI', () => {
     );
   });
 
+  it('refuses alert rules with a mistake at start, naming the rule and the field', () => {
+    const r = run(['aggregator'], {
+      OTEL_BANDWIDTH_ALERT_RULES: '[{"name":"egress","type":"threshold","metric":"outbound","per":"route","above":"10MB"}]',
+      OTEL_BANDWIDTH_ALERT_WEBHOOK_URL: 'https://hooks.example.com/T0/B0/x',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      'otel-bandwidth: invalid configuration:\n' +
+        '  - OTEL_BANDWIDTH_ALERT_RULES:\n' +
+        '      - rule 1 ("egress"): "per" is "route": must be one of endpoint, service, all\n' +
+        '      - rule 1 ("egress"): "above" is "10MB": must be a number at least 0\n',
+    );
+  });
+
   it('the demo says which store does not answer, where, and how to start it', () => {
     const r = run(['demo', '--no-keep'], { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(r.status).toBe(1);
