@@ -5,3 +5,4 @@ export * from './config';
 export * from './unreachable';
 export * from './realtime-view';
 export * from './error-causes';
+export * from './stream-group';

@@ -1,17 +1,10 @@
+import { oldestUnappliedEntryId, readStreamGroup, streamIdTime, streamInfo, type StreamInfo } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { HealthResponse, StatusResponse } from '../schemas';
 
-function infoMap(row: Array<string | number | null>): Map<string, string | number | null> {
-  const m = new Map<string, string | number | null>();
-  for (let i = 0; i + 1 < row.length; i += 2) m.set(String(row[i]), row[i + 1] ?? null);
-  return m;
-}
-
 /** A consumer idle longer than this is not counted active; a backlog older than this is a stall. */
 const STALL_AFTER_MS = 60_000;
-
-const idTime = (id: string): number => Number(id.split('-')[0]);
 
 export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
   const { redis, keys } = ctx;
@@ -24,17 +17,8 @@ export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
   let lag = streamLength;
   let consumers = 0;
   let activeConsumers = 0;
-  // the oldest entry no consumer of the group has applied yet
-  let oldestId: string | undefined;
-  let group: Map<string, string | number | null> | undefined;
-  if (streamLength > 0 || status.lastFlushMs) {
-    try {
-      const groups = (await redis.xinfo('GROUPS', keys.stream)) as Array<Array<string | number | null>>;
-      group = groups.map(infoMap).find((g) => g.get('name') === ctx.consumerGroup);
-    } catch (err) {
-      if (!String((err as Error).message).includes('no such key')) throw err;
-    }
-  }
+  let group: StreamInfo | undefined;
+  if (streamLength > 0 || status.lastFlushMs) group = await readStreamGroup(redis, keys.stream, ctx.consumerGroup);
   if (group) {
     pending = Number(group.get('pending') ?? 0);
     consumers = Number(group.get('consumers') ?? 0);
@@ -42,24 +26,17 @@ export async function readStatus(ctx: ApiContext): Promise<StatusResponse> {
     // lag is unknown to Redis after some trims/deletions: then count all but the pending
     lag = l === null || l === undefined ? Math.max(0, streamLength - pending) : Number(l);
     if (consumers > 0) {
-      const list = ((await redis.xinfo('CONSUMERS', keys.stream, ctx.consumerGroup)) as Array<Array<string | number | null>>).map(infoMap);
+      const list = ((await redis.xinfo('CONSUMERS', keys.stream, ctx.consumerGroup)) as Array<Array<string | number | null>>).map(streamInfo);
       activeConsumers = list.filter((c) => Number(c.get('idle') ?? Number.POSITIVE_INFINITY) < STALL_AFTER_MS).length;
     }
-    if (pending > 0) {
-      const summary = (await redis.xpending(keys.stream, ctx.consumerGroup)) as [number, string | null, ...unknown[]];
-      oldestId = summary[1] ?? undefined;
-    } else if (lag > 0) {
-      const next = await redis.xrange(keys.stream, `(${String(group.get('last-delivered-id') ?? '0-0')}`, '+', 'COUNT', 1);
-      oldestId = next[0]?.[0];
-    }
-  } else if (streamLength > 0) {
-    oldestId = (await redis.xrange(keys.stream, '-', '+', 'COUNT', 1))[0]?.[0];
   }
+  // the oldest entry no consumer of the group has applied yet
+  const oldestId = streamLength > 0 || group !== undefined ? await oldestUnappliedEntryId(redis, keys.stream, ctx.consumerGroup, group) : undefined;
   const bufferSize = lag + pending;
   // against Redis's own clock, which made the entry's id: the API's host may run apart from it
   const [seconds, micros] = oldestId === undefined ? [0, 0] : await redis.time();
   const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-  const backlogAgeMs = oldestId === undefined ? 0 : Math.max(0, redisNowMs - idTime(oldestId));
+  const backlogAgeMs = oldestId === undefined ? 0 : Math.max(0, redisNowMs - streamIdTime(oldestId));
   const problems: string[] = [];
   if (bufferSize >= ctx.bufferWarning) problems.push(`${bufferSize} entries wait to be applied (a warning from ${ctx.bufferWarning} on)`);
   if (bufferSize > 0 && activeConsumers === 0) {
