@@ -17,7 +17,7 @@
  * them, and a round that would look at an older window than the last one waits instead. When Redis
  * or MySQL fails, the round is skipped: nothing is resolved for want of data.
  */
-import { MINUTE_MS, REALTIME_STATS, minuteStart, parseRealtimeField, type RedisKeys } from '@otel-bandwidth/core';
+import { MINUTE_MS, minuteStart, visitRealtimeHash, type RealtimeStat, type RedisKeys } from '@otel-bandwidth/core';
 import { bandwidthAlerts, type MysqlConnection } from '@otel-bandwidth/storage';
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
@@ -87,7 +87,7 @@ return 0
 `;
 
 /** The realtime view's stats the rules read (alert-evaluation.ts MinuteSeriesTotals). */
-const NEEDED_STATS = new Set<string>([REALTIME_STATS.requests, REALTIME_STATS.inboundBytes, REALTIME_STATS.outboundBytes, REALTIME_STATS.errors]);
+const NEEDED_STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>(['requests', 'inboundBytes', 'outboundBytes', 'errors']);
 
 export class AlertMonitor {
   private readonly intervalMs: number;
@@ -240,24 +240,23 @@ export class AlertMonitor {
       // series are parsed a minute at a time
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const series = new Map<string, MinuteSeriesTotals>();
-      for (const [field, value] of Object.entries((hash ?? {}) as Record<string, string>)) {
-        // the series of a stat no rule reads is not parsed (its JSON is most of the work)
-        if (!NEEDED_STATS.has(field.slice(0, field.indexOf('|')))) continue;
-        const parsed = parseRealtimeField(field);
-        if (parsed === undefined) continue;
-        const code = field.slice(field.indexOf('|') + 1);
-        let s = series.get(code);
-        if (s === undefined) {
-          s = { ...parsed.series, requests: 0, inboundBytes: 0, outboundBytes: 0, errors: 0 };
-          series.set(code, s);
-        }
-        const n = Number(value);
-        if (!Number.isFinite(n)) continue;
-        if (parsed.stat === 'requests') s.requests += n;
-        else if (parsed.stat === 'inboundBytes') s.inboundBytes += n;
-        else if (parsed.stat === 'outboundBytes') s.outboundBytes += n;
-        else if (parsed.stat === 'errors') s.errors += n;
-      }
+      // the series of a stat no rule reads is not parsed (its JSON is most of the work)
+      visitRealtimeHash(
+        (hash ?? {}) as Record<string, string>,
+        (stat, identity, code, n) => {
+          if (!Number.isFinite(n)) return;
+          let s = series.get(code);
+          if (s === undefined) {
+            s = { ...identity, requests: 0, inboundBytes: 0, outboundBytes: 0, errors: 0 };
+            series.set(code, s);
+          }
+          if (stat === 'requests') s.requests += n;
+          else if (stat === 'inboundBytes') s.inboundBytes += n;
+          else if (stat === 'outboundBytes') s.outboundBytes += n;
+          else if (stat === 'errors') s.errors += n;
+        },
+        NEEDED_STATS,
+      );
       out.set(starts[i] as number, [...series.values()]);
     }
     return out;

@@ -57,6 +57,33 @@ export function parseRealtimeField(field: string): { stat: RealtimeStat; series:
   }
 }
 
+/**
+ * Visits the fields of one minute's hash that this version knows, with their value as a number:
+ * the series of each distinct code is parsed once for the hash, not once per stat, and stats not
+ * in `only` are skipped before any parsing. Readers of the view (the query API, the alert
+ * monitor) add up what they need.
+ */
+export function visitRealtimeHash(
+  hash: Readonly<Record<string, string>>,
+  visit: (stat: RealtimeStat, series: SeriesIdentityKey, seriesCode: string, value: number) => void,
+  only?: ReadonlySet<RealtimeStat>,
+): void {
+  const parsed = new Map<string, SeriesIdentityKey | undefined>();
+  for (const [field, value] of Object.entries(hash)) {
+    const bar = field.indexOf('|');
+    if (bar < 0) continue;
+    const stat = STAT_BY_CODE.get(field.slice(0, bar));
+    if (stat === undefined || (only !== undefined && !only.has(stat))) continue;
+    const code = field.slice(bar + 1);
+    let series = parsed.get(code);
+    if (series === undefined && !parsed.has(code)) {
+      series = parseRealtimeField(field)?.series;
+      parsed.set(code, series);
+    }
+    if (series !== undefined) visit(stat, series, code, Number(value));
+  }
+}
+
 export function minuteStart(ms: number): number {
   return Math.floor(ms / MINUTE_MS) * MINUTE_MS;
 }

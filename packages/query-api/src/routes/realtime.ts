@@ -1,4 +1,4 @@
-import { MINUTE_MS, minuteStart, parseRealtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
+import { MINUTE_MS, minuteStart, visitRealtimeHash } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { RealtimeQuery, RealtimeResponse, type RealtimeEndpoint } from '../schemas';
@@ -18,15 +18,13 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   const series = new Map<string, Acc>();
   for (const [err, hash] of results) {
     if (err) throw err;
-    for (const [field, value] of Object.entries((hash ?? {}) as Record<string, string>)) {
-      const parsed = parseRealtimeField(field);
-      if (!parsed || (service !== undefined && parsed.series.service !== service)) continue;
-      const code = realtimeSeriesCode(parsed.series);
+    visitRealtimeHash((hash ?? {}) as Record<string, string>, (stat, identity, code, n) => {
+      if (service !== undefined && identity.service !== service) return;
       let acc = series.get(code);
       if (!acc) {
         acc = {
           endpoint: {
-            ...parsed.series,
+            ...identity,
             totalRequests: 0,
             totalInbound: 0,
             totalOutbound: 0,
@@ -40,9 +38,8 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
         };
         series.set(code, acc);
       }
-      const n = Number(value);
       const e = acc.endpoint;
-      switch (parsed.stat) {
+      switch (stat) {
         case 'requests': e.totalRequests += n; break;
         case 'inboundBytes': e.totalInbound += n; break;
         case 'outboundBytes': e.totalOutbound += n; break;
@@ -52,7 +49,7 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
         case 'durationSumMs': acc.durationSumMs += n; break;
         case 'maxDurationMs': e.maxResponseTime = Math.max(e.maxResponseTime, n); break;
       }
-    }
+    });
   }
   const endpoints: RealtimeEndpoint[] = [];
   let durationSumMs = 0;
