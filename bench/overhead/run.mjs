@@ -47,7 +47,8 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --handlers LIST       json,stream,routes (default all three; routes needs wrk)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
                         run); also the reference points finish-listener, server-channels, call-through-wrappers,
-                        exporter-only, preload-in-thread, and bare-control, bare again in a process of its own (bench/README.md)
+                        exporter-only, preload-in-thread, bare-control (bare again in a process of its own), and
+                        preload-other (BENCH_OTHER_PRELOAD: another build's register.js) (bench/README.md)
   --server-cpu N        core for the server (default 0)
   --load-cpu N          core for the load generator (default 1)
   --side-by-side        measure each variant at the same time as bare, both servers sharing the

@@ -51,6 +51,13 @@ export const VARIANTS = {
   'bare-control': { label: 'bare again (control)', require: [] },
   // everything the preload loads and runs beside the app, exporting, with nothing hooked into node:http
   'exporter-only': { label: 'exporter only (reference)', require: [path.join(here, 'exporter-only-preload.cjs')] },
+  // another build's preload (BENCH_OTHER_PRELOAD: the path of its register.js, a checkout of another
+  // commit built with `npx tsc -b`): two builds' request paths compared in one run
+  'preload-other': {
+    label: 'preload, other build',
+    require: process.env.BENCH_OTHER_PRELOAD === undefined ? [] : [path.resolve(process.env.BENCH_OTHER_PRELOAD)],
+    needs: 'BENCH_OTHER_PRELOAD',
+  },
   'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
 };
 
@@ -65,5 +72,9 @@ export const SERVER_ENV = {
 export function checkSelection(handlers, variants, fail) {
   for (const h of handlers) if (!HANDLERS[h]) fail(`unknown handler ${h} (${Object.keys(HANDLERS).join(', ')})`);
   for (const v of variants) if (!VARIANTS[v]) fail(`unknown variant ${v} (${Object.keys(VARIANTS).join(', ')})`);
+  for (const v of variants) {
+    const needs = VARIANTS[v].needs;
+    if (needs !== undefined && !process.env[needs]) fail(`variant ${v} needs ${needs} set`);
+  }
   return ['bare', ...Object.keys(VARIANTS).filter((v) => v !== 'bare' && variants.includes(v))];
 }
