@@ -6,3 +6,4 @@ export * from './unreachable';
 export * from './realtime-view';
 export * from './error-causes';
 export * from './stream-group';
+export * from './duration-percentiles';

@@ -7,3 +7,4 @@ export { readUsers } from './routes/users';
 export { readHours } from './routes/hours';
 export { readAlerts } from './routes/alerts';
 export * from './schemas';
+export { readEndpoints } from './routes/endpoints';

@@ -49,18 +49,20 @@ export const RealtimeResponse = Type.Object({
 });
 export type RealtimeResponse = Static<typeof RealtimeResponse>;
 
+// an enum rather than a union of literals: a bad value is then one error that names the allowed ones
+const Direction = Type.Unsafe<'server' | 'client'>({
+  type: 'string',
+  enum: ['server', 'client'],
+  default: 'server',
+  description: 'server: requests the services answered (metrics_hourly); client: calls they made (metrics_client_hourly)',
+});
+
 export const HourlyQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'rows of the hours overlapping the last N hours' }),
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
-  // an enum rather than a union of literals: a bad value is then one error that names the allowed ones
-  direction: Type.Unsafe<'server' | 'client'>({
-    type: 'string',
-    enum: ['server', 'client'],
-    default: 'server',
-    description: 'server: requests the services answered (metrics_hourly); client: calls they made (metrics_client_hourly)',
-  }),
+  direction: Direction,
 });
 export type HourlyQuery = Static<typeof HourlyQuery>;
 
@@ -86,6 +88,58 @@ export const HourlyRow = Type.Object({
 });
 export type HourlyRow = Static<typeof HourlyRow>;
 export const HourlyResponse = Type.Array(HourlyRow);
+
+export const ENDPOINT_SORTS = ['bandwidth', 'requests', 'errors', 'p95', 'p99'] as const;
+export type EndpointSort = (typeof ENDPOINT_SORTS)[number];
+
+export const EndpointsQuery = Type.Object({
+  hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+  direction: Direction,
+  sort: Type.Unsafe<EndpointSort>({
+    type: 'string',
+    enum: [...ENDPOINT_SORTS],
+    default: 'bandwidth',
+    description: 'the order, largest first: body bytes in and out, requests, errors, or the 95th or 99th percentile of latency',
+  }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'endpoints listed' }),
+});
+export type EndpointsQuery = Static<typeof EndpointsQuery>;
+
+const latency = (description: string) => Type.Union([Type.Number(), Type.Null()], { description: `${description}, ms; null without requests` });
+
+export const EndpointTotals = Type.Object({
+  service: Type.String(),
+  endpoint: Type.String(),
+  method: Type.String(),
+  protocol: Type.String(),
+  totalRequests: Type.Integer(),
+  totalInbound: Type.Integer({ description: 'request body bytes (client: response bodies received)' }),
+  totalOutbound: Type.Integer({ description: 'response body bytes (client: request bodies sent)' }),
+  totalBandwidth: Type.Integer({ description: 'totalInbound + totalOutbound' }),
+  totalInboundWire: Type.Integer({ description: 'bytes on the wire, headers and framing included' }),
+  totalOutboundWire: Type.Integer({ description: 'bytes on the wire, headers and framing included' }),
+  errorCount: Type.Integer(),
+  errorRate: Type.Number({ description: 'errorCount / totalRequests (0 without requests)' }),
+  avgResponseTime: Type.Number({ description: 'ms: the sum of durations over the requests' }),
+  minResponseTime: latency('the fastest request'),
+  maxResponseTime: Type.Number({ description: 'ms' }),
+  p50: latency('the median, estimated from the duration buckets'),
+  p95: latency('the 95th percentile, estimated from the duration buckets'),
+  p99: latency('the 99th percentile, estimated from the duration buckets'),
+});
+export type EndpointTotals = Static<typeof EndpointTotals>;
+
+export const EndpointsResponse = Type.Object({
+  from: Type.String({ format: 'date-time', description: 'start of the first hour counted' }),
+  direction: Type.Union([Type.Literal('server'), Type.Literal('client')]),
+  sort: Type.Unsafe<EndpointSort>({ type: 'string', enum: [...ENDPOINT_SORTS] }),
+  total: Type.Integer({ description: 'endpoints (service, endpoint, method, protocol) with rows in the window, whatever the limit' }),
+  endpoints: Type.Array(EndpointTotals),
+});
+export type EndpointsResponse = Static<typeof EndpointsResponse>;
 
 export const HoursQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),

@@ -6,6 +6,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
 import { alertsRoutes } from './routes/alerts';
 import { dashboardRoutes } from './routes/dashboard';
+import { endpointsRoutes } from './routes/endpoints';
 import { hourlyRoutes } from './routes/hourly';
 import { hoursRoutes } from './routes/hours';
 import { realtimeRoutes } from './routes/realtime';
@@ -98,6 +99,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(hoursRoutes(ctx));
+  app.register(endpointsRoutes(ctx));
   app.register(usersRoutes(ctx));
   app.register(alertsRoutes(ctx));
   app.register(statusRoutes(ctx));
