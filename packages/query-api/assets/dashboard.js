@@ -240,12 +240,31 @@
     });
   }
 
+  /** Milliseconds as the tables write them: 0.412, 12.5, 1,250. */
+  const ms = (v) => (v === null ? '–' : v < 100 ? String(Number(v.toPrecision(3))) : count(Math.round(v)));
+
+  function renderLatency(e) {
+    learnServices(e.endpoints.map((x) => x.service));
+    $('latency-shown').textContent = e.total > e.endpoints.length ? `(top ${count(e.endpoints.length)} of ${count(e.total)})` : '';
+    fillTable('latency-table', 'latency-none', e.endpoints, (tr, x) => {
+      cell(tr, x.service);
+      cell(tr, x.method);
+      cell(tr, x.endpoint, 'endpoint');
+      cell(tr, count(x.totalRequests), 'num');
+      cell(tr, ms(x.p50), 'num');
+      cell(tr, ms(x.p95), 'num');
+      cell(tr, ms(x.p99), 'num');
+      cell(tr, ms(x.maxResponseTime), 'num');
+      cell(tr, x.errorCount === 0 ? '0' : `${count(x.errorCount)} (${small(x.errorRate * 100)} %)`, 'num');
+    });
+  }
+
   let timer;
   let generation = 0;
   let inFlight;
   /** per panel: the query its figures answer, or undefined when it shows none */
   const drawnFor = new Map();
-  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'hourly', 'users'];
+  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'hourly', 'latency', 'users'];
 
   /** A panel whose route failed: its figures are marked stale, or cleared when they answered another filter. */
   function panelFailed(panels, key) {
@@ -283,6 +302,7 @@
         [`metrics/realtime?minutes=${minutes}${q}`, ['summary', 'endpoints'], renderRealtime],
         ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
+        [`metrics/endpoints?hours=24&sort=p95&limit=10${q}`, ['latency'], renderLatency],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],
       ];
       // each part is drawn as soon as it answers: a slow store holds up only its own panels

@@ -52,10 +52,10 @@ beforeAll(async () => {
   await realtimeMinute(NOW - 5 * MINUTE_MS, [{ service: 'shop', method: 'GET', endpoint: '/old', stats: { requests: 1, outboundBytes: 999_999_999 } }]);
   const hour = (h: number): Date => new Date(Math.floor(NOW / HOUR) * HOUR - h * HOUR);
   await db.conn.db.insert(metricsHourly).values([
-    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(0), totalRequests: 300, totalOutbound: 3_000_000, durationSumMs: 750 },
-    { service: 'shop', endpoint: '/api/orders', method: 'POST', hourStart: hour(0), totalRequests: 100, totalInbound: 1_048_576, totalOutbound: 50_000 },
-    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(2), totalRequests: 50, totalOutbound: 512_000 },
-    { service: 'admin', endpoint: '/reports', method: 'GET', hourStart: hour(1), totalRequests: 7, totalOutbound: 70_000 },
+    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(0), totalRequests: 300, totalOutbound: 3_000_000, durationSumMs: 750, minResponseTime: 1, maxResponseTime: 9, durationLe5ms: 280, durationLe10ms: 20 },
+    { service: 'shop', endpoint: '/api/orders', method: 'POST', hourStart: hour(0), totalRequests: 100, totalInbound: 1_048_576, totalOutbound: 50_000, minResponseTime: 11, maxResponseTime: 48, durationLe25ms: 90, durationLe50ms: 10 },
+    { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(2), totalRequests: 50, totalOutbound: 512_000, minResponseTime: 2, maxResponseTime: 4, durationLe5ms: 50 },
+    { service: 'admin', endpoint: '/reports', method: 'GET', hourStart: hour(1), totalRequests: 7, totalOutbound: 70_000, minResponseTime: 120, maxResponseTime: 240, durationLe250ms: 7 },
     { service: 'shop', endpoint: '/api/products', method: 'GET', hourStart: hour(30), totalRequests: 1, totalOutbound: 1 }, // before the 24 h
   ]);
   await db.conn.db.insert(metricsUsersHourly).values([
@@ -137,7 +137,7 @@ describe('the web dashboard', () => {
     expect([root.statusCode, root.headers.location]).toEqual([302, 'dashboard']);
   });
 
-  it('draws the pipeline, the window, open alerts, endpoints, hours and users with exact figures', async () => {
+  it('draws the pipeline, the window, open alerts, endpoints, hours, the slowest endpoints and users with exact figures', async () => {
     const { page, trouble } = await open(`${apiUrl}/`);
     expect(page.url()).toBe(`${apiUrl}/dashboard`);
     expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
@@ -167,6 +167,13 @@ describe('the web dashboard', () => {
         '2026-12-04T10:00 UTC: in 0 B, out 0 B, 0 requests',
       ]),
     );
+    // p50, p95 and p99 from the summed duration buckets (GET /api/products: 330 requests in (1, 5] ms and 20 in (5, 9] ms)
+    expect(await rows(page, '#latency-table')).toEqual([
+      ['admin', 'GET', '/reports', '7', '180', '234', '239', '240', '0'],
+      ['shop', 'POST', '/api/orders', '100', '18.8', '36.5', '45.7', '48', '0'],
+      ['shop', 'GET', '/api/products', '350', '3.12', '5.5', '8.3', '9', '0'],
+    ]);
+    expect(await page.locator('#latency-shown').innerText()).toBe('');
     expect(await page.locator('#users-unique').innerText()).toBe('(3 unique)');
     expect(await rows(page, '#users-table')).toEqual([
       ['alice', 'shop', '250', '977 KiB', '2.38 MiB', '3.34 MiB'],
@@ -190,6 +197,7 @@ describe('the web dashboard', () => {
     expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
     expect((await rows(page, '#alerts-table')).map((row) => row[1])).toEqual(['all-errors']);
     expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
+    expect(await rows(page, '#latency-table')).toEqual([['admin', 'GET', '/reports', '7', '180', '234', '239', '240', '0']]);
     expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 0 B, out 68.4 KiB, 7 requests');
     expect(trouble).toEqual([]);
     await page.close();
@@ -238,7 +246,7 @@ describe('the web dashboard', () => {
       const { page } = await open(`${url}/dashboard`);
       const said = await texts(page, '#errors p');
       expect(said.sort()).toEqual(
-        ['/metrics/alerts', '/metrics/hours', '/metrics/users'].map(
+        ['/metrics/alerts', '/metrics/endpoints', '/metrics/hours', '/metrics/users'].map(
           (route) => `${route} answered 503: MySQL at mysql://root@127.0.0.1:${port}/nothing does not answer (ECONNREFUSED); GET /healthz says which stores are down`,
         ),
       );
@@ -246,7 +254,7 @@ describe('the web dashboard', () => {
       expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
       expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC; never complete');
       // the panels MySQL feeds say they have nothing, rather than show figures of another answer
-      expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'users']);
+      expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'latency', 'users']);
       await page.close();
     } finally {
       await halfApi.close();
