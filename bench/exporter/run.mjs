@@ -2,7 +2,7 @@
 // Cost of one export of the RedisMetricExporter at 2,000 series, each with the instrumentation's
 // five histograms (request duration, request and response body size, request and response bytes
 // on the wire), shaped as BandwidthMetricProducer hands them over: delta temporality, the
-// duration's 14 explicit boundaries, one bucket for the sizes.
+// duration's 19 explicit boundaries, one bucket for the sizes.
 //
 //   node bench/exporter/run.mjs [--series N] [--runs N] [--warmup N]
 //   (pnpm bench:exporter builds the packages first)

@@ -8,9 +8,11 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { storageBucketMap } from '@otel-bandwidth/aggregator';
 import { DURATION_BOUNDARIES_SECONDS, encodeBatch, fieldsToArray, type MetricBatch } from '@otel-bandwidth/core';
+import { DURATION_BUCKET_COLUMNS } from '@otel-bandwidth/storage';
 import { createTestDatabase, createTestRedis, REDIS_URL, type TestDatabase, type TestRedis } from 'test-support';
-import { batch, type PointSpec } from '../../packages/aggregator/test/fixtures';
+import { BOUNDS, batch, type PointSpec } from '../../packages/aggregator/test/fixtures';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'aggregator-process.js');
 const BUCKETS = DURATION_BOUNDARIES_SECONDS.length + 1;
@@ -76,9 +78,11 @@ interface Totals {
   buckets: number[];
 }
 
+/** The stored bucket of a duration: the fixtures' exporter buckets it by BOUNDS, which the aggregator maps onto the stored ones. */
+const STORED_BUCKET = storageBucketMap(BOUNDS);
 const bucketOf = (s: number): number => {
-  const i = DURATION_BOUNDARIES_SECONDS.findIndex((b) => s <= b);
-  return i === -1 ? DURATION_BOUNDARIES_SECONDS.length : i;
+  const i = BOUNDS.findIndex((b) => s <= b);
+  return STORED_BUCKET[i === -1 ? BOUNDS.length : i] as number;
 };
 
 /** What metrics_hourly must hold per "METHOD route", summed over hours: from the points themselves. */
@@ -107,10 +111,7 @@ function expectedTotals(batches: MetricBatch[], service: string): Record<string,
   return out;
 }
 
-const BUCKET_COLUMNS = [
-  'duration_le_5ms', 'duration_le_10ms', 'duration_le_25ms', 'duration_le_50ms', 'duration_le_75ms', 'duration_le_100ms', 'duration_le_250ms',
-  'duration_le_500ms', 'duration_le_750ms', 'duration_le_1s', 'duration_le_2500ms', 'duration_le_5s', 'duration_le_7500ms', 'duration_le_10s', 'duration_le_inf',
-];
+const BUCKET_COLUMNS = DURATION_BUCKET_COLUMNS;
 
 async function storedTotals(service: string): Promise<Record<string, Totals>> {
   const [rows] = await db.conn.pool.query(

@@ -18,19 +18,19 @@ describe('BatchRollup', () => {
         service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', direction: 'server', hour: 0,
         requests: 3, inboundBytes: 0, outboundBytes: 450, inboundWireBytes: 0, outboundWireBytes: 0, errors: 0, successes: 3,
         durationSumMs: expect.closeTo(27, 9), minDurationMs: 3, maxDurationMs: 20,
-        durationBuckets: [2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        durationBuckets: [0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
       },
       {
         service: 'shop', endpoint: '/orders', method: 'POST', protocol: 'http', direction: 'server', hour: 0,
         requests: 1, inboundBytes: 50, outboundBytes: 20, inboundWireBytes: 0, outboundWireBytes: 0, errors: 1, successes: 0,
         durationSumMs: 1200, minDurationMs: 1200, maxDurationMs: 1200,
-        durationBuckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+        durationBuckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
       },
       {
         service: 'shop', endpoint: '/users/:id', method: 'GET', protocol: 'http', direction: 'server', hour: HOUR,
         requests: 4, inboundBytes: 0, outboundBytes: 600, inboundWireBytes: 0, outboundWireBytes: 0, errors: 0, successes: 4,
         durationSumMs: expect.closeTo(400, 9), minDurationMs: 100, maxDurationMs: 100,
-        durationBuckets: [0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        durationBuckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
       },
     ]);
     expect(r.batches).toBe(3);
@@ -59,8 +59,9 @@ describe('BatchRollup', () => {
   });
 
   it('maps foreign bucket boundaries onto the stored ones, conservatively', () => {
-    expect(storageBucketMap(BOUNDS)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
-    expect(storageBucketMap([0.001, 0.02, 3, 20])).toEqual([0, 2, 11, 14, 14]);
+    // the semantic conventions' advice (an exporter other than ours): (0, 5 ms] lands in (2.5, 5 ms], by its upper bound
+    expect(storageBucketMap(BOUNDS)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expect(storageBucketMap([0.001, 0.02, 3, 20])).toEqual([3, 7, 16, 19, 19]);
   });
 
   it('uses defaults for missing attributes and truncates long values', () => {

@@ -22,6 +22,8 @@ export interface EndpointCount {
   /** response body bytes received */
   bytesReceived: number;
   latencySumMs: number;
+  /** each answered request's latency as the generator saw it, ms (network and client included) */
+  latenciesMs: number[];
   failures: number;
 }
 
@@ -96,7 +98,7 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
       const key = `${t.method} ${t.endpoint}`;
       let c = counts.get(key);
       if (!c) {
-        c = { endpoint: t.endpoint, method: t.method, requests: 0, bytesSent: 0, bytesReceived: 0, latencySumMs: 0, failures: 0 };
+        c = { endpoint: t.endpoint, method: t.method, requests: 0, bytesSent: 0, bytesReceived: 0, latencySumMs: 0, latenciesMs: [], failures: 0 };
         counts.set(key, c);
       }
       try {
@@ -107,6 +109,7 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
         c.bytesSent += r.sent;
         c.bytesReceived += r.received;
         c.latencySumMs += r.ms;
+        c.latenciesMs.push(r.ms);
         requests++;
       } catch {
         c.failures++;

@@ -26,10 +26,13 @@ export const ROUTE_OVERFLOW = '(overflow)';
 
 /**
  * Duration histogram boundaries in seconds: the semantic conventions' advice for
- * http.server.request.duration. The storage keeps one column per bucket of these.
+ * http.server.request.duration (5 ms to 10 s), with five more below 5 ms (100 µs, 250 µs,
+ * 500 µs, 1 ms, 2.5 ms). A Node.js service answers most requests well under 5 ms; with the
+ * advice alone they all share one bucket, and a percentile estimated from it says 2.5 ms of a
+ * service whose requests take 0.1. The storage keeps one column per bucket of these.
  */
 export const DURATION_BOUNDARIES_SECONDS: readonly number[] = [
-  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
 ];
 
 /** The methods kept as they are; anything else is recorded as `_OTHER` (semantic conventions). */

@@ -47,8 +47,8 @@ describe('packed snapshot', () => {
     expect(unpacked.attributes).toEqual(expected.attributes);
     expect(readings(unpacked)).toEqual(readings(expected));
     expect(readings(expected)).toEqual([
-      ['/a', [2, 32, 2, 30, 10, 0, 10, 105, 5, 100, 170, 290, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
-      ['/b', [1, 7_000, 7_000, 7_000, 1_048_576, 1_048_576, 1_048_576, 0, 0, 0, 1_048_700, 150, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]],
+      ['/a', [2, 32, 2, 30, 10, 0, 10, 105, 5, 100, 170, 290, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+      ['/b', [1, 7_000, 7_000, 7_000, 1_048_576, 1_048_576, 1_048_576, 0, 0, 0, 1_048_700, 150, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]],
     ]);
     expect(expected.attributes[1]).toEqual({
       'http.request.method': 'GET',
@@ -77,7 +77,7 @@ describe('packed snapshot', () => {
       ['/a', 2, 32, 105],
       ['/b', 1, 7_000, 0],
     ]);
-    expect(series.durationBuckets(0)).toEqual([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(series.durationBuckets(0)).toEqual([0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(unpackSeries(received.client, new Map()).length).toBe(0);
     expect(received.endMs).toBeGreaterThanOrEqual(received.startMs);
   });

@@ -4,8 +4,8 @@ import { SERIES_FIELD, SeriesTable, durationBucket, seriesAttributes } from '../
 const id = (route: string, status = 200) => seriesAttributes({ method: 'GET', route, status, scheme: 'http', protocolVersion: '1.1', errorType: undefined });
 
 describe('SeriesTable', () => {
-  it('buckets durations by the semantic-convention bounds (upper bound inclusive)', () => {
-    expect([0, 5, 5.0001, 10, 99, 100, 10_000, 10_001].map(durationBucket)).toEqual([0, 0, 1, 1, 5, 5, 13, 14]);
+  it('buckets durations by the bounds, 100 µs to 10 s (upper bound inclusive)', () => {
+    expect([0, 0.1, 0.1001, 0.3, 1, 2, 5, 5.0001, 10, 99, 100, 10_000, 10_001].map(durationBucket)).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 6, 10, 10, 18, 19]);
   });
 
   it('sums, tracks min and max, and resets on drain', () => {
@@ -29,7 +29,7 @@ describe('SeriesTable', () => {
       requestWireBytes: 170,
       responseWireBytes: 290,
     });
-    expect(seen.durationBuckets(0)).toEqual([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(seen.durationBuckets(0)).toEqual([0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(seen.attributes).toEqual([id('/a')]);
     const again: unknown[] = [];
     t.drain((r) => again.push(r));
@@ -63,7 +63,7 @@ describe('SeriesTable', () => {
       Number.POSITIVE_INFINITY,
       Number.POSITIVE_INFINITY,
     ]);
-    expect(f.durationBuckets(0)).toEqual(new Array(15).fill(0));
+    expect(f.durationBuckets(0)).toEqual(new Array(20).fill(0));
     fresh.record(7, 1, 2, 3, 4);
     const after: number[][] = [];
     t.drain((r) => {

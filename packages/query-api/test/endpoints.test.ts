@@ -19,10 +19,10 @@ beforeAll(async () => {
   r = await createTestRedis('query_api_endpoints');
   api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
   await db.conn.db.insert(metricsHourly).values([
-    // GET /api/a over two hours: 90 requests of 1-4 ms, then 10 of 6-9 ms
+    // GET /api/a over two hours: 90 requests of 1-2.5 ms, then 10 of 6-9 ms
     {
       service: 'shop', endpoint: '/api/a', method: 'GET', hourStart: hour(0), totalRequests: 90, totalInbound: 1_000, totalOutbound: 90_000,
-      totalInboundWire: 9_000, totalOutboundWire: 99_000, durationSumMs: 270, minResponseTime: 1, maxResponseTime: 4, errorCount: 2, successCount: 88, durationLe5ms: 90,
+      totalInboundWire: 9_000, totalOutboundWire: 99_000, durationSumMs: 150, minResponseTime: 1, maxResponseTime: 2.5, errorCount: 2, successCount: 88, durationLe2500us: 90,
     },
     {
       service: 'shop', endpoint: '/api/a', method: 'GET', hourStart: hour(2), totalRequests: 10, totalOutbound: 10_000,
@@ -39,7 +39,7 @@ beforeAll(async () => {
       durationSumMs: 80, minResponseTime: 12, maxResponseTime: 20, successCount: 5, durationLe25ms: 5,
     },
     // before the last 24 hours
-    { service: 'shop', endpoint: '/api/old', method: 'GET', hourStart: hour(30), totalRequests: 1, totalOutbound: 7, durationSumMs: 2, minResponseTime: 2, maxResponseTime: 2, successCount: 1, durationLe5ms: 1 },
+    { service: 'shop', endpoint: '/api/old', method: 'GET', hourStart: hour(30), totalRequests: 1, totalOutbound: 7, durationSumMs: 2, minResponseTime: 2, maxResponseTime: 2, successCount: 1, durationLe2500us: 1 },
   ]);
   await db.conn.db.insert(metricsClientHourly).values([
     {
@@ -81,11 +81,11 @@ describe('GET /metrics/endpoints', () => {
       totalOutboundWire: 110_000,
       errorCount: 2,
       errorRate: 0.02,
-      avgResponseTime: 3.45,
+      avgResponseTime: 2.25,
       minResponseTime: 1,
       maxResponseTime: 9,
-      // rank 50 of the 90 in (1, 5 ms]; ranks 95 and 99, the 5th and 9th of the 10 in (5, 9 ms]
-      p50: 3.222,
+      // rank 50 of the 90 in (1, 2.5 ms]; ranks 95 and 99, the 5th and 9th of the 10 in (5, 9 ms]
+      p50: 1.833,
       p95: 7,
       p99: 8.6,
     });
@@ -108,7 +108,7 @@ describe('GET /metrics/endpoints', () => {
     expect(names(await endpoints('?service=other'))).toEqual(['GET /x']);
     expect(names(await endpoints('?method=post'))).toEqual(['POST /api/slow']);
     expect(names(await endpoints('?endpoint=/api/a&hours=1'))).toEqual(['GET /api/a']);
-    expect((await endpoints('?endpoint=/api/a&hours=1')).endpoints[0]).toMatchObject({ totalRequests: 90, p50: 2.5, p99: 3.97 });
+    expect((await endpoints('?endpoint=/api/a&hours=1')).endpoints[0]).toMatchObject({ totalRequests: 90, p50: 1.75, p99: 2.485 });
     const two = await endpoints('?hours=48');
     expect(two.total).toBe(4);
     expect(names(two)).toContain('GET /api/old');

@@ -37,6 +37,11 @@ const avgFromSum = sql`(if(\`total_requests\` > 0, \`duration_sum_ms\` / \`total
  * bound[i-1] < d <= bound[i] with bounds DURATION_BOUNDARIES_SECONDS (the last one is +Inf).
  */
 export const DURATION_BUCKET_COLUMNS = [
+  'duration_le_100us',
+  'duration_le_250us',
+  'duration_le_500us',
+  'duration_le_1ms',
+  'duration_le_2500us',
   'duration_le_5ms',
   'duration_le_10ms',
   'duration_le_25ms',
@@ -78,6 +83,12 @@ const hourlyColumns = () => ({
   minResponseTime: decimal('min_response_time', { precision: 14, scale: 3, mode: 'number' }),
   errorCount: counter('error_count'),
   successCount: counter('success_count'),
+  durationLe100us: counter('duration_le_100us'),
+  durationLe250us: counter('duration_le_250us'),
+  durationLe500us: counter('duration_le_500us'),
+  durationLe1ms: counter('duration_le_1ms'),
+  durationLe2500us: counter('duration_le_2500us'),
+  /** since migration 0005 (2.5 ms, 5 ms]; in rows written before it, (0, 5 ms] */
   durationLe5ms: counter('duration_le_5ms'),
   durationLe10ms: counter('duration_le_10ms'),
   durationLe25ms: counter('duration_le_25ms'),

@@ -13,12 +13,13 @@ import {
   redactUrl,
   redisKeys,
 } from '@otel-bandwidth/core';
-import { buildQueryApi, DEFAULT_API_PORT, type HourlyRow } from '@otel-bandwidth/query-api';
+import { buildQueryApi, DEFAULT_API_PORT, type EndpointsResponse, type HourlyRow } from '@otel-bandwidth/query-api';
 import { dropDatabase, migrate } from '@otel-bandwidth/storage';
 import type Redis from 'ioredis';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
 import { readOptions, wantsHelp, type Command } from '../command';
 import { printComparison, type ComparisonRow } from '../comparison-table';
+import { printLatency } from '../latency-table';
 import { driveTraffic, type TrafficTarget } from '../traffic-generator';
 
 const DEMO_DATABASE = 'otel_bandwidth_demo';
@@ -291,6 +292,16 @@ Environment:
           ? '\nEvery request and every byte the generator counted is in MySQL, exactly.'
           : '\nThe pipeline and the generator disagree (see the rows marked ✗).',
       );
+      const latency = (await (await fetch(`${apiAddress}/metrics/endpoints?hours=2&service=${DEMO_SERVICE}&sort=p95&limit=1000`)).json()) as EndpointsResponse;
+      printLatency(
+        latency.endpoints.map((e) => ({
+          method: e.method,
+          endpoint: e.endpoint,
+          api: e,
+          client: counts.find((c) => c.method === e.method && c.endpoint === e.endpoint)?.latenciesMs,
+        })),
+        out,
+      );
       // the alert rule over the minutes the traffic ran in (this one and those before it), as an
       // aggregator evaluates it once they have settled
       const rules = demoAlertRules(opts.durationSeconds);
@@ -315,6 +326,7 @@ Environment:
       else {
         out(`The web dashboard is at ${apiAddress}/ and the query API beside it:`);
         out(`  ${apiAddress}/metrics/hourly?hours=1`);
+        out(`  ${apiAddress}/metrics/endpoints?hours=1&sort=p95`);
         out(`  ${apiAddress}/metrics/realtime?minutes=5`);
         out(`  ${apiAddress}/metrics/status`);
         out(`  ${apiAddress}/metrics/alerts`);
