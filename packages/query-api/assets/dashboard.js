@@ -45,6 +45,13 @@
     row.appendChild(td);
     return td;
   }
+  /** An endpoint's first cells in the tables that list endpoints: service, method, endpoint, requests. */
+  function endpointCells(row, e) {
+    cell(row, e.service);
+    cell(row, e.method);
+    cell(row, e.endpoint, 'endpoint');
+    cell(row, count(e.totalRequests), 'num');
+  }
   /** Fills a table's body, or shows its "none" line instead. */
   function fillTable(tableId, noneId, items, toRow) {
     const table = $(tableId);
@@ -139,10 +146,7 @@
     $('endpoints-shown').textContent = r.endpoints.length > top.length ? `top ${top.length} of ${count(r.endpoints.length)}` : '';
     fillTable('endpoints-table', 'endpoints-none', top, (tr, e) => {
       const share = s.totalBandwidth === 0 ? 0 : (bandwidthOf(e) / s.totalBandwidth) * 100;
-      cell(tr, e.service);
-      cell(tr, e.method);
-      cell(tr, e.endpoint, 'endpoint');
-      cell(tr, count(e.totalRequests), 'num');
+      endpointCells(tr, e);
       cell(tr, bytes(e.totalInbound), 'num');
       cell(tr, bytes(e.totalOutbound), 'num');
       const td = cell(tr, '');
@@ -245,12 +249,9 @@
 
   function renderLatency(e) {
     learnServices(e.endpoints.map((x) => x.service));
-    $('latency-shown').textContent = e.total > e.endpoints.length ? `(top ${count(e.endpoints.length)} of ${count(e.total)})` : '';
+    $('latency-shown').textContent = e.total > e.endpoints.length ? `top ${count(e.endpoints.length)} of ${count(e.total)}` : '';
     fillTable('latency-table', 'latency-none', e.endpoints, (tr, x) => {
-      cell(tr, x.service);
-      cell(tr, x.method);
-      cell(tr, x.endpoint, 'endpoint');
-      cell(tr, count(x.totalRequests), 'num');
+      endpointCells(tr, x);
       cell(tr, ms(x.p50), 'num');
       cell(tr, ms(x.p95), 'num');
       cell(tr, ms(x.p99), 'num');
