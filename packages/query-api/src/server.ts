@@ -9,6 +9,7 @@ import { dashboardRoutes } from './routes/dashboard';
 import { endpointsRoutes } from './routes/endpoints';
 import { hourlyRoutes } from './routes/hourly';
 import { hoursRoutes } from './routes/hours';
+import { registerOpenApi } from './routes/openapi';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
 import { usersRoutes } from './routes/users';
@@ -96,6 +97,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     }
     return undefined;
   });
+  registerOpenApi(app);
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(hoursRoutes(ctx));

@@ -25,7 +25,7 @@ export function dashboardRoutes(): FastifyPluginAsync {
   return async (app) => {
     const bodies = new Map(Object.entries(FILES).map(([url, f]) => [url, { ...f, body: fs.readFileSync(path.join(ASSETS, f.file)) }]));
     for (const [url, f] of bodies) {
-      app.get(url, async (_req, reply) =>
+      app.get(url, { schema: { hide: true } }, async (_req, reply) =>
         reply
           .header('content-type', f.type)
           .header('content-security-policy', CONTENT_SECURITY_POLICY)
@@ -34,8 +34,8 @@ export function dashboardRoutes(): FastifyPluginAsync {
           .send(f.body),
       );
     }
-    app.get('/', async (_req, reply) => reply.redirect('dashboard', 302));
+    app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('dashboard', 302));
     // browsers ask for it on every page: no icon, rather than a 404 in their console
-    app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+    app.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) => reply.code(204).send());
   };
 }
