@@ -7,7 +7,9 @@ export const apiCommand: Command = {
   summary: 'serve the query API',
   help: `Usage: otel-bandwidth api
 
-Serves GET /metrics/realtime?minutes=N, /metrics/hourly?hours=N, /metrics/users?hours=N, /metrics/status and /healthz.
+Serves GET /metrics/realtime, /metrics/hourly, /metrics/hours, /metrics/endpoints (with p50/p95/p99),
+/metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
+the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter.
 
 ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated
