@@ -7,3 +7,4 @@ export * from './realtime-view';
 export * from './error-causes';
 export * from './stream-group';
 export * from './duration-percentiles';
+export * from './duration-tally';
