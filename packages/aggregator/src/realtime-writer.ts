@@ -1,8 +1,9 @@
-import { REALTIME_TTL_SECONDS, realtimeField, realtimeSeriesCode, type RedisKeys } from '@otel-bandwidth/core';
+import { REALTIME_TTL_SECONDS, realtimeBucketField, realtimeField, realtimeSeriesCode, type RedisKeys } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { BatchRollup } from './batch-rollup';
 
-// ARGV: ttl, then triples (op, field, value): i = HINCRBY, f = HINCRBYFLOAT, x = keep the max
+// ARGV: ttl, then triples (op, field, value): i = HINCRBY, f = HINCRBYFLOAT, x = keep the max,
+// n = keep the min
 const UPDATE_MINUTE = `
 local key = KEYS[1]
 for i = 2, #ARGV, 3 do
@@ -13,7 +14,10 @@ for i = 2, #ARGV, 3 do
     redis.call('HINCRBYFLOAT', key, field, value)
   else
     local current = redis.call('HGET', key, field)
-    if (not current) or tonumber(value) > tonumber(current) then redis.call('HSET', key, field, value) end
+    local v = tonumber(value)
+    if (not current) or (op == 'x' and v > tonumber(current)) or (op == 'n' and v < tonumber(current)) then
+      redis.call('HSET', key, field, value)
+    end
   end
 end
 redis.call('EXPIRE', key, ARGV[1])
@@ -21,8 +25,11 @@ return 1
 `;
 
 /**
- * Adds a flush's per-minute totals to the realtime view: one hash per minute of data time,
- * expiring after two hours. Called only with batches that MySQL applied for the first time.
+ * Adds a flush's per-minute totals to the realtime view (layout: core's realtime-view.ts): one
+ * hash per minute of data time, expiring after two hours, written by one EVAL a minute. Each
+ * series' non-zero duration bucket counts are added, and its fastest and slowest request kept,
+ * so that readers can estimate percentiles. Called only with batches that MySQL applied for the
+ * first time.
  */
 export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys, rollup: BatchRollup): Promise<void> {
   const byMinute = new Map<number, string[]>();
@@ -43,6 +50,11 @@ export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys
     if (t.errors) args.push('i', realtimeField('errors', code), String(t.errors));
     if (t.durationSumMs) args.push('f', realtimeField('durationSumMs', code), String(t.durationSumMs));
     if (t.maxDurationMs) args.push('x', realtimeField('maxDurationMs', code), String(t.maxDurationMs));
+    // 0 ms is a minimum too: left out, the minute's buckets would be narrowed to another's fastest
+    if (Number.isFinite(t.minDurationMs)) args.push('n', realtimeField('minDurationMs', code), String(t.minDurationMs));
+    t.durationBuckets.forEach((n, i) => {
+      if (n) args.push('i', realtimeBucketField(i, code), String(n));
+    });
   }
   const now = Date.now();
   await Promise.all(

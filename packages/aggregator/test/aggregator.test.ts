@@ -47,8 +47,14 @@ describe('Aggregator', () => {
     expect(groups[0]?.[groups[0].indexOf('consumers') + 1]).toBe(0);
 
     const minute = await r.redis.hgetall(r.keys.realtimeMinute(minuteStart(now - 2500)));
-    const byStat = Object.fromEntries(Object.entries(minute).map(([f, v]) => [parseRealtimeField(f)?.stat, Number(v)]));
-    expect(byStat).toEqual({ requests: 15, inboundBytes: 100, outboundBytes: 1500, durationSumMs: 40, maxDurationMs: 4 });
+    const byStat = Object.fromEntries(
+      Object.entries(minute).map(([f, v]) => {
+        const parsed = parseRealtimeField(f);
+        return [`${parsed?.stat}${parsed?.bucket ?? ''}`, Number(v)];
+      }),
+    );
+    // 2 and 4 ms: all 15 in the storage bucket (2.5, 5] ms, index 5
+    expect(byStat).toEqual({ requests: 15, inboundBytes: 100, outboundBytes: 1500, durationSumMs: 40, maxDurationMs: 4, minDurationMs: 2, durationBucket5: 15 });
     expect(await r.redis.ttl(r.keys.realtimeMinute(minuteStart(now - 2500)))).toBeGreaterThan(7000);
     expect(Number((await r.redis.hgetall(r.keys.aggregatorStatus)).lastFlushMs)).toBeGreaterThanOrEqual(now);
   });
