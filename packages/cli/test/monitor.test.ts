@@ -28,20 +28,22 @@ describe('the monitor view', () => {
     bufferSize: 3, lastPersist: '2026-12-05T10:00:50.000Z', status: 'warning', streamLength: 3, pending: 1, lag: 2, consumers: 1,
     deadLetters: 2, activeConsumers: 0, backlogAgeSeconds: 95, problems: ['no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)'],
   };
-  const endpoint = (service: string, method: string, name: string, requests: number, inBytes: number, outBytes: number, errors: number) => ({
+  const endpoint = (service: string, method: string, name: string, requests: number, inBytes: number, outBytes: number, errors: number, p95: number | null) => ({
     service, endpoint: name, method, protocol: 'http', totalRequests: requests, totalInbound: inBytes, totalOutbound: outBytes,
     totalInboundWire: 0, totalOutboundWire: 0, avgResponseTime: 2.5, maxResponseTime: 10, errorCount: errors,
+    p50ResponseTime: p95 === null ? null : 2, p95ResponseTime: p95, p99ResponseTime: p95 === null ? null : 9.75,
   });
   const realtime: RealtimeResponse = {
     windowMinutes: 5,
     from: '2026-12-05T09:57:00.000Z',
     to: '2026-12-05T10:02:00.000Z',
     endpoints: [
-      endpoint('shop', 'GET', '/api/products', 300, 0, 3_000_000, 0),
-      endpoint('shop', 'POST', '/api/orders', 100, 1_048_576, 50_000, 10),
-      endpoint('shop', 'GET', '(unmatched)', 20, 0, 2_000, 20),
+      endpoint('shop', 'GET', '/api/products', 300, 0, 3_000_000, 0, 7.125),
+      // written before the realtime view kept duration buckets
+      endpoint('shop', 'POST', '/api/orders', 100, 1_048_576, 50_000, 10, null),
+      endpoint('shop', 'GET', '(unmatched)', 20, 0, 2_000, 20, 4),
     ],
-    summary: { totalBandwidth: 4_100_576, totalInbound: 1_048_576, totalOutbound: 3_052_000, totalRequests: 420, errorCount: 30, avgResponseTime: 2.5 },
+    summary: { totalBandwidth: 4_100_576, totalInbound: 1_048_576, totalOutbound: 3_052_000, totalRequests: 420, errorCount: 30, avgResponseTime: 2.5, p95ResponseTime: 6.5 },
   };
 
   it('formats bytes in binary units', () => {
@@ -192,7 +194,7 @@ describe('otel-bandwidth monitor against a query API', () => {
     const older = Fastify();
     const realtime: RealtimeResponse = {
       windowMinutes: 5, from: '2026-12-05T09:57:00.000Z', to: '2026-12-05T10:02:00.000Z', endpoints: [],
-      summary: { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0 },
+      summary: { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null },
     };
     const status: StatusResponse = {
       bufferSize: 0, lastPersist: null, status: 'healthy', streamLength: 0, pending: 0, lag: 0, consumers: 0, deadLetters: 0,

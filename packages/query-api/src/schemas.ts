@@ -17,6 +17,14 @@ export const RealtimeQuery = Type.Object({
 });
 export type RealtimeQuery = Static<typeof RealtimeQuery>;
 
+/** A latency percentile of the realtime window: null where the view has no duration buckets. */
+const realtimePercentile = (description: string) =>
+  Type.Union([Type.Number(), Type.Null()], {
+    description:
+      `${description}, ms, estimated from the window's duration buckets as /metrics/endpoints estimates p50/p95/p99; ` +
+      'null when the window has no bucket data (minutes written by an aggregator older than the buckets)',
+  });
+
 export const RealtimeEndpoint = Type.Object({
   service: Type.String(),
   endpoint: Type.String(),
@@ -30,6 +38,9 @@ export const RealtimeEndpoint = Type.Object({
   avgResponseTime: Type.Number({ description: 'ms' }),
   maxResponseTime: Type.Number({ description: 'ms' }),
   errorCount: Type.Integer(),
+  p50ResponseTime: realtimePercentile('the median'),
+  p95ResponseTime: realtimePercentile('the 95th percentile'),
+  p99ResponseTime: realtimePercentile('the 99th percentile'),
 });
 export type RealtimeEndpoint = Static<typeof RealtimeEndpoint>;
 
@@ -45,6 +56,7 @@ export const RealtimeResponse = Type.Object({
     totalRequests: Type.Integer(),
     errorCount: Type.Integer(),
     avgResponseTime: Type.Number({ description: 'ms, weighted by requests' }),
+    p95ResponseTime: realtimePercentile('the 95th percentile of all the endpoints\' requests'),
   }),
 });
 export type RealtimeResponse = Static<typeof RealtimeResponse>;

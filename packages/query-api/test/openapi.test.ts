@@ -70,5 +70,10 @@ describe('GET /openapi.json', () => {
     expect(Object.keys((answer?.properties?.endpoints as { items: { properties: Record<string, unknown> } }).items.properties)).toEqual(
       expect.arrayContaining(['p50', 'p95', 'p99', 'totalBandwidth', 'errorRate']),
     );
+    const realtime = doc.paths['/metrics/realtime']?.get.responses['200']?.content['application/json']?.schema?.properties;
+    const endpoint = (realtime?.endpoints as { items: { properties: Record<string, unknown> } }).items.properties;
+    expect(Object.keys(endpoint)).toEqual(expect.arrayContaining(['avgResponseTime', 'maxResponseTime', 'p50ResponseTime', 'p95ResponseTime', 'p99ResponseTime']));
+    expect(endpoint.p95ResponseTime).toMatchObject({ anyOf: [{ type: 'number' }, { type: 'null' }] });
+    expect(Object.keys((realtime?.summary as { properties: Record<string, unknown> }).properties)).toEqual(expect.arrayContaining(['avgResponseTime', 'p95ResponseTime']));
   });
 });

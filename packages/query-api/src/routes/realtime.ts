@@ -1,4 +1,4 @@
-import { MINUTE_MS, minuteStart, visitRealtimeHash } from '@otel-bandwidth/core';
+import { DurationTally, MINUTE_MS, durationQuantile, minuteStart, visitRealtimeHash } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { RealtimeQuery, RealtimeResponse, type RealtimeEndpoint } from '../schemas';
@@ -6,9 +6,22 @@ import { RealtimeQuery, RealtimeResponse, type RealtimeEndpoint } from '../schem
 interface Acc {
   endpoint: RealtimeEndpoint;
   durationSumMs: number;
+  /** the duration buckets, fastest and slowest request over the window's minutes */
+  durations: DurationTally;
 }
 
-/** Sums the minute buckets of the window; reads exactly `minutes` keys, never scans. */
+/** The q-quantile of a tally's durations; null when it has no bucket counts (a view written before them). */
+function quantileOf(t: DurationTally, q: number): number | null {
+  const d = t.distribution();
+  return d === undefined ? null : durationQuantile(d, q);
+}
+
+/**
+ * Sums the minute buckets of the window; reads exactly `minutes` keys, never scans. Percentiles
+ * are estimated as /metrics/endpoints estimates them, from the duration buckets summed over the
+ * window's minutes (and, for the summary, its endpoints), narrowed to the window's fastest and
+ * slowest request.
+ */
 export async function readRealtime(ctx: ApiContext, minutes: number, service: string | undefined, nowMs = Date.now()): Promise<RealtimeResponse> {
   const last = minuteStart(nowMs);
   const first = last - (minutes - 1) * MINUTE_MS;
@@ -18,7 +31,7 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   const series = new Map<string, Acc>();
   for (const [err, hash] of results) {
     if (err) throw err;
-    visitRealtimeHash((hash ?? {}) as Record<string, string>, (stat, identity, code, n) => {
+    visitRealtimeHash((hash ?? {}) as Record<string, string>, (stat, identity, code, n, bucket) => {
       if (service !== undefined && identity.service !== service) return;
       let acc = series.get(code);
       if (!acc) {
@@ -33,8 +46,12 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
             avgResponseTime: 0,
             maxResponseTime: 0,
             errorCount: 0,
+            p50ResponseTime: null,
+            p95ResponseTime: null,
+            p99ResponseTime: null,
           },
           durationSumMs: 0,
+          durations: new DurationTally(),
         };
         series.set(code, acc);
       }
@@ -47,17 +64,26 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
         case 'outboundWireBytes': e.totalOutboundWire += n; break;
         case 'errors': e.errorCount += n; break;
         case 'durationSumMs': acc.durationSumMs += n; break;
-        case 'maxDurationMs': e.maxResponseTime = Math.max(e.maxResponseTime, n); break;
+        case 'maxDurationMs': e.maxResponseTime = Math.max(e.maxResponseTime, n); acc.durations.addMax(n); break;
+        case 'minDurationMs': acc.durations.addMin(n); break;
+        case 'durationBucket': if (bucket !== undefined) acc.durations.addBucket(bucket, n); break;
       }
     });
   }
   const endpoints: RealtimeEndpoint[] = [];
   let durationSumMs = 0;
-  const summary = { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0 };
+  const durations = new DurationTally();
+  const summary: RealtimeResponse['summary'] = {
+    totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null,
+  };
   for (const acc of series.values()) {
     const e = acc.endpoint;
     e.avgResponseTime = e.totalRequests > 0 ? round3(acc.durationSumMs / e.totalRequests) : 0;
     e.maxResponseTime = round3(e.maxResponseTime);
+    e.p50ResponseTime = quantileOf(acc.durations, 0.5);
+    e.p95ResponseTime = quantileOf(acc.durations, 0.95);
+    e.p99ResponseTime = quantileOf(acc.durations, 0.99);
+    durations.addTally(acc.durations);
     endpoints.push(e);
     durationSumMs += acc.durationSumMs;
     summary.totalInbound += e.totalInbound;
@@ -67,6 +93,7 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   }
   summary.totalBandwidth = summary.totalInbound + summary.totalOutbound;
   summary.avgResponseTime = summary.totalRequests > 0 ? round3(durationSumMs / summary.totalRequests) : 0;
+  summary.p95ResponseTime = quantileOf(durations, 0.95);
   endpoints.sort((a, b) => b.totalInbound + b.totalOutbound - (a.totalInbound + a.totalOutbound) || a.endpoint.localeCompare(b.endpoint));
   return {
     windowMinutes: minutes,

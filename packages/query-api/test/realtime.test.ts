@@ -1,0 +1,151 @@
+/**
+ * GET /metrics/realtime over a realtime view the aggregator's writer filled, in a real Redis: the
+ * window's totals and latency percentiles, from duration buckets summed over minutes and series
+ * and narrowed to the window's fastest and slowest request; an endpoint of a view written without
+ * buckets (null percentiles); the service filter. MySQL is not read: the API's connection points
+ * at a port nothing listens on.
+ */
+import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
+import { DURATION_BOUNDARIES_MS, MINUTE_MS, minuteStart, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
+import { buildQueryApi, type RealtimeResponse } from '@otel-bandwidth/query-api';
+import { connectMysql, type MysqlConnection } from '@otel-bandwidth/storage';
+import type { FastifyInstance } from 'fastify';
+import { closedPort, createTestRedis, type TestRedis } from 'test-support';
+
+/** The clock of the writer and the API: half-way through a minute of the last hour. */
+const NOW = minuteStart(Date.now()) - 10 * MINUTE_MS + 30_000;
+/** The start of the window's minute `ago` minutes before the one now running. */
+const minute = (ago: number): number => minuteStart(NOW) - ago * MINUTE_MS;
+
+let r: TestRedis;
+let mysql: MysqlConnection;
+let api: FastifyInstance;
+
+/** A batch of `service`'s requests to <method> <route>, taking `ms` each, in the minute that starts at `atMs`. */
+function requests(service: string, method: string, route: string, atMs: number, ms: number[], outBytes = 0): MetricBatch {
+  const counts = new Array<number>(DURATION_BOUNDARIES_MS.length + 1).fill(0);
+  for (const d of ms) {
+    const i = DURATION_BOUNDARIES_MS.findIndex((b) => d <= b);
+    counts[i === -1 ? DURATION_BOUNDARIES_MS.length : i]! += 1;
+  }
+  const attributes = { 'http.request.method': method, 'http.route': route, 'http.response.status_code': 200 };
+  const at = { attributes, startTimeMs: atMs + 1000, endTimeMs: atMs + 2000, count: ms.length };
+  return {
+    batchId: `${service}:${method}:${route}:${atMs}`,
+    startTimeMs: atMs + 1000,
+    endTimeMs: atMs + 2000,
+    resource: { 'service.name': service },
+    metrics: [
+      {
+        name: 'http.server.request.duration', unit: 'ms', type: 'histogram', temporality: 'delta', boundaries: [...DURATION_BOUNDARIES_MS],
+        points: [{ ...at, sum: ms.reduce((s, d) => s + d, 0), min: Math.min(...ms), max: Math.max(...ms), bucketCounts: counts }],
+      },
+      { name: 'http.server.response.body.size', unit: 'By', type: 'histogram', temporality: 'delta', boundaries: [], points: [{ ...at, sum: outBytes, bucketCounts: [ms.length] }] },
+    ],
+  };
+}
+
+beforeAll(async () => {
+  r = await createTestRedis('query_api_realtime');
+  mysql = connectMysql(`mysql://root@127.0.0.1:${await closedPort()}/nothing`);
+  jest.spyOn(Date, 'now').mockReturnValue(NOW);
+  // two flushes, as two aggregators would write them
+  const first = new BatchRollup();
+  first.add(requests('shop', 'GET', '/a', minute(3), [2, 3, 12, 12, 40], 7000));
+  first.add(requests('shop', 'POST', '/b', minute(1), [0.3, 0.4], 200));
+  first.add(requests('other', 'GET', '/c', minute(2), [100, 100, 100, 100], 400));
+  // before the 5-minute window
+  first.add(requests('shop', 'GET', '/a', minute(5), [5000], 1));
+  await updateRealtimeView(r.redis, r.keys, first);
+  const second = new BatchRollup();
+  second.add(requests('shop', 'GET', '/a', minute(0), [20, 60], 3000));
+  await updateRealtimeView(r.redis, r.keys, second);
+  // a minute as an aggregator from before the duration buckets wrote it: no bucket, no minimum
+  const old = realtimeSeriesCode({ service: 'legacy', method: 'GET', endpoint: '/old', protocol: 'http' });
+  await r.redis.hset(r.keys.realtimeMinute(minute(2)), {
+    [realtimeField('requests', old)]: '3',
+    [realtimeField('outboundBytes', old)]: '300',
+    [realtimeField('durationSumMs', old)]: '30',
+    [realtimeField('maxDurationMs', old)]: '15',
+  });
+  api = buildQueryApi({ redis: r.redis, mysql, keyPrefix: r.prefix });
+});
+afterAll(async () => {
+  await api?.close();
+  jest.restoreAllMocks();
+  await mysql?.close().catch(() => undefined);
+  await r.cleanup();
+});
+
+async function realtime(query: string): Promise<RealtimeResponse> {
+  const res = await api.inject({ url: `/metrics/realtime?${query}` });
+  expect(res.statusCode).toBe(200);
+  return res.json() as RealtimeResponse;
+}
+
+const identity = (service: string, method: string, endpoint: string) => ({ service, method, endpoint, protocol: 'http', totalInbound: 0, totalInboundWire: 0, totalOutboundWire: 0, errorCount: 0 });
+
+describe('GET /metrics/realtime', () => {
+  it('gives each endpoint its percentiles from the buckets summed over the window, narrowed to its fastest and slowest request', async () => {
+    const body = await realtime('minutes=5');
+    expect([body.windowMinutes, body.from, body.to]).toEqual([5, new Date(minute(4)).toISOString(), new Date(minute(-1)).toISOString()]);
+    expect(body.endpoints).toEqual([
+      {
+        // two minutes, two flushes: (1, 2.5] 1, (2.5, 5] 1, (10, 25] 3, (25, 50] 1, (50, 75] 1; 2 to 60 ms.
+        // p50, rank 3.5: 1.5 of 3 in (10, 25]; p95 and p99, ranks 6.65 and 6.93: in (50, 75] cut at 60
+        ...identity('shop', 'GET', '/a'),
+        totalRequests: 7, totalOutbound: 10_000, avgResponseTime: 21.286, maxResponseTime: 60,
+        p50ResponseTime: 17.5, p95ResponseTime: 56.5, p99ResponseTime: 59.3,
+      },
+      {
+        // all four in (75, 100] ms, narrowed to 100-100
+        ...identity('other', 'GET', '/c'),
+        totalRequests: 4, totalOutbound: 400, avgResponseTime: 100, maxResponseTime: 100,
+        p50ResponseTime: 100, p95ResponseTime: 100, p99ResponseTime: 100,
+      },
+      {
+        // no bucket in the view: no percentile, the rest as before
+        ...identity('legacy', 'GET', '/old'),
+        totalRequests: 3, totalOutbound: 300, avgResponseTime: 10, maxResponseTime: 15,
+        p50ResponseTime: null, p95ResponseTime: null, p99ResponseTime: null,
+      },
+      {
+        // both in (0.25, 0.5] ms, narrowed to 0.3-0.4
+        ...identity('shop', 'POST', '/b'),
+        totalRequests: 2, totalOutbound: 200, avgResponseTime: 0.35, maxResponseTime: 0.4,
+        p50ResponseTime: 0.35, p95ResponseTime: 0.395, p99ResponseTime: 0.399,
+      },
+    ]);
+    // over the 13 requests with buckets (the legacy endpoint's 3 have none), 0.3 to 100 ms:
+    // rank 12.35, 3.35 of the 4 in (75, 100]
+    expect(body.summary).toEqual({
+      totalBandwidth: 10_900, totalInbound: 0, totalOutbound: 10_900, totalRequests: 16, errorCount: 0, avgResponseTime: 36.231, p95ResponseTime: 95.938,
+    });
+  });
+
+  it('narrows the endpoints and the summary percentile to the service asked for', async () => {
+    const shop = await realtime('minutes=5&service=shop');
+    expect(shop.endpoints.map((e) => [e.endpoint, e.p50ResponseTime, e.p95ResponseTime, e.p99ResponseTime])).toEqual([
+      ['/a', 17.5, 56.5, 59.3],
+      ['/b', 0.35, 0.395, 0.399],
+    ]);
+    // 9 requests, 0.3 to 60 ms: rank 8.55, 0.55 of the way through (50, 60]
+    expect(shop.summary).toMatchObject({ totalRequests: 9, p95ResponseTime: 55.5 });
+    expect((await realtime('minutes=5&service=other')).summary).toMatchObject({ totalRequests: 4, p95ResponseTime: 100 });
+    // a service whose minutes have no bucket: null, not 0
+    const legacy = await realtime('minutes=5&service=legacy');
+    expect(legacy.summary).toMatchObject({ totalRequests: 3, avgResponseTime: 10, p95ResponseTime: null });
+    // nothing in the window: null too
+    expect((await realtime('minutes=5&service=nobody')).summary).toMatchObject({ totalRequests: 0, p95ResponseTime: null });
+  });
+
+  it('counts only the window\'s minutes: a shorter one leaves the older requests out', async () => {
+    // the last two minutes: /a's 20 and 60 ms (its p50 is the one in (10, 25], which the
+    // window's fastest, 20 ms, narrows to (20, 25]), /b's 0.3 and 0.4
+    const recent = await realtime('minutes=2&service=shop');
+    expect(recent.endpoints.map((e) => [e.endpoint, e.totalRequests, e.p50ResponseTime, e.p99ResponseTime])).toEqual([
+      ['/a', 2, 25, 59.8],
+      ['/b', 2, 0.35, 0.399],
+    ]);
+  });
+});
