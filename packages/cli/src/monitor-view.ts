@@ -1,8 +1,8 @@
 /**
  * What `otel-bandwidth monitor` shows, as lines of text: the pipeline's state (/metrics/status),
  * the open alerts (/metrics/alerts) and the last minutes' traffic (/metrics/realtime), its top
- * endpoints by bandwidth. Pure: the command fetches, this renders, so the rendering is tested with
- * exact numbers.
+ * endpoints by bandwidth with their average, p95 and slowest latency. Pure: the command fetches,
+ * this renders, so the rendering is tested with exact numbers.
  */
 import { formatRate } from '@otel-bandwidth/aggregator';
 import type { Alert, AlertsResponse, RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
@@ -108,6 +108,9 @@ function alertLines(alerts: MonitorFrame['alerts'], nowMs: number): string[] {
   ];
 }
 
+/** A latency in ms; '-' for none (a window without duration buckets, or an API older than the percentiles, which leaves the field out). */
+const latency = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : ms.toFixed(2));
+
 /** Bandwidth of an endpoint or summary: what it received and sent (bodies). */
 const bandwidthOf = (e: Pick<RealtimeEndpoint, 'totalInbound' | 'totalOutbound'>): number => e.totalInbound + e.totalOutbound;
 
@@ -120,7 +123,8 @@ function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: nu
   const lines = [
     `Last ${realtime.windowMinutes} min  ${formatBytes(s.totalBandwidth / seconds)}/s (in ${formatBytes(s.totalInbound / seconds)}/s, ` +
       `out ${formatBytes(s.totalOutbound / seconds)}/s)   ${(s.totalRequests / seconds).toFixed(1)} req/s   ` +
-      `errors ${errorRate.toFixed(1)} %   avg ${s.avgResponseTime.toFixed(2)} ms`,
+      `errors ${errorRate.toFixed(1)} %   avg ${s.avgResponseTime.toFixed(2)} ms` +
+      (typeof s.p95ResponseTime === 'number' ? `   p95 ${latency(s.p95ResponseTime)} ms` : ''),
     '',
   ];
   if (realtime.endpoints.length === 0) {
@@ -133,7 +137,7 @@ function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: nu
   lines.push(`Top ${shown.length} of ${realtime.endpoints.length} endpoints by bandwidth (request and response bodies)`);
   lines.push(
     ...table(
-      ['SERVICE', 'METHOD', 'ENDPOINT', 'REQUESTS', 'IN', 'OUT', 'SHARE', 'ERRORS', 'AVG MS', 'MAX MS'],
+      ['SERVICE', 'METHOD', 'ENDPOINT', 'REQUESTS', 'IN', 'OUT', 'SHARE', 'ERRORS', 'AVG MS', 'P95 MS', 'MAX MS'],
       shown.map((e) => [
         e.service,
         e.method,
@@ -144,9 +148,10 @@ function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: nu
         `${s.totalBandwidth === 0 ? '0.0' : ((bandwidthOf(e) / s.totalBandwidth) * 100).toFixed(1)} %`,
         count(e.errorCount),
         e.avgResponseTime.toFixed(2),
+        latency(e.p95ResponseTime),
         e.maxResponseTime.toFixed(2),
       ]),
-      new Set([3, 4, 5, 6, 7, 8, 9]),
+      new Set([3, 4, 5, 6, 7, 8, 9, 10]),
     ),
   );
   return lines;

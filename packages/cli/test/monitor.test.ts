@@ -38,7 +38,7 @@ describe('the monitor view', () => {
     from: '2026-12-05T09:57:00.000Z',
     to: '2026-12-05T10:02:00.000Z',
     endpoints: [
-      endpoint('shop', 'GET', '/api/products', 300, 0, 3_000_000, 0, 7.125),
+      endpoint('shop', 'GET', '/api/products', 300, 0, 3_000_000, 0, 7.25),
       // written before the realtime view kept duration buckets
       endpoint('shop', 'POST', '/api/orders', 100, 1_048_576, 50_000, 10, null),
       endpoint('shop', 'GET', '(unmatched)', 20, 0, 2_000, 20, 4),
@@ -58,12 +58,13 @@ describe('the monitor view', () => {
       '',
       'Pipeline    WARNING   backlog 3 entries (oldest 95 s)   aggregators 0 active   dead-lettered 2   last persist 10 s ago',
       '  ! no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)',
-      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms',
+      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms   p95 6.50 ms',
       '',
       'Top 2 of 3 endpoints by bandwidth (request and response bodies)',
-      'SERVICE  METHOD  ENDPOINT       REQUESTS        IN       OUT   SHARE  ERRORS  AVG MS  MAX MS',
-      'shop     GET     /api/products       300       0 B  2.86 MiB  73.2 %       0    2.50   10.00',
-      'shop     POST    /api/orders         100  1.00 MiB  48.8 KiB  26.8 %      10    2.50   10.00',
+      // no p95 where the window has no duration buckets
+      'SERVICE  METHOD  ENDPOINT       REQUESTS        IN       OUT   SHARE  ERRORS  AVG MS  P95 MS  MAX MS',
+      'shop     GET     /api/products       300       0 B  2.86 MiB  73.2 %       0    2.50    7.25   10.00',
+      'shop     POST    /api/orders         100  1.00 MiB  48.8 KiB  26.8 %      10    2.50       -   10.00',
     ]);
   });
 
@@ -93,11 +94,11 @@ describe('the monitor view', () => {
       '  CRITICAL  shop-egress    shop GET /api/products      3.05 MiB/s    976.56 KiB/s  10:00:10 (50 s ago)',
       '  HIGH      shop-requests  shop                    450 requests/s  150 requests/s  08:31:00 (90 min ago)',
       '  MEDIUM    all-ingress    all services                 5,000,000               -  2026-12-04 22:30 (11.5 h ago)',
-      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms',
+      'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms   p95 6.50 ms',
       '',
       'Top 1 of 3 endpoints by bandwidth (request and response bodies)',
-      'SERVICE  METHOD  ENDPOINT       REQUESTS   IN       OUT   SHARE  ERRORS  AVG MS  MAX MS',
-      'shop     GET     /api/products       300  0 B  2.86 MiB  73.2 %       0    2.50   10.00',
+      'SERVICE  METHOD  ENDPOINT       REQUESTS   IN       OUT   SHARE  ERRORS  AVG MS  P95 MS  MAX MS',
+      'shop     GET     /api/products       300  0 B  2.86 MiB  73.2 %       0    2.50    7.25   10.00',
     ]);
   });
 
@@ -112,6 +113,28 @@ describe('the monitor view', () => {
     const without = renderMonitor(frame);
     expect(without).toEqual(renderMonitor({ ...frame, alerts: { alerts: [], open: 0 } }).filter((l) => !l.startsWith('Alerts')));
     expect(without[4]).toMatch(/^Last 5 min /);
+  });
+
+  it('shows no p95 for a window without duration buckets, or from an API older than the percentiles', () => {
+    const frame = { apiUrl: 'http://api:4040', nowMs: Date.parse('2026-12-05T10:01:00Z'), status, top: 1, intervalSeconds: 2, live: false };
+    const withoutBuckets: RealtimeResponse = {
+      ...realtime,
+      endpoints: realtime.endpoints.map((e) => ({ ...e, p50ResponseTime: null, p95ResponseTime: null, p99ResponseTime: null })),
+      summary: { ...realtime.summary, p95ResponseTime: null },
+    };
+    // the JSON of an older API: the fields are missing altogether
+    const older = JSON.parse(
+      JSON.stringify(realtime, (key, value: unknown) => (['p50ResponseTime', 'p95ResponseTime', 'p99ResponseTime'].includes(key) ? undefined : value)),
+    ) as RealtimeResponse;
+    for (const view of [renderMonitor({ ...frame, realtime: withoutBuckets }), renderMonitor({ ...frame, realtime: older })]) {
+      expect(view.slice(4)).toEqual([
+        'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms',
+        '',
+        'Top 1 of 3 endpoints by bandwidth (request and response bodies)',
+        'SERVICE  METHOD  ENDPOINT       REQUESTS   IN       OUT   SHARE  ERRORS  AVG MS  P95 MS  MAX MS',
+        'shop     GET     /api/products       300  0 B  2.86 MiB  73.2 %       0    2.50       -   10.00',
+      ]);
+    }
   });
 
   it('says the API is down in one line', () => {
@@ -178,12 +201,13 @@ describe('otel-bandwidth monitor against a query API', () => {
       expect(lines[2]).toMatch(/^Pipeline {4}HEALTHY {3}backlog 0 entries {3}aggregators 0 active {3}dead-lettered 0 {3}last persist \d+ s ago$/);
       expect(lines.slice(3, 5)).toEqual(['Alerts      1 open', '  SEVERITY  RULE            WHERE               VALUE     THRESHOLD  OPENED']);
       expect(lines[5]).toMatch(/^ {2}CRITICAL {2}watched-egress {2}watched GET \/big {2}4 MiB\/s {2}976\.56 KiB\/s {2}.+ \(\d+ s ago\)$/);
-      expect(lines[6]).toMatch(/^Last 5 min {2}.+\/s \(in .+\/s, out .+\/s\) {3}\d+\.\d req\/s {3}errors 60\.0 % {3}avg 5\.00 ms$/);
+      // p95 of the 10 requests: rank 9.5, 3.5 of the 4 in (5, 10] ms cut at the slowest, 8 ms
+      expect(lines[6]).toMatch(/^Last 5 min {2}.+\/s \(in .+\/s, out .+\/s\) {3}\d+\.\d req\/s {3}errors 60\.0 % {3}avg 5\.00 ms {3}p95 7\.63 ms$/);
       expect(lines.slice(8, 12)).toEqual([
         'Top 2 of 2 endpoints by bandwidth (request and response bodies)',
-        'SERVICE  METHOD  ENDPOINT  REQUESTS     IN       OUT    SHARE  ERRORS  AVG MS  MAX MS',
-        'watched  GET     /big             4    0 B  4.00 MiB  100.0 %       0    8.00    8.00',
-        'watched  GET     /small           6  600 B      60 B    0.0 %       6    3.00    3.00',
+        'SERVICE  METHOD  ENDPOINT  REQUESTS     IN       OUT    SHARE  ERRORS  AVG MS  P95 MS  MAX MS',
+        'watched  GET     /big             4    0 B  4.00 MiB  100.0 %       0    8.00    8.00    8.00',
+        'watched  GET     /small           6  600 B      60 B    0.0 %       6    3.00    3.00    3.00',
       ]);
     } finally {
       await api.close();
@@ -192,9 +216,10 @@ describe('otel-bandwidth monitor against a query API', () => {
 
   it('shows no alerts section, and no error, when the API is older than /metrics/alerts (404)', async () => {
     const older = Fastify();
-    const realtime: RealtimeResponse = {
+    // older than the percentiles too
+    const realtime: Omit<RealtimeResponse, 'summary'> & { summary: Omit<RealtimeResponse['summary'], 'p95ResponseTime'> } = {
       windowMinutes: 5, from: '2026-12-05T09:57:00.000Z', to: '2026-12-05T10:02:00.000Z', endpoints: [],
-      summary: { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null },
+      summary: { totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0 },
     };
     const status: StatusResponse = {
       bufferSize: 0, lastPersist: null, status: 'healthy', streamLength: 0, pending: 0, lag: 0, consumers: 0, deadLetters: 0,

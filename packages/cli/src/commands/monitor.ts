@@ -108,7 +108,7 @@ Shows, from the query API, the pipeline's state (/metrics/status: backlog, its a
 aggregators, dead letters, the last persist and any problem), the open alerts (/metrics/alerts:
 the 5 newest, their severity, rule, what they watch, value and threshold a second, since when)
 and the last minutes' traffic (/metrics/realtime: bandwidth, requests and errors a second, average
-latency, and the endpoints that cost the most bandwidth). On a terminal it redraws every --interval seconds until q or Ctrl-C;
+and p95 latency, and the endpoints that cost the most bandwidth). On a terminal it redraws every --interval seconds until q or Ctrl-C;
 otherwise, or with --once, it prints one view and exits: status 1 when the API cannot be read.
 
   --api URL        the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
