@@ -127,6 +127,12 @@
     );
   }
 
+  /**
+   * A realtime latency with two decimals, as the average beside it; '–' for none: a window
+   * without duration buckets (null), or an API older than the percentiles (no field).
+   */
+  const fixedMs = (v) => (v === null || v === undefined ? '–' : v.toFixed(2));
+
   function renderRealtime(r, now) {
     learnServices(r.endpoints.map((e) => e.service));
     const s = r.summary;
@@ -139,6 +145,7 @@
     $('tile-requests').textContent = `${(s.totalRequests / seconds).toFixed(1)}/s`;
     $('tile-errors').textContent = `${(s.totalRequests === 0 ? 0 : (s.errorCount / s.totalRequests) * 100).toFixed(1)} %`;
     $('tile-latency').textContent = `${s.avgResponseTime.toFixed(2)} ms`;
+    $('tile-p95').textContent = s.p95ResponseTime === null || s.p95ResponseTime === undefined ? '–' : `${fixedMs(s.p95ResponseTime)} ms`;
     const bandwidthOf = (e) => e.totalInbound + e.totalOutbound;
     const top = [...r.endpoints]
       .sort((a, b) => bandwidthOf(b) - bandwidthOf(a) || b.totalRequests - a.totalRequests || a.endpoint.localeCompare(b.endpoint))
@@ -156,6 +163,7 @@
       td.append(bar, `${share.toFixed(1)} %`);
       cell(tr, count(e.errorCount), 'num');
       cell(tr, e.avgResponseTime.toFixed(2), 'num');
+      cell(tr, fixedMs(e.p95ResponseTime), 'num');
       cell(tr, e.maxResponseTime.toFixed(2), 'num');
     });
   }

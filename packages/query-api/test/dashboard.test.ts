@@ -8,7 +8,7 @@
  * Chromium: Debian's /usr/bin/chromium (apt-get install chromium), or CHROMIUM_PATH.
  */
 import fs from 'node:fs';
-import { MINUTE_MS, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
+import { MINUTE_MS, realtimeBucketField, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import { bandwidthAlerts, connectMysql, metricsHourly, metricsUsersHourly } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
@@ -27,11 +27,16 @@ let api: FastifyInstance;
 let apiUrl: string;
 let browser: Browser;
 
-async function realtimeMinute(minuteStartMs: number, series: Array<{ service: string; method: string; endpoint: string; stats: Record<string, number> }>): Promise<void> {
+/** A minute of the realtime view: each series' stats, and its duration bucket counts by index. */
+async function realtimeMinute(
+  minuteStartMs: number,
+  series: Array<{ service: string; method: string; endpoint: string; stats: Record<string, number>; buckets?: Record<number, number> }>,
+): Promise<void> {
   const key = r.keys.realtimeMinute(minuteStartMs);
   for (const s of series) {
     const code = realtimeSeriesCode({ service: s.service, method: s.method, endpoint: s.endpoint, protocol: 'http' });
     for (const [stat, value] of Object.entries(s.stats)) await r.redis.hset(key, realtimeField(stat as Parameters<typeof realtimeField>[0], code), String(value));
+    for (const [index, count] of Object.entries(s.buckets ?? {})) await r.redis.hset(key, realtimeBucketField(Number(index), code), String(count));
   }
   await r.redis.expire(key, 3600);
 }
@@ -40,14 +45,16 @@ beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   db = await createTestDatabase('query_api_dashboard');
   r = await createTestRedis('query-api-dashboard');
-  // the window's minutes: 09:57 ... 10:01; 09:56 is outside it
+  // the window's minutes: 09:57 ... 10:01; 09:56 is outside it. Duration buckets by index:
+  // 4 (1, 2.5] ms, 5 (2.5, 5], 6 (5, 10], 8 (25, 50]; POST /api/orders has none, as an aggregator
+  // from before the buckets wrote it
   await realtimeMinute(NOW - 4 * MINUTE_MS, [
-    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 200, outboundBytes: 2_000_000, durationSumMs: 500, maxDurationMs: 9 } },
+    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 200, outboundBytes: 2_000_000, durationSumMs: 500, minDurationMs: 1.5, maxDurationMs: 9 }, buckets: { 4: 180, 6: 20 } },
     { service: 'shop', method: 'POST', endpoint: '/api/orders', stats: { requests: 100, inboundBytes: 1_048_576, outboundBytes: 50_000, errors: 10, durationSumMs: 400, maxDurationMs: 12 } },
   ]);
   await realtimeMinute(NOW, [
-    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 100, outboundBytes: 1_000_000, durationSumMs: 250, maxDurationMs: 7 } },
-    { service: 'admin', method: 'GET', endpoint: HOSTILE, stats: { requests: 20, outboundBytes: 100_000, durationSumMs: 100, maxDurationMs: 30 } },
+    { service: 'shop', method: 'GET', endpoint: '/api/products', stats: { requests: 100, outboundBytes: 1_000_000, durationSumMs: 250, minDurationMs: 1.2, maxDurationMs: 7 }, buckets: { 4: 95, 5: 5 } },
+    { service: 'admin', method: 'GET', endpoint: HOSTILE, stats: { requests: 20, outboundBytes: 100_000, durationSumMs: 100, minDurationMs: 3, maxDurationMs: 30 }, buckets: { 5: 18, 8: 2 } },
   ]);
   await realtimeMinute(NOW - 5 * MINUTE_MS, [{ service: 'shop', method: 'GET', endpoint: '/old', stats: { requests: 1, outboundBytes: 999_999_999 } }]);
   const hour = (h: number): Date => new Date(Math.floor(NOW / HOUR) * HOUR - h * HOUR);
@@ -142,17 +149,20 @@ describe('the web dashboard', () => {
     expect(page.url()).toBe(`${apiUrl}/dashboard`);
     expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
     expect(await page.locator('#pipeline-figures').innerText()).toBe('backlog 0 entries · aggregators 0 active · dead-lettered 0 · last persist never');
-    // 4,198,576 bytes over the 240 s of the window that have passed
-    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+    // 4,198,576 bytes over the 240 s of the window that have passed; the p95 of the 320 requests
+    // with buckets: rank 304, 6 of the 20 in (5, 10] ms
+    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
     expect(await page.locator('#alerts-count').innerText()).toBe('(2)');
     expect(await rows(page, '#alerts-table')).toEqual([
       ['CRITICAL', 'all-errors', 'all services', '0.000412 errors/s', '0.0002 errors/s', '10:00:30 (30 s ago)', 'error rate of all traffic 0.000412 errors/s'],
       ['HIGH', 'shop-egress', 'shop GET /api/products', '12.5 KiB/s', '10.0 KiB/s', '09:59:30 (90 s ago)', 'outbound bandwidth of GET /api/products (shop) 12.5 KiB/s over 5 min, above 10 KiB/s (rule shop-egress)'],
     ]);
+    // p95 from the window's buckets: GET /api/products' rank 285, 5 of the 20 in (5, 10] ms cut at
+    // its slowest, 9 ms; the hostile one's rank 19, 1 of the 2 in (25, 50] cut at 30 ms
     expect(await rows(page, '#endpoints-table')).toEqual([
-      ['shop', 'GET', '/api/products', '300', '0 B', '2.86 MiB', '71.5 %', '0', '2.50', '9.00'],
-      ['shop', 'POST', '/api/orders', '100', '1.00 MiB', '48.8 KiB', '26.2 %', '10', '4.00', '12.00'],
-      ['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '2.4 %', '0', '5.00', '30.00'],
+      ['shop', 'GET', '/api/products', '300', '0 B', '2.86 MiB', '71.5 %', '0', '2.50', '6.00', '9.00'],
+      ['shop', 'POST', '/api/orders', '100', '1.00 MiB', '48.8 KiB', '26.2 %', '10', '4.00', '–', '12.00'],
+      ['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '2.4 %', '0', '5.00', '27.50', '30.00'],
     ]);
     // the endpoint's name is text: its markup never ran
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
@@ -191,8 +201,8 @@ describe('the web dashboard', () => {
     const before = Number(await page.evaluate(() => document.body.dataset.refreshed));
     await page.locator('#service').selectOption('admin');
     await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
-    expect(await rows(page, '#endpoints-table')).toEqual([['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '100.0 %', '0', '5.00', '30.00']]);
-    expect(await texts(page, '.tile .value')).toEqual(['417 B/s', '0 B/s', '417 B/s', '0.1/s', '0.0 %', '5.00 ms']);
+    expect(await rows(page, '#endpoints-table')).toEqual([['admin', 'GET', HOSTILE, '20', '0 B', '97.7 KiB', '100.0 %', '0', '5.00', '27.50', '30.00']]);
+    expect(await texts(page, '.tile .value')).toEqual(['417 B/s', '0 B/s', '417 B/s', '0.1/s', '0.0 %', '5.00 ms', '27.50 ms']);
     // admin's own alerts (none) and those over all services
     expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
     expect((await rows(page, '#alerts-table')).map((row) => row[1])).toEqual(['all-errors']);
@@ -228,7 +238,7 @@ describe('the web dashboard', () => {
     await page.locator('#live').check();
     await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
     expect((await texts(page, '#errors p')).sort()).toEqual(['/metrics/alerts answered 503: MySQL at x does not answer (ETIMEDOUT)', '/metrics/users did not answer in 4 s']);
-    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+    expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
     // the same filter as the figures they show: kept, and marked stale
     expect(await page.locator('section.stale').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'users']);
     expect(await page.locator('section.cleared').count()).toBe(0);
@@ -251,7 +261,7 @@ describe('the web dashboard', () => {
         ),
       );
       expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
-      expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms']);
+      expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
       expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC; never complete');
       // the panels MySQL feeds say they have nothing, rather than show figures of another answer
       expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'latency', 'users']);
