@@ -7,8 +7,8 @@ export const apiCommand: Command = {
   summary: 'serve the query API',
   help: `Usage: otel-bandwidth api
 
-Serves GET /metrics/realtime, /metrics/hourly, /metrics/hours, /metrics/endpoints (with p50/p95/p99),
-/metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
+Serves GET /metrics/realtime and /metrics/endpoints (both with p50/p95/p99), /metrics/hourly,
+/metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
 the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter.
 
 ${ENVIRONMENT_HELP}
