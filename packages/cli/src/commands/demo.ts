@@ -20,6 +20,7 @@ import { connectCheckedMysql, connectRedis } from '../backing-services';
 import { readOptions, wantsHelp, type Command } from '../command';
 import { printComparison, type ComparisonRow } from '../comparison-table';
 import { printLatency } from '../latency-table';
+import { progressBar } from '../progress-bar';
 import { driveTraffic, type TrafficTarget } from '../traffic-generator';
 
 const DEMO_DATABASE = 'otel_bandwidth_demo';
@@ -145,11 +146,6 @@ function startShop(appPath: string, redisUrl: string, keyPrefix: string): Promis
   });
 }
 
-function progressBar(elapsedMs: number, totalMs: number, requests: number): string {
-  const width = 30;
-  const done = Math.min(width, Math.round((elapsedMs / totalMs) * width));
-  return `  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${(elapsedMs / 1000).toFixed(1).padStart(5)} s  ${requests.toLocaleString('en-US')} requests`;
-}
 
 export const demoCommand: Command = {
   name: 'demo',

@@ -1,4 +1,5 @@
 import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
+import { fetchJson } from '../api-json';
 import { readOptions, wantsHelp, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
@@ -45,42 +46,6 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the API's URL "${opts.apiUrl}" must be http: or https:`);
   opts.apiUrl = opts.apiUrl.replace(/\/+$/, '');
   return opts;
-}
-
-/**
- * One endpoint's JSON, or why not: the API down (and where), or its own error message; undefined
- * when `optional` and the API answers 404 (one older than the endpoint).
- */
-async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }>;
-async function fetchJson<T>(url: string, timeoutMs: number, quit: AbortSignal | undefined, optional: true): Promise<T | { error: string } | undefined>;
-async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal, optional = false): Promise<T | { error: string } | undefined> {
-  let res: Response;
-  try {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    res = await fetch(url, { signal: quit === undefined ? timeout : AbortSignal.any([timeout, quit]) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-    if ((err as Error).name === 'TimeoutError') {
-      // it took the connection: up, but stuck (on a store behind it, say)
-      return { error: `the API at ${new URL(url).origin} did not answer ${new URL(url).pathname} within ${timeoutMs} ms; its GET /healthz says whether Redis and MySQL answer it` };
-    }
-    const why =
-      typeof cause?.code === 'string'
-          ? cause.code
-          : typeof cause?.message === 'string'
-            ? cause.message
-            : (err as Error).message;
-    return { error: `the API at ${new URL(url).origin} does not answer (${why}); start it with \`otel-bandwidth api\` or point --api at it` };
-  }
-  if (optional && res.status === 404) {
-    await res.body?.cancel().catch(() => undefined);
-    return undefined;
-  }
-  const body = (await res.json().catch(() => undefined)) as (T & { message?: unknown }) | undefined;
-  if (!res.ok || body === undefined) {
-    return { error: `${new URL(url).pathname} answered ${res.status}${typeof body?.message === 'string' ? `: ${body.message}` : ''}` };
-  }
-  return body;
 }
 
 async function frameOf(opts: MonitorOptions, live: boolean, quit?: AbortSignal): Promise<MonitorFrame> {

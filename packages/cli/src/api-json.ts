@@ -1,0 +1,39 @@
+/**
+ * Reading the query API's JSON from the commands that are its clients (monitor, loadtest): one
+ * answer or why not, in words a user can act on, never a thrown error.
+ */
+/**
+ * One endpoint's JSON, or why not: the API down (and where), or its own error message; undefined
+ * when `optional` and the API answers 404 (one older than the endpoint).
+ */
+export async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }>;
+export async function fetchJson<T>(url: string, timeoutMs: number, quit: AbortSignal | undefined, optional: true): Promise<T | { error: string } | undefined>;
+export async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal, optional = false): Promise<T | { error: string } | undefined> {
+  let res: Response;
+  try {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    res = await fetch(url, { signal: quit === undefined ? timeout : AbortSignal.any([timeout, quit]) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    if ((err as Error).name === 'TimeoutError') {
+      // it took the connection: up, but stuck (on a store behind it, say)
+      return { error: `the API at ${new URL(url).origin} did not answer ${new URL(url).pathname} within ${timeoutMs} ms; its GET /healthz says whether Redis and MySQL answer it` };
+    }
+    const why =
+      typeof cause?.code === 'string'
+          ? cause.code
+          : typeof cause?.message === 'string'
+            ? cause.message
+            : (err as Error).message;
+    return { error: `the API at ${new URL(url).origin} does not answer (${why}); start it with \`otel-bandwidth api\` or point --api at it` };
+  }
+  if (optional && res.status === 404) {
+    await res.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  const body = (await res.json().catch(() => undefined)) as (T & { message?: unknown }) | undefined;
+  if (!res.ok || body === undefined) {
+    return { error: `${new URL(url).pathname} answered ${res.status}${typeof body?.message === 'string' ? `: ${body.message}` : ''}` };
+  }
+  return body;
+}
