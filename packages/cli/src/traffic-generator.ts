@@ -3,13 +3,18 @@
  * endpoint: the independent count the pipeline's numbers are compared with.
  */
 import http from 'node:http';
+import https from 'node:https';
 
 export interface TrafficTarget {
   /** the route template the server should report */
   endpoint: string;
   method: string;
   path: () => string;
-  body?: () => string;
+  body?: () => string | Buffer;
+  /** the body's content-type (default application/json) */
+  contentType?: string;
+  /** more request headers */
+  headers?: Readonly<Record<string, string>>;
   weight: number;
 }
 
@@ -50,7 +55,7 @@ function send(agent: http.Agent, base: URL, t: TrafficTarget, user: string | und
   return new Promise((resolve, reject) => {
     const body = t.body?.();
     const started = performance.now();
-    const req = http.request(
+    const req = (base.protocol === 'https:' ? https : http).request(
       {
         host: base.hostname,
         port: base.port,
@@ -58,7 +63,8 @@ function send(agent: http.Agent, base: URL, t: TrafficTarget, user: string | und
         path: t.path(),
         agent,
         headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...t.headers,
+          ...(body === undefined ? {} : { 'content-type': t.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) }),
           ...(user === undefined ? {} : { 'x-user-id': user }),
         },
       },
@@ -80,17 +86,20 @@ export interface TrafficResult {
   endpoints: EndpointCount[];
   /** distinct user ids sent */
   users: number;
+  /** why the first request that failed did (a connection refused, reset ...), if one did */
+  firstFailure?: string;
 }
 
 export async function driveTraffic(options: TrafficOptions): Promise<TrafficResult> {
   const base = new URL(options.baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const agent = new (base.protocol === 'https:' ? https : http).Agent({ keepAlive: true, maxSockets: options.concurrency });
   const counts = new Map<string, EndpointCount>();
   const total = options.targets.reduce((s, t) => s + t.weight, 0);
   const start = performance.now();
   const deadline = start + options.durationMs;
   let requests = 0;
   const usersSeen = new Set<string>();
+  let firstFailure: string | undefined;
   const progress = setInterval(() => options.onProgress?.(performance.now() - start, requests), 200);
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
@@ -111,8 +120,9 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
         c.latencySumMs += r.ms;
         c.latenciesMs.push(r.ms);
         requests++;
-      } catch {
+      } catch (err) {
         c.failures++;
+        firstFailure ??= (err as { code?: string }).code ?? (err as Error).message;
       }
     }
   };
@@ -123,5 +133,5 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
     options.onProgress?.(Math.min(performance.now() - start, options.durationMs), requests);
     agent.destroy();
   }
-  return { endpoints: [...counts.values()], users: usersSeen.size };
+  return { endpoints: [...counts.values()], users: usersSeen.size, ...(firstFailure === undefined ? {} : { firstFailure }) };
 }
