@@ -4,10 +4,11 @@ import type { Command } from './command';
 import { aggregatorCommand } from './commands/aggregator';
 import { apiCommand } from './commands/api';
 import { demoCommand } from './commands/demo';
+import { loadtestCommand } from './commands/loadtest';
 import { migrateCommand } from './commands/migrate';
 import { monitorCommand } from './commands/monitor';
 
-const COMMANDS: Command[] = [migrateCommand, aggregatorCommand, apiCommand, monitorCommand, demoCommand];
+const COMMANDS: Command[] = [migrateCommand, aggregatorCommand, apiCommand, monitorCommand, demoCommand, loadtestCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
