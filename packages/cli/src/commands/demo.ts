@@ -17,7 +17,7 @@ import { buildQueryApi, DEFAULT_API_PORT, type EndpointsResponse, type HourlyRow
 import { dropDatabase, migrate } from '@otel-bandwidth/storage';
 import type Redis from 'ioredis';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
-import { readOptions, wantsHelp, type Command } from '../command';
+import { helpOrOptions, readOptions, type Command } from '../command';
 import { printComparison, type ComparisonRow } from '../comparison-table';
 import { printLatency } from '../latency-table';
 import { progressBar } from '../progress-bar';
@@ -169,17 +169,8 @@ Environment:
   MYSQL_URL                      the MySQL or MariaDB server and its user (default mysql://root@127.0.0.1:3306)
   OTEL_BANDWIDTH_API_PORT        query API port (default ${DEFAULT_API_PORT}; a free one if taken)`,
   async run(args) {
-    if (wantsHelp(args)) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
-    let opts: DemoOptions;
-    try {
-      opts = parseDemoArgs(args);
-    } catch (err) {
-      process.stderr.write(`otel-bandwidth demo: ${(err as Error).message}\n`);
-      return 2;
-    }
+    const opts = helpOrOptions(this, args, () => parseDemoArgs(args));
+    if ('exitCode' in opts) return opts.exitCode;
     const env = new EnvReader();
     const redisUrl = env.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis', 'rediss']);
     const serverUrl = env.url('MYSQL_URL', DEFAULT_MYSQL_URL, ['mysql', 'mariadb']);

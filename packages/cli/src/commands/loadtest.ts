@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { DEFAULT_API_PORT, type HourlyRow, type StatusResponse } from '@otel-bandwidth/query-api';
 import { fetchJson } from '../api-json';
-import { readOptions, wantsHelp, type Command } from '../command';
+import { helpOrOptions, readOptions, type Command } from '../command';
 import { nearestRank } from '../latency-table';
 import { parseHeader, parseRequestSpec, type PlannedRequest } from '../load-plan';
 import { progressBar } from '../progress-bar';
@@ -42,13 +42,7 @@ export function parseLoadtestArgs(args: readonly string[], env: NodeJS.ProcessEn
   const opts = { durationSeconds: 30, connections: 16, waitSeconds: 180 };
   const requests: PlannedRequest[] = [];
   const headers: Record<string, string> = {};
-  readOptions('loadtest', args, (a, value) => {
-    const whole = (min: number, max: number): number => {
-      const v = value();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${a} must be a whole number from ${min} to ${max}, got "${v}"`);
-      return n;
-    };
+  readOptions('loadtest', args, (a, value, whole) => {
     if (a === '--target') target = value();
     else if (a === '--service') service = value();
     else if (a === '--api') apiUrl = value();
@@ -291,17 +285,8 @@ them within --wait. The service must have no other traffic meanwhile.
 Environment:
   OTEL_BANDWIDTH_API_URL         the query API's URL`,
   async run(args) {
-    if (wantsHelp(args)) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
-    let opts: LoadtestOptions;
-    try {
-      opts = parseLoadtestArgs(args, process.env);
-    } catch (err) {
-      process.stderr.write(`otel-bandwidth loadtest: ${(err as Error).message}\n`);
-      return 2;
-    }
+    const opts = helpOrOptions(this, args, () => parseLoadtestArgs(args, process.env));
+    if ('exitCode' in opts) return opts.exitCode;
     return runLoadtest(
       opts,
       (line) => process.stdout.write(`${line}\n`),

@@ -1,6 +1,6 @@
 import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
 import { fetchJson } from '../api-json';
-import { readOptions, wantsHelp, type Command } from '../command';
+import { helpOrOptions, readOptions, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
 interface MonitorOptions {
@@ -21,13 +21,7 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     intervalSeconds: 2,
     once: false,
   };
-  readOptions('monitor', args, (a, value) => {
-    const whole = (min: number, max: number): number => {
-      const v = value();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${a} must be a whole number from ${min} to ${max}, got "${v}"`);
-      return n;
-    };
+  readOptions('monitor', args, (a, value, whole) => {
     if (a === '--api') opts.apiUrl = value();
     else if (a === '--minutes') opts.minutes = whole(1, 60);
     else if (a === '--service') opts.service = value();
@@ -86,17 +80,8 @@ otherwise, or with --once, it prints one view and exits: status 1 when the API c
 Environment:
   OTEL_BANDWIDTH_API_URL         the query API's URL`,
   async run(args) {
-    if (wantsHelp(args)) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
-    let opts: MonitorOptions;
-    try {
-      opts = parseMonitorArgs(args, process.env);
-    } catch (err) {
-      process.stderr.write(`otel-bandwidth monitor: ${(err as Error).message}\n`);
-      return 2;
-    }
+    const opts = helpOrOptions(this, args, () => parseMonitorArgs(args, process.env));
+    if ('exitCode' in opts) return opts.exitCode;
     const live = !opts.once && process.stdout.isTTY === true;
     if (!live) {
       const frame = await frameOf(opts, false);
