@@ -252,6 +252,24 @@ describe('otel-bandwidth loadtest against a real pipeline', () => {
     expect(apiLines[1]).toBe(`  query API     the API at http://127.0.0.1:${port} does not answer (ECONNREFUSED); start it with \`otel-bandwidth api\` or point --api at it`);
   });
 
+  it('fails, and says why, when no request is answered', async () => {
+    const lines: string[] = [];
+    // takes each connection (so the target is reachable) and resets it at the request's first bytes
+    const net = await import('node:net');
+    const server = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      expect(await runLoadtest(options({ targetUrl: `https://127.0.0.1:${port}`, waitSeconds: 1 }), (l) => lines.push(l))).toBe(1);
+    } finally {
+      server.close();
+    }
+    expect(lines.find((l) => l.startsWith('Sent '))).toMatch(/^Sent 0 requests \(0 a second\), [\d,]+ failed \(first: ECONNRESET\)$/);
+    expect(lines.at(-1)).toBe(
+      'No request was answered, so there is nothing to compare (the first failure: ECONNRESET; a certificate the client does not trust is named NODE_EXTRA_CA_CERTS=<its CA file>).',
+    );
+  });
+
   it('refuses bad options with exit status 2, before sending anything', async () => {
     const child = spawn(process.execPath, [BIN, 'loadtest', '--target', 'http://127.0.0.1:1', '--service', 's', '--request', 'GET x'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';

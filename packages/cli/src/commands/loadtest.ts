@@ -210,6 +210,13 @@ export async function runLoadtest(opts: LoadtestOptions, out: (line: string) => 
   if (progress !== undefined) progress('\n');
   const sent = clientTotals(traffic.endpoints);
   out(`Sent ${num(sent.requests)} requests (${num(Math.round(sent.requests / opts.durationSeconds))} a second)${sent.failures ? `, ${num(sent.failures)} failed (first: ${traffic.firstFailure ?? 'unknown'})` : ''}`);
+  if (sent.requests === 0) {
+    out(
+      `No request was answered, so there is nothing to compare (the first failure: ${traffic.firstFailure ?? 'unknown'}; ` +
+        'a certificate the client does not trust is named NODE_EXTRA_CA_CERTS=<its CA file>).',
+    );
+    return 1;
+  }
 
   const waitStart = Date.now();
   let added: RouteTotals[] = [];
@@ -270,7 +277,8 @@ and per route with the three totals side by side: requests, request body bytes a
 bytes must be equal. Exit status 0 when they are, 1 when not or when the pipeline did not store
 them within --wait. The service must have no other traffic meanwhile.
 
-  --target URL       the service's origin, e.g. http://127.0.0.1:3000
+  --target URL       the service's origin, e.g. http://127.0.0.1:3000 (https: with a certificate of a
+                     private CA: NODE_EXTRA_CA_CERTS=<the CA's file>)
   --service NAME     its service name as it reports it (OTEL_SERVICE_NAME)
   --request SPEC     a request to send, repeatable: "GET /api/products", "POST /api/orders @order.json"
                      (the body from a file, sent as application/json unless --header sets Content-Type),
