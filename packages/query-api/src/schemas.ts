@@ -69,12 +69,21 @@ const Direction = Type.Unsafe<'server' | 'client'>({
   description: 'server: requests the services answered (metrics_hourly); client: calls they made (metrics_client_hourly)',
 });
 
+/** What a listing answers in: JSON, or its rows as CSV. */
+export const ResponseFormat = Type.Unsafe<'json' | 'csv'>({
+  type: 'string',
+  enum: ['json', 'csv'],
+  default: 'json',
+  description: 'json, or csv: the rows as RFC 4180 CSV (text/csv, a header line first), a download',
+});
+
 export const HourlyQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'rows of the hours overlapping the last N hours' }),
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
   direction: Direction,
+  format: ResponseFormat,
 });
 export type HourlyQuery = Static<typeof HourlyQuery>;
 
@@ -117,6 +126,7 @@ export const EndpointsQuery = Type.Object({
     description: 'the order, largest first: body bytes in and out, requests, errors, or the 95th or 99th percentile of latency',
   }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'endpoints listed' }),
+  format: ResponseFormat,
 });
 export type EndpointsQuery = Static<typeof EndpointsQuery>;
 
@@ -179,6 +189,7 @@ export const UsersQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),
   service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'users listed, most bandwidth first' }),
+  format: ResponseFormat,
 });
 export type UsersQuery = Static<typeof UsersQuery>;
 

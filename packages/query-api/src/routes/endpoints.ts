@@ -3,7 +3,10 @@ import { DURATION_BUCKET_COLUMNS, metricsClientHourly, metricsHourly } from '@ot
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, asc, count, desc, eq, gte, max, min, sql, sum, type SQL } from 'drizzle-orm';
 import type { ApiContext } from '../api-context';
-import { EndpointsQuery, EndpointsResponse, type EndpointTotals } from '../schemas';
+import { columnsOf, sendCsv } from '../csv';
+import { EndpointsQuery, EndpointsResponse, EndpointTotals } from '../schemas';
+
+const ENDPOINT_COLUMNS = columnsOf<EndpointTotals>(EndpointTotals);
 
 /**
  * Each endpoint's totals over the hours overlapping the last N, summed in MySQL from the hourly
@@ -105,7 +108,10 @@ export function endpointsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           response: { 200: EndpointsResponse },
         },
       },
-      async (req) => readEndpoints(ctx, req.query),
+      async (req, reply) => {
+        const answer = await readEndpoints(ctx, req.query);
+        return req.query.format === 'csv' ? sendCsv(reply, 'endpoints', ENDPOINT_COLUMNS, answer.endpoints) : answer;
+      },
     );
   };
 }

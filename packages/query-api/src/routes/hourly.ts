@@ -3,7 +3,10 @@ import { metricsClientHourly, metricsHourly } from '@otel-bandwidth/storage';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, desc, eq, gte, type SQL } from 'drizzle-orm';
 import type { ApiContext } from '../api-context';
-import { HourlyQuery, HourlyResponse, type HourlyRow } from '../schemas';
+import { columnsOf, sendCsv } from '../csv';
+import { HourlyQuery, HourlyResponse, HourlyRow } from '../schemas';
+
+const HOURLY_COLUMNS = columnsOf<HourlyRow>(HourlyRow);
 
 export async function readHourly(ctx: ApiContext, q: HourlyQuery, nowMs = Date.now()): Promise<HourlyRow[]> {
   const since = new Date(hourStart(nowMs - q.hours * HOUR_MS));
@@ -51,7 +54,10 @@ export function hourlyRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           response: { 200: HourlyResponse },
         },
       },
-      async (req) => readHourly(ctx, req.query),
+      async (req, reply) => {
+        const rows = await readHourly(ctx, req.query);
+        return req.query.format === 'csv' ? sendCsv(reply, 'hourly', HOURLY_COLUMNS, rows) : rows;
+      },
     );
   };
 }

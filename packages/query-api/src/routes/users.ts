@@ -3,7 +3,10 @@ import { metricsUsersHourly } from '@otel-bandwidth/storage';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, countDistinct, desc, eq, gte, sql, sum, type SQL } from 'drizzle-orm';
 import type { ApiContext } from '../api-context';
-import { UsersQuery, UsersResponse } from '../schemas';
+import { columnsOf, sendCsv } from '../csv';
+import { UserUsageRow, UsersQuery, UsersResponse } from '../schemas';
+
+const USER_COLUMNS = columnsOf<UserUsageRow>(UserUsageRow);
 
 /** The users who cost the most bandwidth over the hours overlapping the last N, and how many users there were. */
 export async function readUsers(ctx: ApiContext, q: UsersQuery, nowMs = Date.now()): Promise<UsersResponse> {
@@ -47,7 +50,10 @@ export function usersRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           response: { 200: UsersResponse },
         },
       },
-      async (req) => readUsers(ctx, req.query),
+      async (req, reply) => {
+        const answer = await readUsers(ctx, req.query);
+        return req.query.format === 'csv' ? sendCsv(reply, 'users', USER_COLUMNS, answer.users) : answer;
+      },
     );
   };
 }
