@@ -4,7 +4,7 @@
  * A tally that was given no bucket count has no distribution, so a reader can tell "no bucket
  * data" (a view written before the buckets were) from "no requests".
  */
-import { DURATION_BOUNDARIES_MS, type DurationDistribution } from './duration-percentiles';
+import { DURATION_BOUNDARIES_MS, durationQuantile, type DurationDistribution } from './duration-percentiles';
 
 export class DurationTally {
   /** per storage bucket (DURATION_BOUNDARIES_MS, then +Inf); undefined until one is counted */
@@ -50,5 +50,11 @@ export class DurationTally {
   distribution(): DurationDistribution | undefined {
     if (this.counts === undefined) return undefined;
     return { buckets: [...this.counts], minMs: Number.isFinite(this.minMs) ? this.minMs : null, maxMs: this.maxMs };
+  }
+
+  /** The q-quantile of the durations (durationQuantile); null when no bucket was counted (or none holds a request). */
+  quantile(q: number): number | null {
+    const d = this.distribution();
+    return d === undefined ? null : durationQuantile(d, q);
   }
 }

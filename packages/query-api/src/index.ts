@@ -8,3 +8,4 @@ export { readHours } from './routes/hours';
 export { readAlerts } from './routes/alerts';
 export * from './schemas';
 export { readEndpoints } from './routes/endpoints';
+export { readMinutes } from './routes/minutes';

@@ -3,6 +3,7 @@
  * validation, serialisation and types (and, later, the OpenAPI document). The /metrics/* shapes
  * are the original plan's.
  */
+import { REALTIME_TTL_SECONDS } from '@otel-bandwidth/core';
 import { ALERT_METRICS, type AlertMetric } from '@otel-bandwidth/storage';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
@@ -162,6 +163,40 @@ export const EndpointsResponse = Type.Object({
   endpoints: Type.Array(EndpointTotals),
 });
 export type EndpointsResponse = Static<typeof EndpointsResponse>;
+
+export const MinutesQuery = Type.Object({
+  minutes: Type.Integer({
+    minimum: 1,
+    maximum: REALTIME_TTL_SECONDS / 60,
+    default: 60,
+    description: 'the last N minutes of data time, the one now running included (the realtime view keeps two hours)',
+  }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'a route template, as stored' })),
+  method: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+  format: ResponseFormat,
+});
+export type MinutesQuery = Static<typeof MinutesQuery>;
+
+export const MinuteTotals = Type.Object({
+  minuteStart: Type.String({ format: 'date-time' }),
+  totalRequests: Type.Integer(),
+  totalInbound: Type.Integer({ description: 'request body bytes' }),
+  totalOutbound: Type.Integer({ description: 'response body bytes' }),
+  errorCount: Type.Integer(),
+  avgResponseTime: Type.Number({ description: 'ms; 0 without requests' }),
+  maxResponseTime: Type.Number({ description: 'ms; 0 without requests' }),
+  p95ResponseTime: Type.Union([Type.Number(), Type.Null()], {
+    description: "ms, estimated from the minute's duration buckets as /metrics/endpoints estimates it; null without requests or buckets",
+  }),
+});
+export type MinuteTotals = Static<typeof MinuteTotals>;
+
+export const MinutesResponse = Type.Object({
+  from: Type.String({ format: 'date-time', description: 'start of the first minute' }),
+  minutes: Type.Array(MinuteTotals, { description: 'every minute from the first to the one now running, oldest first; 0 where nothing was served' }),
+});
+export type MinutesResponse = Static<typeof MinutesResponse>;
 
 export const HoursQuery = Type.Object({
   hours: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 24, description: 'the hours overlapping the last N hours' }),

@@ -9,6 +9,7 @@ import { dashboardRoutes } from './routes/dashboard';
 import { endpointsRoutes } from './routes/endpoints';
 import { hourlyRoutes } from './routes/hourly';
 import { hoursRoutes } from './routes/hours';
+import { minutesRoutes } from './routes/minutes';
 import { registerOpenApi } from './routes/openapi';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
@@ -101,6 +102,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(hoursRoutes(ctx));
+  app.register(minutesRoutes(ctx));
   app.register(endpointsRoutes(ctx));
   app.register(usersRoutes(ctx));
   app.register(alertsRoutes(ctx));

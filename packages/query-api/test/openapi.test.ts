@@ -44,7 +44,7 @@ describe('GET /openapi.json', () => {
     const doc = res.json() as Document;
     expect([doc.openapi, doc.info.title]).toEqual(['3.1.0', 'otel-bandwidth query API']);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/metrics/alerts', '/metrics/endpoints', '/metrics/hourly', '/metrics/hours', '/metrics/realtime', '/metrics/status', '/metrics/users'],
+      ['/healthz', '/metrics/alerts', '/metrics/endpoints', '/metrics/hourly', '/metrics/hours', '/metrics/minutes', '/metrics/realtime', '/metrics/status', '/metrics/users'],
     );
     const file = path.join(os.tmpdir(), `obw-openapi-${process.pid}.json`);
     fs.writeFileSync(file, res.body);

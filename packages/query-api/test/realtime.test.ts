@@ -149,3 +149,51 @@ describe('GET /metrics/realtime', () => {
     ]);
   });
 });
+
+describe('GET /metrics/minutes', () => {
+  const zero = (ago: number) => ({
+    minuteStart: new Date(minute(ago)).toISOString(), totalRequests: 0, totalInbound: 0, totalOutbound: 0, errorCount: 0, avgResponseTime: 0, maxResponseTime: 0, p95ResponseTime: null,
+  });
+  const at = (ago: number, figures: Record<string, number | null>) => ({ ...zero(ago), ...figures });
+
+  it('gives every minute of the window, oldest first, each with its p95 from its own buckets', async () => {
+    const res = await api.inject({ url: '/metrics/minutes?minutes=6' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      from: new Date(minute(5)).toISOString(),
+      minutes: [
+        // one request of 5 s
+        at(5, { totalRequests: 1, totalOutbound: 1, avgResponseTime: 5000, maxResponseTime: 5000, p95ResponseTime: 5000 }),
+        zero(4),
+        // 2, 3, 12, 12, 40 ms: rank 4.75 in (25, 50], cut at 40
+        at(3, { totalRequests: 5, totalOutbound: 7000, avgResponseTime: 13.8, maxResponseTime: 40, p95ResponseTime: 36.25 }),
+        // /c's four of 100 ms and the legacy endpoint's three, which have no bucket: its requests
+        // count, its durations are left out of the p95
+        at(2, { totalRequests: 7, totalOutbound: 700, avgResponseTime: 61.429, maxResponseTime: 100, p95ResponseTime: 100 }),
+        at(1, { totalRequests: 2, totalOutbound: 200, avgResponseTime: 0.35, maxResponseTime: 0.4, p95ResponseTime: 0.395 }),
+        // 20 and 60 ms: rank 1.9, 0.9 of (50, 60]
+        at(0, { totalRequests: 2, totalOutbound: 3000, avgResponseTime: 40, maxResponseTime: 60, p95ResponseTime: 59 }),
+      ],
+    });
+  });
+
+  it('keeps only the service, endpoint and method asked for, and answers CSV', async () => {
+    const a = await api.inject({ url: '/metrics/minutes?minutes=4&service=shop&endpoint=/a&method=get' });
+    expect(a.json().minutes.map((m: { totalRequests: number; p95ResponseTime: number | null }) => [m.totalRequests, m.p95ResponseTime])).toEqual([[5, 36.25], [0, null], [0, null], [2, 59]]);
+    const legacy = await api.inject({ url: '/metrics/minutes?minutes=3&service=legacy' });
+    expect(legacy.json().minutes[0]).toEqual(at(2, { totalRequests: 3, totalOutbound: 300, avgResponseTime: 10, maxResponseTime: 15, p95ResponseTime: null }));
+    const csv = await api.inject({ url: '/metrics/minutes?minutes=2&format=csv' });
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.body).toBe(
+      'minuteStart,totalRequests,totalInbound,totalOutbound,errorCount,avgResponseTime,maxResponseTime,p95ResponseTime\r\n' +
+        `${new Date(minute(1)).toISOString()},2,0,200,0,0.35,0.4,0.395\r\n` +
+        `${new Date(minute(0)).toISOString()},2,0,3000,0,40,60,59\r\n`,
+    );
+  });
+
+  it('refuses a window longer than the view keeps', async () => {
+    const res = await api.inject({ url: '/metrics/minutes?minutes=121' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toBe('querystring/minutes must be <= 120');
+  });
+});

@@ -7,10 +7,10 @@ export const apiCommand: Command = {
   summary: 'serve the query API',
   help: `Usage: otel-bandwidth api
 
-Serves GET /metrics/realtime and /metrics/endpoints (both with p50/p95/p99), /metrics/hourly,
-/metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
+Serves GET /metrics/realtime and /metrics/endpoints (both with p50/p95/p99), /metrics/minutes,
+/metrics/hourly, /metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
 the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter.
-/metrics/hourly, /metrics/endpoints and /metrics/users answer CSV too (format=csv).
+/metrics/hourly, /metrics/endpoints, /metrics/minutes and /metrics/users answer CSV too (format=csv).
 
 ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated

@@ -1,4 +1,4 @@
-import { DurationTally, MINUTE_MS, durationQuantile, minuteStart, visitRealtimeHash } from '@otel-bandwidth/core';
+import { DurationTally, MINUTE_MS, minuteStart, visitRealtimeHash } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { RealtimeQuery, RealtimeResponse, type RealtimeEndpoint } from '../schemas';
@@ -8,12 +8,6 @@ interface Acc {
   durationSumMs: number;
   /** the duration buckets, fastest and slowest request over the window's minutes */
   durations: DurationTally;
-}
-
-/** The q-quantile of a tally's durations; null when it has no bucket counts (a view written before them). */
-function quantileOf(t: DurationTally, q: number): number | null {
-  const d = t.distribution();
-  return d === undefined ? null : durationQuantile(d, q);
 }
 
 /**
@@ -80,9 +74,9 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
     const e = acc.endpoint;
     e.avgResponseTime = e.totalRequests > 0 ? round3(acc.durationSumMs / e.totalRequests) : 0;
     e.maxResponseTime = round3(e.maxResponseTime);
-    e.p50ResponseTime = quantileOf(acc.durations, 0.5);
-    e.p95ResponseTime = quantileOf(acc.durations, 0.95);
-    e.p99ResponseTime = quantileOf(acc.durations, 0.99);
+    e.p50ResponseTime = acc.durations.quantile(0.5);
+    e.p95ResponseTime = acc.durations.quantile(0.95);
+    e.p99ResponseTime = acc.durations.quantile(0.99);
     durations.addTally(acc.durations);
     endpoints.push(e);
     durationSumMs += acc.durationSumMs;
@@ -93,7 +87,7 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   }
   summary.totalBandwidth = summary.totalInbound + summary.totalOutbound;
   summary.avgResponseTime = summary.totalRequests > 0 ? round3(durationSumMs / summary.totalRequests) : 0;
-  summary.p95ResponseTime = quantileOf(durations, 0.95);
+  summary.p95ResponseTime = durations.quantile(0.95);
   endpoints.sort((a, b) => b.totalInbound + b.totalOutbound - (a.totalInbound + a.totalOutbound) || a.endpoint.localeCompare(b.endpoint));
   return {
     windowMinutes: minutes,
