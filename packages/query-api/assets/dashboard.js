@@ -185,57 +185,121 @@
     });
   }
 
+  /** An SVG text element. */
+  function svgText(x, y, s, anchor, cls) {
+    const t = document.createElementNS(SVG, 'text');
+    t.setAttribute('x', String(x));
+    t.setAttribute('y', String(y));
+    if (anchor) t.setAttribute('text-anchor', anchor);
+    if (cls) t.setAttribute('class', cls);
+    t.textContent = s;
+    return t;
+  }
+
+  const CHART = { width: 960, height: 180, top: 14, bottom: 20 };
+
+  /**
+   * Bars of bytes in and out, stacked, one slot per item (each a group with a title that says its
+   * figures), a time label under every `labelEvery`-th; returns the shapes and the tallest bar.
+   */
+  function bandwidthBars(items, dataName, labelEvery, label, title) {
+    const { width, height, top, bottom } = CHART;
+    const slot = width / Math.max(1, items.length);
+    const max = Math.max(1, ...items.map((x) => x.in + x.out));
+    const scale = (height - top - bottom) / max;
+    const shapes = [];
+    items.forEach((item, i) => {
+      const g = document.createElementNS(SVG, 'g');
+      g.setAttribute(dataName, new Date(item.start).toISOString());
+      const tip = document.createElementNS(SVG, 'title');
+      tip.textContent = title(item);
+      g.appendChild(tip);
+      let y = height - bottom;
+      for (const [part, value] of [['in', item.in], ['out', item.out]]) {
+        const rect = document.createElementNS(SVG, 'rect');
+        const hgt = value * scale;
+        y -= hgt;
+        rect.setAttribute('class', part);
+        rect.setAttribute('x', String(i * slot + Math.min(2, slot / 6)));
+        rect.setAttribute('width', String(slot - Math.min(4, slot / 3)));
+        rect.setAttribute('y', String(y));
+        rect.setAttribute('height', String(hgt));
+        g.appendChild(rect);
+      }
+      shapes.push(g);
+      if (i % labelEvery === 0) shapes.push(svgText(i * slot + slot / 2, height - 5, label(item), 'middle'));
+    });
+    return { shapes, max, slot };
+  }
+
+  const hhmm = (ms) => new Date(ms).toISOString().slice(11, 16);
+
   function renderHourly(h) {
     learnServices(h.services);
     const hours = h.hours.map((x) => ({ start: Date.parse(x.hourStart), in: x.totalInbound, out: x.totalOutbound, requests: x.totalRequests }));
     const totals = hours.reduce((t, x) => ({ in: t.in + x.in, out: t.out + x.out, requests: t.requests + x.requests }), { in: 0, out: 0, requests: 0 });
     $('hourly-total').textContent = `since ${new Date(Date.parse(h.from)).toISOString().slice(0, 16).replace('T', ' ')} UTC: in ${bytes(totals.in)}, out ${bytes(totals.out)}, ${count(totals.requests)} requests`;
     const svg = $('hourly-chart');
-    const width = 960;
-    const height = 180;
-    const top = 14;
-    const bottom = 20;
-    const slot = width / Math.max(1, hours.length);
-    const max = Math.max(1, ...hours.map((x) => x.in + x.out));
-    const scale = (height - top - bottom) / max;
-    const shapes = [];
-    const text = (x, y, s, anchor) => {
-      const t = document.createElementNS(SVG, 'text');
-      t.setAttribute('x', String(x));
-      t.setAttribute('y', String(y));
-      if (anchor) t.setAttribute('text-anchor', anchor);
-      t.textContent = s;
-      return t;
-    };
-    hours.forEach((h, i) => {
-      const g = document.createElementNS(SVG, 'g');
-      g.setAttribute('data-hour', new Date(h.start).toISOString());
-      const title = document.createElementNS(SVG, 'title');
-      title.textContent = `${new Date(h.start).toISOString().slice(0, 13)}:00 UTC: in ${bytes(h.in)}, out ${bytes(h.out)}, ${count(h.requests)} requests`;
-      g.appendChild(title);
-      let y = height - bottom;
-      for (const [part, value] of [['in', h.in], ['out', h.out]]) {
-        const rect = document.createElementNS(SVG, 'rect');
-        const hgt = value * scale;
-        y -= hgt;
-        rect.setAttribute('class', part);
-        rect.setAttribute('x', String(i * slot + 2));
-        rect.setAttribute('width', String(slot - 4));
-        rect.setAttribute('y', String(y));
-        rect.setAttribute('height', String(hgt));
-        g.appendChild(rect);
-      }
-      shapes.push(g);
-      if (i % 3 === 0) shapes.push(text(i * slot + slot / 2, height - 5, new Date(h.start).toISOString().slice(11, 16), 'middle'));
-    });
+    const { shapes, max } = bandwidthBars(hours, 'data-hour', 3, (x) => hhmm(x.start), (x) => `${new Date(x.start).toISOString().slice(0, 13)}:00 UTC: in ${bytes(x.in)}, out ${bytes(x.out)}, ${count(x.requests)} requests`);
     const peak = hours.reduce((m, x) => (x.in + x.out > m.in + m.out ? x : m), hours[0] ?? { start: 0, in: 0, out: 0 });
-    shapes.push(text(4, 11, totals.in + totals.out === 0 ? 'no traffic' : `max ${bytes(max)} an hour`));
+    shapes.push(svgText(4, 11, totals.in + totals.out === 0 ? 'no traffic' : `max ${bytes(max)} an hour`));
     svg.replaceChildren(...shapes);
     svg.setAttribute(
       'aria-label',
       totals.in + totals.out === 0
         ? 'bandwidth per hour: no traffic'
-        : `bandwidth per hour: busiest ${new Date(peak.start).toISOString().slice(11, 16)} UTC with ${bytes(peak.in + peak.out)}; in ${bytes(totals.in)}, out ${bytes(totals.out)} in all`,
+        : `bandwidth per hour: busiest ${hhmm(peak.start)} UTC with ${bytes(peak.in + peak.out)}; in ${bytes(totals.in)}, out ${bytes(totals.out)} in all`,
+    );
+  }
+
+  /** The last hour a minute at a time (from Redis): bandwidth as bars, the p95 latency as a line over them. */
+  function renderMinutes(m) {
+    const minutes = m.minutes.map((x) => ({ start: Date.parse(x.minuteStart), in: x.totalInbound, out: x.totalOutbound, requests: x.totalRequests, errors: x.errorCount, p95: x.p95ResponseTime }));
+    const totals = minutes.reduce((t, x) => ({ in: t.in + x.in, out: t.out + x.out, requests: t.requests + x.requests }), { in: 0, out: 0, requests: 0 });
+    $('minutes-total').textContent = `since ${hhmm(Date.parse(m.from))} UTC: in ${bytes(totals.in)}, out ${bytes(totals.out)}, ${count(totals.requests)} requests`;
+    const svg = $('minutes-chart');
+    const { shapes, max, slot } = bandwidthBars(
+      minutes,
+      'data-minute',
+      10,
+      (x) => hhmm(x.start),
+      (x) => `${hhmm(x.start)} UTC: in ${bytes(x.in)}, out ${bytes(x.out)}, ${count(x.requests)} requests, ${count(x.errors)} errors, p95 ${x.p95 === null ? '–' : `${ms(x.p95)} ms`}`,
+    );
+    const { height, top, bottom } = CHART;
+    const p95Max = Math.max(0, ...minutes.map((x) => x.p95 ?? 0));
+    if (p95Max > 0) {
+      // a line through the minutes that have a p95, broken where one has none
+      let run = [];
+      const lines = [];
+      const flush = () => {
+        if (run.length > 0) {
+          const line = document.createElementNS(SVG, run.length === 1 ? 'circle' : 'polyline');
+          if (run.length === 1) {
+            const [cx, cy] = run[0].split(',');
+            line.setAttribute('cx', cx);
+            line.setAttribute('cy', cy);
+            line.setAttribute('r', '2');
+          } else line.setAttribute('points', run.join(' '));
+          line.setAttribute('class', 'p95');
+          lines.push(line);
+        }
+        run = [];
+      };
+      minutes.forEach((x, i) => {
+        if (x.p95 === null) return flush();
+        run.push(`${(i * slot + slot / 2).toFixed(1)},${(height - bottom - (x.p95 / p95Max) * (height - top - bottom)).toFixed(1)}`);
+      });
+      flush();
+      shapes.push(...lines, svgText(CHART.width - 4, 11, `p95 up to ${ms(p95Max)} ms`, 'end', 'p95'));
+    }
+    shapes.push(svgText(4, 11, totals.in + totals.out === 0 ? 'no traffic' : `max ${bytes(max)} a minute`));
+    svg.replaceChildren(...shapes);
+    const peak = minutes.reduce((best, x) => (x.in + x.out > best.in + best.out ? x : best), minutes[0] ?? { start: 0, in: 0, out: 0 });
+    svg.setAttribute(
+      'aria-label',
+      totals.in + totals.out === 0
+        ? 'bandwidth per minute: no traffic'
+        : `bandwidth per minute: busiest ${hhmm(peak.start)} UTC with ${bytes(peak.in + peak.out)}${p95Max > 0 ? `; p95 latency up to ${ms(p95Max)} ms` : ''}`,
     );
   }
 
@@ -273,7 +337,7 @@
   let inFlight;
   /** per panel: the query its figures answer, or undefined when it shows none */
   const drawnFor = new Map();
-  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'hourly', 'latency', 'users'];
+  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'minutes', 'hourly', 'latency', 'users'];
 
   /** A panel whose route failed: its figures are marked stale, or cleared when they answered another filter. */
   function panelFailed(panels, key) {
@@ -310,6 +374,7 @@
         ['metrics/status', ['pipeline'], renderStatus],
         [`metrics/realtime?minutes=${minutes}${q}`, ['summary', 'endpoints'], renderRealtime],
         ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
+        [`metrics/minutes?minutes=60${q}`, ['minutes'], renderMinutes],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
         [`metrics/endpoints?hours=24&sort=p95&limit=10${q}`, ['latency'], renderLatency],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],

@@ -177,6 +177,23 @@ describe('the web dashboard', () => {
         '2026-12-04T10:00 UTC: in 0 B, out 0 B, 0 requests',
       ]),
     );
+    // the last hour a minute at a time, from Redis: 09:02 to 10:01, the minute before the window's 5 included
+    expect(await page.locator('#minutes-chart g').count()).toBe(60);
+    expect(await page.locator('#minutes-total').innerText()).toBe('since 09:02 UTC: in 1.00 MiB, out 957 MiB, 421 requests');
+    // each minute's p95 from its own buckets: 09:57, rank 190 of 200, 10 of the 20 in (5, 10] ms;
+    // 10:01, rank 114 of 120, 19 of the 23 in (2.5, 5]; 09:56 has no buckets
+    expect(await page.locator('#minutes-chart g title').allTextContents()).toEqual(
+      expect.arrayContaining([
+        '09:56 UTC: in 0 B, out 954 MiB, 1 requests, 0 errors, p95 –',
+        '09:57 UTC: in 1.00 MiB, out 1.96 MiB, 300 requests, 10 errors, p95 7.5 ms',
+        '09:58 UTC: in 0 B, out 0 B, 0 requests, 0 errors, p95 –',
+        '10:01 UTC: in 0 B, out 1.05 MiB, 120 requests, 0 errors, p95 4.57 ms',
+      ]),
+    );
+    // two minutes with a p95, apart: a point each, no line
+    expect([await page.locator('#minutes-chart circle.p95').count(), await page.locator('#minutes-chart polyline.p95').count()]).toEqual([2, 0]);
+    expect(await page.locator('#minutes-chart text.p95').textContent()).toBe('p95 up to 7.5 ms');
+    expect(await page.locator('#minutes-chart').getAttribute('aria-label')).toBe('bandwidth per minute: busiest 09:56 UTC with 954 MiB; p95 latency up to 7.5 ms');
     // p50, p95 and p99 from the summed duration buckets (GET /api/products: 330 requests in (1, 2.5] ms and 20 in (5, 9] ms)
     expect(await rows(page, '#latency-table')).toEqual([
       ['admin', 'GET', '/reports', '7', '180', '234', '239', '240', '0'],
@@ -209,6 +226,9 @@ describe('the web dashboard', () => {
     expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
     expect(await rows(page, '#latency-table')).toEqual([['admin', 'GET', '/reports', '7', '180', '234', '239', '240', '0']]);
     expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 0 B, out 68.4 KiB, 7 requests');
+    expect(await page.locator('#minutes-total').innerText()).toBe('since 09:02 UTC: in 0 B, out 97.7 KiB, 20 requests');
+    // 18 in (2.5, 5] ms and 2 in (25, 50], 3 to 30 ms: rank 19, 1 of the 2, cut at 30
+    expect(await page.locator('#minutes-chart text.p95').textContent()).toBe('p95 up to 27.5 ms');
     expect(trouble).toEqual([]);
     await page.close();
   });
