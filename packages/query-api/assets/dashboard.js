@@ -227,7 +227,8 @@
         g.appendChild(rect);
       }
       shapes.push(g);
-      if (i % labelEvery === 0) shapes.push(svgText(i * slot + slot / 2, height - 5, label(item), 'middle'));
+      // a label centred under a narrow first slot would be cut at the chart's edge
+      if (i % labelEvery === 0) shapes.push(slot / 2 < 18 && i === 0 ? svgText(2, height - 5, label(item), 'start') : svgText(i * slot + slot / 2, height - 5, label(item), 'middle'));
     });
     return { shapes, max, slot };
   }
@@ -337,7 +338,7 @@
   let inFlight;
   /** per panel: the query its figures answer, or undefined when it shows none */
   const drawnFor = new Map();
-  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'minutes', 'hourly', 'latency', 'users'];
+  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'minutely', 'hourly', 'latency', 'users'];
 
   /** A panel whose route failed: its figures are marked stale, or cleared when they answered another filter. */
   function panelFailed(panels, key) {
@@ -374,7 +375,7 @@
         ['metrics/status', ['pipeline'], renderStatus],
         [`metrics/realtime?minutes=${minutes}${q}`, ['summary', 'endpoints'], renderRealtime],
         ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
-        [`metrics/minutes?minutes=60${q}`, ['minutes'], renderMinutes],
+        [`metrics/minutes?minutes=60${q}`, ['minutely'], renderMinutes],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
         [`metrics/endpoints?hours=24&sort=p95&limit=10${q}`, ['latency'], renderLatency],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],

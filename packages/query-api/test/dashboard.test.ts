@@ -147,6 +147,8 @@ describe('the web dashboard', () => {
   it('draws the pipeline, the window, open alerts, endpoints, hours, the slowest endpoints and users with exact figures', async () => {
     const { page, trouble } = await open(`${apiUrl}/`);
     expect(page.url()).toBe(`${apiUrl}/dashboard`);
+    // every element the script finds by id is the only one with it
+    expect(await page.evaluate(() => [...document.querySelectorAll('[id]')].map((e) => e.id).filter((id, i, all) => all.indexOf(id) !== i))).toEqual([]);
     expect(await page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
     expect(await page.locator('#pipeline-figures').innerText()).toBe('backlog 0 entries · aggregators 0 active · dead-lettered 0 · last persist never');
     // 4,198,576 bytes over the 240 s of the window that have passed; the p95 of the 320 requests
