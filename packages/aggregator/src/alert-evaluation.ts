@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MINUTE_MS } from '@otel-bandwidth/core';
+import { METRIC_WORDS, formatRate, round2 } from './alert-format';
 import type { AlertMetric, AlertRule } from './alert-rules';
 
 /** One series' totals in one minute of the realtime view. */
@@ -67,30 +68,6 @@ interface Group {
   /** the metric per minute, index 0 the earliest minute read */
   perMinute: number[];
 }
-
-const UNITS = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s', 'TiB/s'];
-
-/** A rate as people read it: bytes in binary units, requests and errors to two decimals. */
-export function formatRate(metric: AlertMetric, perSecond: number): string {
-  if (metric === 'requests' || metric === 'errors') return `${round2(perSecond)} ${metric}/s`;
-  let v = perSecond;
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${round2(v)} ${UNITS[u] as string}`;
-}
-
-const round2 = (n: number): number => Math.round(n * 100) / 100;
-
-const METRIC_WORDS: Record<AlertMetric, string> = {
-  bandwidth: 'bandwidth',
-  inbound: 'inbound bandwidth',
-  outbound: 'outbound bandwidth',
-  requests: 'request rate',
-  errors: 'error rate',
-};
 
 function subject(g: Group): string {
   if (g.endpoint !== null) return `${g.method ?? ''} ${g.endpoint} (${g.service ?? ''})`;

@@ -12,9 +12,11 @@
  *     "windowMinutes": 1, "baselineMinutes": 60, "deviations": 4, "minimum": 10 }
  */
 import fs from 'node:fs';
-import { ALERT_METRICS, ALERT_SEVERITIES, type AlertMetric, type AlertSeverity } from '@otel-bandwidth/storage';
+import { ALERT_RATE_METRICS, ALERT_SEVERITIES, type AlertRateMetric, type AlertSeverity } from '@otel-bandwidth/storage';
 
-export { ALERT_METRICS, type AlertMetric };
+/** What a rule may measure. */
+export const ALERT_METRICS = ALERT_RATE_METRICS;
+export type AlertMetric = AlertRateMetric;
 /** What one alert watches: each endpoint (service, method, route), each service, or all traffic together. */
 export const ALERT_SCOPES = ['endpoint', 'service', 'all'] as const;
 export type AlertScope = (typeof ALERT_SCOPES)[number];

@@ -39,7 +39,8 @@ export { StreamConsumer, compareStreamIds, type StreamEntry } from './stream-con
 export { AlertMonitor, type AlertMonitorOptions, type AlertMonitorStats, type AlertRoundResult } from './alert-monitor';
 export { AlertNotifier, MAX_REFUSALS, webhookPayload, webhookTarget, type AlertWebhookPayload, type NotifyResult, type NotifyRound } from './alert-notifier';
 export { oldestUnappliedEntryMs } from './stream-backlog';
-export { alertKey, evaluateAlertRules, formatRate, type AlertCondition, type MinuteSeriesTotals, type MinuteTotals } from './alert-evaluation';
+export { formatAlertValue, formatLatency, formatRate, isLatencyMetric } from './alert-format';
+export { alertKey, evaluateAlertRules, type AlertCondition, type MinuteSeriesTotals, type MinuteTotals } from './alert-evaluation';
 export {
   ALERT_METRICS,
   ALERT_SCOPES,

@@ -4,7 +4,7 @@
  * endpoints by bandwidth with their average, p95 and slowest latency. Pure: the command fetches,
  * this renders, so the rendering is tested with exact numbers.
  */
-import { formatRate } from '@otel-bandwidth/aggregator';
+import { formatAlertValue, isLatencyMetric } from '@otel-bandwidth/aggregator';
 import type { Alert, AlertsResponse, RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
 
 export interface MonitorFrame {
@@ -79,9 +79,14 @@ function openedWhen(openedAt: string, nowMs: number): string {
   return `${time} (${formatAge(Math.max(0, nowMs - Date.parse(openedAt)) / 1000)} ago)`;
 }
 
-/** A rate of an alert, in its metric's unit a second (a row from before alerts named their metric: the bare number). */
-function alertRate(a: Alert, perSecond: number): string {
-  return a.metric === null ? count(perSecond) : formatRate(a.metric, perSecond);
+/**
+ * A value of an alert in its metric's unit: a rate a second, or a latency percentile in ms named
+ * (p95 812.5 ms); a row from before alerts named their metric, the bare number.
+ */
+function alertValue(a: Alert, value: number): string {
+  if (a.metric === null) return count(value);
+  const formatted = formatAlertValue(a.metric, value);
+  return isLatencyMetric(a.metric) ? `${a.metric} ${formatted}` : formatted;
 }
 
 function alertLines(alerts: MonitorFrame['alerts'], nowMs: number): string[] {
@@ -99,8 +104,8 @@ function alertLines(alerts: MonitorFrame['alerts'], nowMs: number): string[] {
         a.severity.toUpperCase(),
         a.rule,
         alertScope(a),
-        alertRate(a, a.value),
-        a.threshold === null ? '-' : alertRate(a, a.threshold),
+        alertValue(a, a.value),
+        a.threshold === null ? '-' : alertValue(a, a.threshold),
         openedWhen(a.openedAt, nowMs),
       ]),
       new Set([3, 4]),

@@ -94,7 +94,7 @@ describe('otel-bandwidth CLI', () => {
       expect([r.status, r.stderr]).toEqual([
         1,
         'otel-bandwidth: invalid configuration:\n' +
-          `  - MYSQL_URL="mysql://root@127.0.0.1:3306/${name}": database "${name}" has 0 of the 6 migrations this version needs; create or update its tables with \`otel-bandwidth migrate\`\n`,
+          `  - MYSQL_URL="mysql://root@127.0.0.1:3306/${name}": database "${name}" has 0 of the 7 migrations this version needs; create or update its tables with \`otel-bandwidth migrate\`\n`,
       ]);
     } finally {
       await conn.query(`DROP DATABASE \`${name}\``);

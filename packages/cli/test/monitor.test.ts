@@ -75,6 +75,7 @@ describe('the monitor view', () => {
   const alerts: AlertsResponse = {
     alerts: [
       alert(9, 'critical', 'shop-egress', { service: 'shop', method: 'GET', endpoint: '/api/products' }, 3_200_000, 1_000_000, '2026-12-05T10:00:10.000Z', 'outbound'),
+      alert(8, 'high', 'slow-api', { service: 'shop', method: 'GET', endpoint: '/api/x' }, 812.5, 500, '2026-12-05T09:58:00.000Z', 'p95'),
       alert(7, 'high', 'shop-requests', { service: 'shop', method: null, endpoint: null }, 450, 150, '2026-12-05T08:31:00.000Z', 'requests'),
       alert(4, 'medium', 'all-ingress', { service: null, method: null, endpoint: null }, 5_000_000, null, '2026-12-04T22:30:00.000Z', null),
     ],
@@ -88,10 +89,11 @@ describe('the monitor view', () => {
       '',
       'Pipeline    WARNING   backlog 3 entries (oldest 95 s)   aggregators 0 active   dead-lettered 2   last persist 10 s ago',
       '  ! no aggregator has read the stream in the last 60 s: start one (otel-bandwidth aggregator)',
-      'Alerts      7 open, the 3 newest shown',
-      // in the unit of the rule's metric; a row from before alerts named it, the bare number
+      'Alerts      7 open, the 4 newest shown',
+      // in the unit of the rule's metric (a latency named: its percentile, in ms); a row from before alerts named it, the bare number
       '  SEVERITY  RULE           WHERE                            VALUE       THRESHOLD  OPENED',
       '  CRITICAL  shop-egress    shop GET /api/products      3.05 MiB/s    976.56 KiB/s  10:00:10 (50 s ago)',
+      '  HIGH      slow-api       shop GET /api/x           p95 812.5 ms      p95 500 ms  09:58:00 (3 min ago)',
       '  HIGH      shop-requests  shop                    450 requests/s  150 requests/s  08:31:00 (90 min ago)',
       '  MEDIUM    all-ingress    all services                 5,000,000               -  2026-12-04 22:30 (11.5 h ago)',
       'Last 5 min  16.7 KiB/s (in 4.27 KiB/s, out 12.4 KiB/s)   1.8 req/s   errors 7.1 %   avg 2.50 ms   p95 6.50 ms',

@@ -175,10 +175,16 @@ export type AlertType = (typeof ALERT_TYPES)[number];
 export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
 /**
- * What an alert rule measures, a rate per second: body bytes in + out, in, out; requests; errors
+ * The rates an alert rule may measure, per second: body bytes in + out, in, out; requests; errors
  * (status 400 and up, or aborted: what error_count counts).
  */
-export const ALERT_METRICS = ['bandwidth', 'inbound', 'outbound', 'requests', 'errors'] as const;
+export const ALERT_RATE_METRICS = ['bandwidth', 'inbound', 'outbound', 'requests', 'errors'] as const;
+export type AlertRateMetric = (typeof ALERT_RATE_METRICS)[number];
+/** The latencies an alert rule may measure: a percentile of the request durations, in ms. */
+export const ALERT_LATENCY_METRICS = ['p50', 'p95', 'p99'] as const;
+export type AlertLatencyMetric = (typeof ALERT_LATENCY_METRICS)[number];
+/** What an alert rule measures: a rate a second, or a latency percentile in ms. */
+export const ALERT_METRICS = [...ALERT_RATE_METRICS, ...ALERT_LATENCY_METRICS] as const;
 export type AlertMetric = (typeof ALERT_METRICS)[number];
 /** Which of an alert's changes its webhook has been told of (the outbox of alert-notifier.ts). */
 export const ALERT_NOTIFIED = ['none', 'opened', 'resolved'] as const;
@@ -191,7 +197,7 @@ export const bandwidthAlerts = mysqlTable(
     alertType: mysqlEnum('alert_type', ALERT_TYPES).notNull(),
     severity: mysqlEnum('severity', ALERT_SEVERITIES).notNull(),
     message: text('message').notNull(),
-    /** a rate a second (metric), fractions kept: 0.4 errors a second is not 0 */
+    /** in the unit of metric: a rate a second, fractions kept (0.4 errors a second is not 0), or ms for a latency */
     metricValue: double('metric_value').notNull(),
     thresholdValue: double('threshold_value'),
     service: varchar('service', { length: 128 }),
@@ -201,7 +207,11 @@ export const bandwidthAlerts = mysqlTable(
     resolvedAt: timestamp('resolved_at'),
     /** the rule that raised it (its name in the rules) */
     rule: varchar('rule', { length: 128 }).notNull().default(''),
-    /** what metric_value, threshold_value and peak_value measure, a second (null for the plan's own rows) */
+    /**
+     * What metric_value, threshold_value and peak_value measure: a rate a second (bandwidth,
+     * inbound, outbound: bytes; requests; errors) or a latency percentile in ms (p50, p95, p99);
+     * null for the plan's own rows
+     */
     metric: mysqlEnum('metric', ALERT_METRICS),
     /** the endpoint's method; null for a rule over a whole service or everything */
     method: varchar('method', { length: 16 }),

@@ -1,0 +1,1 @@
+ALTER TABLE `bandwidth_alerts` MODIFY COLUMN `metric` enum('bandwidth','inbound','outbound','requests','errors','p50','p95','p99');
