@@ -14,6 +14,17 @@ export interface MinuteSeriesTotals {
   inboundBytes: number;
   outboundBytes: number;
   errors: number;
+  /**
+   * The requests per duration bucket, as the view's `b<i>` fields (index into
+   * DURATION_BOUNDARIES_MS, then +Inf: REALTIME_DURATION_BUCKETS of them); absent when the minute
+   * holds none for the series (a view written by an aggregator older than the buckets), or when
+   * no rule reads latencies
+   */
+  durationBuckets?: readonly number[];
+  /** the fastest request, ms, when the view holds it */
+  minDurationMs?: number;
+  /** the slowest request, ms, when the view holds it */
+  maxDurationMs?: number;
 }
 
 /** The realtime view's minutes: minute start (ms) -> the series seen in it. */
@@ -28,9 +39,9 @@ export interface AlertCondition {
   method: string | null;
   endpoint: string | null;
   protocol: string | null;
-  /** the window's rate, per second */
+  /** the window's rate, per second, or its latency percentile, ms */
   value: number;
-  /** the rate it crossed, per second */
+  /** what it crossed, in the unit of value */
   threshold: number;
   message: string;
 }

@@ -1,10 +1,11 @@
 /**
- * Raises and resolves bandwidth alerts: every interval, the aggregator holding the alert lease
- * reads the realtime view's settled minutes, evaluates the rules (alert-evaluation.ts) and brings
- * `bandwidth_alerts` in line: a condition that starts to hold opens one alert (its `open_key` is
- * unique while open, so two evaluators cannot open it twice), one that goes on holding raises its
- * peak, and an open alert whose condition has not held for its rule's resolveAfterMinutes, or
- * whose rule is gone, is resolved. Then the webhook is told (alert-notifier.ts).
+ * Raises and resolves alerts: every interval, the aggregator holding the alert lease reads the
+ * realtime view's settled minutes (their duration buckets too when a rule watches a latency),
+ * evaluates the rules (alert-evaluation.ts) and brings `bandwidth_alerts` in line: a condition
+ * that starts to hold opens one alert (its `open_key` is unique while open, so two evaluators
+ * cannot open it twice), one that goes on holding raises its peak, and an open alert whose
+ * condition has not held for its rule's resolveAfterMinutes, or whose rule is gone, is resolved.
+ * Then the webhook is told (alert-notifier.ts).
  *
  * Any number of aggregators may run it: a lease in Redis (SET NX with an expiry, renewed by its
  * holder before each step) lets one evaluate at a time; another takes over once it expires (three
@@ -17,13 +18,13 @@
  * them, and a round that would look at an older window than the last one waits instead. When Redis
  * or MySQL fails, the round is skipped: nothing is resolved for want of data.
  */
-import { MINUTE_MS, minuteStart, visitRealtimeHash, type RealtimeStat, type RedisKeys } from '@otel-bandwidth/core';
+import { MINUTE_MS, REALTIME_DURATION_BUCKETS, minuteStart, visitRealtimeHash, type RealtimeStat, type RedisKeys } from '@otel-bandwidth/core';
 import { bandwidthAlerts, type MysqlConnection } from '@otel-bandwidth/storage';
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
 import { evaluateAlertRules, type AlertCondition, type MinuteSeriesTotals } from './alert-evaluation';
 import { AlertNotifier } from './alert-notifier';
-import { minutesNeeded, type AlertRule } from './alert-rules';
+import { isLatencyRule, minutesNeeded, type AlertRule } from './alert-rules';
 import { oldestUnappliedEntryMs } from './stream-backlog';
 
 export interface AlertMonitorOptions {
@@ -86,8 +87,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-/** The realtime view's stats the rules read (alert-evaluation.ts MinuteSeriesTotals). */
-const NEEDED_STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>(['requests', 'inboundBytes', 'outboundBytes', 'errors']);
+/** The realtime view's stats rate rules read (alert-condition.ts MinuteSeriesTotals). */
+const RATE_STATS: readonly RealtimeStat[] = ['requests', 'inboundBytes', 'outboundBytes', 'errors'];
+/** What latency rules read besides: the duration buckets, the fastest and slowest request. */
+const LATENCY_STATS: readonly RealtimeStat[] = ['durationBucket', 'minDurationMs', 'maxDurationMs'];
+
+/** A series' minute as it is read, before it is kept. */
+interface SeriesRead extends MinuteSeriesTotals {
+  durationBuckets?: number[];
+}
 
 export class AlertMonitor {
   private readonly intervalMs: number;
@@ -103,11 +111,14 @@ export class AlertMonitor {
   /** the end of the last window evaluated: a round never goes back before it */
   private lastWindowEnd = Number.NEGATIVE_INFINITY;
   private readonly abort = new AbortController();
+  /** the stats the rules read: the buckets only when a rule watches a latency (they are most of a minute's fields) */
+  private readonly neededStats: ReadonlySet<RealtimeStat>;
   private readonly counters: AlertMonitorStats = { rounds: 0, minutesRead: 0, failedRounds: 0, opened: 0, resolved: 0, notified: 0, failedNotifications: 0, lastError: undefined };
 
   constructor(private readonly options: AlertMonitorOptions) {
     this.intervalMs = options.intervalMs ?? 30_000;
     this.settleMs = options.settleMs ?? 30_000;
+    this.neededStats = new Set([...RATE_STATS, ...(options.rules.some(isLatencyRule) ? LATENCY_STATS : [])]);
     this.notifier =
       options.webhookUrl === undefined
         ? undefined
@@ -239,11 +250,11 @@ export class AlertMonitor {
       // the aggregator's own work shares this event loop: a hundred minutes of thousands of
       // series are parsed a minute at a time
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const series = new Map<string, MinuteSeriesTotals>();
+      const series = new Map<string, SeriesRead>();
       // the series of a stat no rule reads is not parsed (its JSON is most of the work)
       visitRealtimeHash(
         (hash ?? {}) as Record<string, string>,
-        (stat, identity, code, n) => {
+        (stat, identity, code, n, bucket) => {
           if (!Number.isFinite(n)) return;
           let s = series.get(code);
           if (s === undefined) {
@@ -254,8 +265,13 @@ export class AlertMonitor {
           else if (stat === 'inboundBytes') s.inboundBytes += n;
           else if (stat === 'outboundBytes') s.outboundBytes += n;
           else if (stat === 'errors') s.errors += n;
+          else if (stat === 'durationBucket' && bucket !== undefined) {
+            s.durationBuckets ??= new Array<number>(REALTIME_DURATION_BUCKETS).fill(0);
+            s.durationBuckets[bucket] = (s.durationBuckets[bucket] as number) + n;
+          } else if (stat === 'minDurationMs') s.minDurationMs = Math.min(s.minDurationMs ?? n, n);
+          else if (stat === 'maxDurationMs') s.maxDurationMs = Math.max(s.maxDurationMs ?? n, n);
         },
-        NEEDED_STATS,
+        this.neededStats,
       );
       out.set(starts[i] as number, [...series.values()]);
     }

@@ -26,7 +26,7 @@ export interface AlertWebhookPayload {
     rule: string;
     type: string;
     severity: string;
-    /** what value, threshold and peak measure, a second */
+    /** what value, threshold and peak measure: a rate a second, or a latency percentile in ms (p50, p95, p99) */
     metric: string | null;
     service: string | null;
     method: string | null;

@@ -1,8 +1,8 @@
 /**
  * Alert rules: what they say, and reading them from JSON with every mistake named. The rules are
  * a JSON array, in a file (OTEL_BANDWIDTH_ALERT_RULES=/path/rules.json) or inline
- * (OTEL_BANDWIDTH_ALERT_RULES='[...]'). Rates are per second over the rule's window of whole
- * minutes of data time:
+ * (OTEL_BANDWIDTH_ALERT_RULES='[...]'). Rates are per second, latencies percentiles in ms, over
+ * the rule's window of whole minutes of data time:
  *
  *   { "name": "egress", "type": "threshold", "metric": "outbound", "per": "endpoint",
  *     "windowMinutes": 5, "above": 10485760, "severity": "high" }
@@ -10,23 +10,45 @@
  *     "windowMinutes": 5, "baselineMinutes": 30, "factor": 3, "minimum": 102400 }
  *   { "name": "odd", "type": "anomaly", "metric": "requests", "per": "all",
  *     "windowMinutes": 1, "baselineMinutes": 60, "deviations": 4, "minimum": 10 }
+ *   { "name": "slow-api", "type": "threshold", "metric": "p95", "per": "endpoint",
+ *     "windowMinutes": 5, "above": 500, "minRequests": 20 }
+ *
+ * A latency (p50, p95, p99) is watched by threshold and spike rules, not by anomaly rules: a
+ * minute without requests has no percentile (where its rate is 0), one of a few requests has a
+ * percentile that is mostly chance, and the mean of per-minute percentiles is not the percentile
+ * of the minutes together, so deviations of them would say little; a spike compares the window's
+ * percentile with the percentile of the baseline's requests together.
  */
 import fs from 'node:fs';
-import { ALERT_RATE_METRICS, ALERT_SEVERITIES, type AlertRateMetric, type AlertSeverity } from '@otel-bandwidth/storage';
+import {
+  ALERT_LATENCY_METRICS,
+  ALERT_METRICS,
+  ALERT_RATE_METRICS,
+  ALERT_SEVERITIES,
+  type AlertLatencyMetric,
+  type AlertMetric,
+  type AlertRateMetric,
+  type AlertSeverity,
+} from '@otel-bandwidth/storage';
+import { isLatencyMetric } from './alert-format';
 
-/** What a rule may measure. */
-export const ALERT_METRICS = ALERT_RATE_METRICS;
-export type AlertMetric = AlertRateMetric;
+export { ALERT_LATENCY_METRICS, ALERT_METRICS, ALERT_RATE_METRICS, type AlertLatencyMetric, type AlertMetric, type AlertRateMetric };
 /** What one alert watches: each endpoint (service, method, route), each service, or all traffic together. */
 export const ALERT_SCOPES = ['endpoint', 'service', 'all'] as const;
 export type AlertScope = (typeof ALERT_SCOPES)[number];
+/**
+ * The requests a latency rule's window needs before it can fire (and a spike's baseline before it
+ * is compared with), unless the rule says otherwise: one slow request is not an endpoint gone slow.
+ */
+export const DEFAULT_MIN_REQUESTS = 20;
 
 interface RuleCommon {
   /** unique among the rules; stored with each alert */
   name: string;
+  /** a rate a second, or a latency percentile in ms (p50, p95, p99) */
   metric: AlertMetric;
   per: AlertScope;
-  /** the rate is taken over this many whole minutes, the latest settled ones (1-60) */
+  /** the rate or percentile is taken over this many whole minutes, the latest settled ones (1-60) */
   windowMinutes: number;
   severity: AlertSeverity;
   /** only this service's traffic */
@@ -39,9 +61,16 @@ interface RuleCommon {
    * an alert every minute
    */
   resolveAfterMinutes: number;
+  /**
+   * Latency metrics only (parseAlertRules sets it on them, DEFAULT_MIN_REQUESTS unless given, and
+   * refuses it on rates; a latency rule without it has the default): the requests with duration
+   * buckets a window needs before the rule can fire, and a spike's baseline before it is
+   * compared with
+   */
+  minRequests?: number;
 }
 
-/** Fires while the window's rate is above `above`. */
+/** Fires while the window's rate (or percentile, ms) is above `above`. */
 export interface ThresholdRule extends RuleCommon {
   type: 'threshold';
   above: number;
@@ -49,7 +78,8 @@ export interface ThresholdRule extends RuleCommon {
 
 /**
  * Fires while the window's rate is at least `factor` times its average over the `baselineMinutes`
- * before the window, and at least `minimum`.
+ * before the window, and at least `minimum`; for a latency, while the window's percentile is at
+ * least `factor` times the percentile of the baseline's requests, and at least `minimum` ms.
  */
 export interface SpikeRule extends RuleCommon {
   type: 'spike';
@@ -60,23 +90,36 @@ export interface SpikeRule extends RuleCommon {
 
 /**
  * Fires while the window's rate is more than `deviations` standard deviations above the mean of the
- * per-minute rates of the `baselineMinutes` before the window, and at least `minimum`.
+ * per-minute rates of the `baselineMinutes` before the window, and at least `minimum`. Rates only.
  */
-export interface AnomalyRule extends RuleCommon {
+export interface AnomalyRule extends Omit<RuleCommon, 'metric' | 'minRequests'> {
   type: 'anomaly';
+  metric: AlertRateMetric;
   deviations: number;
   baselineMinutes: number;
   minimum: number;
 }
 
 export type AlertRule = ThresholdRule | SpikeRule | AnomalyRule;
+/** A rule over a rate: bytes, requests or errors a second. */
+export type RateRule = AlertRule & { metric: AlertRateMetric };
+/** A rule over a latency percentile, ms: a threshold or a spike. */
+export type LatencyRule = (ThresholdRule | SpikeRule) & { metric: AlertLatencyMetric };
+
+export function isRateRule(rule: AlertRule): rule is RateRule {
+  return !isLatencyMetric(rule.metric);
+}
+
+export function isLatencyRule(rule: AlertRule): rule is LatencyRule {
+  return rule.type !== 'anomaly' && isLatencyMetric(rule.metric);
+}
 
 /** The realtime view keeps two hours; a rule's window and baseline must fit in it with room to settle. */
 export const MAX_RULE_SPAN_MINUTES = 100;
 const RULE_TYPES = ['threshold', 'spike', 'anomaly'] as const;
 const KNOWN_FIELDS: Record<AlertRule['type'], readonly string[]> = {
-  threshold: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'above'],
-  spike: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'factor', 'baselineMinutes', 'minimum'],
+  threshold: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'above', 'minRequests'],
+  spike: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'factor', 'baselineMinutes', 'minimum', 'minRequests'],
   anomaly: ['name', 'type', 'metric', 'per', 'windowMinutes', 'severity', 'service', 'endpoint', 'resolveAfterMinutes', 'deviations', 'baselineMinutes', 'minimum'],
 };
 
@@ -166,9 +209,19 @@ export function parseAlertRules(json: string, source = 'alert rules'): AlertRule
     for (const field of Object.keys(raw)) {
       if (!KNOWN_FIELDS[type].includes(field)) problems.push(`${where}: "${field}" is not a field of ${type === 'anomaly' ? 'an' : 'a'} ${type} rule (${KNOWN_FIELDS[type].join(', ')})`);
     }
+    const metricKnown = typeof raw.metric === 'string' && (ALERT_METRICS as readonly string[]).includes(raw.metric);
+    const metric = r.oneOf('metric', ALERT_METRICS);
+    // an anomaly rule watches rates only (the file's comment says why)
+    const rateMetric: AlertRateMetric = isLatencyMetric(metric) ? ALERT_RATE_METRICS[0] : metric;
+    if (type === 'anomaly' && isLatencyMetric(metric)) {
+      problems.push(
+        `${where}: "metric" is "${metric}": an anomaly rule watches a rate (${ALERT_RATE_METRICS.join(', ')}), not a latency; ` +
+          'watch a latency with a threshold or spike rule',
+      );
+    }
     const common: RuleCommon = {
       name: String(raw.name),
-      metric: r.oneOf('metric', ALERT_METRICS),
+      metric,
       per: r.oneOf('per', ALERT_SCOPES),
       windowMinutes: r.number('windowMinutes', { min: 1, max: 60, whole: true }, 5),
       severity: r.oneOf('severity', ALERT_SEVERITIES, 'medium'),
@@ -190,7 +243,16 @@ export function parseAlertRules(json: string, source = 'alert rules'): AlertRule
       rule =
         type === 'spike'
           ? { ...common, type, factor: r.number('factor', { above: 1 }), baselineMinutes, minimum }
-          : { ...common, type, deviations: r.number('deviations', { above: 0 }, 3), baselineMinutes, minimum };
+          : { ...common, metric: rateMetric, type, deviations: r.number('deviations', { above: 0 }, 3), baselineMinutes, minimum };
+    }
+    if (rule.type !== 'anomaly') {
+      if (isLatencyMetric(metric)) rule.minRequests = r.number('minRequests', { min: 1, whole: true }, DEFAULT_MIN_REQUESTS);
+      else if (metricKnown && raw.minRequests !== undefined) {
+        problems.push(
+          `${where}: "minRequests" is a field of latency rules only (metric ${ALERT_LATENCY_METRICS.join(', ')}), not of a "${metric}" rule: ` +
+            'a rate counts every request',
+        );
+      }
     }
     if (problems.length === before) rules.push(rule);
   });

@@ -41,17 +41,27 @@ export { AlertNotifier, MAX_REFUSALS, webhookPayload, webhookTarget, type AlertW
 export { oldestUnappliedEntryMs } from './stream-backlog';
 export { formatAlertValue, formatLatency, formatRate, isLatencyMetric } from './alert-format';
 export { alertKey, evaluateAlertRules, type AlertCondition, type MinuteSeriesTotals, type MinuteTotals } from './alert-evaluation';
+export { LATENCY_QUANTILES } from './latency-alerts';
 export {
+  ALERT_LATENCY_METRICS,
   ALERT_METRICS,
+  ALERT_RATE_METRICS,
   ALERT_SCOPES,
+  DEFAULT_MIN_REQUESTS,
   MAX_RULE_SPAN_MINUTES,
+  isLatencyRule,
+  isRateRule,
   loadAlertRules,
   minutesNeeded,
   parseAlertRules,
+  type AlertLatencyMetric,
   type AlertMetric,
+  type AlertRateMetric,
   type AlertRule,
   type AlertScope,
   type AnomalyRule,
+  type LatencyRule,
+  type RateRule,
   type SpikeRule,
   type ThresholdRule,
 } from './alert-rules';

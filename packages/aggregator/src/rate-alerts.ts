@@ -6,10 +6,10 @@
 import { MINUTE_MS } from '@otel-bandwidth/core';
 import type { AlertCondition, MinuteSeriesTotals, MinuteTotals } from './alert-condition';
 import { METRIC_WORDS, formatRate, round2 } from './alert-format';
-import type { AlertMetric, AlertRule } from './alert-rules';
+import type { AlertRateMetric, RateRule } from './alert-rules';
 import { alertKey, describeSubject, subjectCode, subjectOf, type AlertSubject } from './alert-scope';
 
-function metricOf(metric: AlertMetric, s: MinuteSeriesTotals): number {
+function metricOf(metric: AlertRateMetric, s: MinuteSeriesTotals): number {
   switch (metric) {
     case 'bandwidth':
       return s.inboundBytes + s.outboundBytes;
@@ -33,7 +33,7 @@ interface Group extends AlertSubject {
  * The conditions of a rate rule that hold over the window of whole minutes ending at `windowEndMs`
  * (a minute missing from `minutes` is a minute without traffic).
  */
-export function evaluateRateRule(rule: AlertRule, minutes: MinuteTotals, windowEndMs: number): AlertCondition[] {
+export function evaluateRateRule(rule: RateRule, minutes: MinuteTotals, windowEndMs: number): AlertCondition[] {
   const out: AlertCondition[] = [];
   const baseline = rule.type === 'threshold' ? 0 : rule.baselineMinutes;
   const span = rule.windowMinutes + baseline;
@@ -74,7 +74,7 @@ export function evaluateRateRule(rule: AlertRule, minutes: MinuteTotals, windowE
 }
 
 /** Whether the rule's condition holds for a group whose window rate is `value`; undefined if not. */
-function judge(rule: AlertRule, g: Group, value: number, baseline: number): { threshold: number; why: string } | undefined {
+function judge(rule: RateRule, g: Group, value: number, baseline: number): { threshold: number; why: string } | undefined {
   if (rule.type === 'threshold') {
     return value > rule.above ? { threshold: rule.above, why: `above ${formatRate(rule.metric, rule.above)} (rule ${rule.name})` } : undefined;
   }

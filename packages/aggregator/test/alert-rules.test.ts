@@ -38,7 +38,7 @@ describe('parseAlertRules', () => {
     expect(() => parseAlertRules(bad, 'rules.json')).toThrow(
       [
         'rules.json:',
-        '  - rule 1 ("a"): "metric" is "bytes": must be one of bandwidth, inbound, outbound, requests, errors',
+        '  - rule 1 ("a"): "metric" is "bytes": must be one of bandwidth, inbound, outbound, requests, errors, p50, p95, p99',
         '  - rule 1 ("a"): "windowMinutes" is 1.5: must be a whole number at least 1 and at most 60',
         '  - rule 1 ("a"): "above" is -1: must be a number at least 0',
         '  - rule 2 ("a"): "name" is used by an earlier rule',
@@ -103,7 +103,7 @@ describe('the aggregator configuration of alerts', () => {
       'OTEL_BANDWIDTH_ALERT_INTERVAL=5 is out of range (expected 1000 to 3600000)',
       [
         'OTEL_BANDWIDTH_ALERT_RULES:',
-        '      - rule 1 ("t"): "metric" is missing: must be one of bandwidth, inbound, outbound, requests, errors',
+        '      - rule 1 ("t"): "metric" is missing: must be one of bandwidth, inbound, outbound, requests, errors, p50, p95, p99',
         '      - rule 1 ("t"): "per" is missing: must be one of endpoint, service, all',
         '      - rule 1 ("t"): "above" is missing: must be a number at least 0',
       ].join('\n'),
