@@ -26,9 +26,10 @@
     if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
     return `${(seconds / 3600).toFixed(1)} h`;
   }
-  /** An alert's rate, in its metric's unit a second. */
-  function alertRate(metric, v) {
+  /** An alert's value in its metric's unit: a rate a second, or a latency percentile named, in ms (p95 812.50 ms). */
+  function alertValue(metric, v) {
     if (v === null) return '–';
+    if (metric === 'p50' || metric === 'p95' || metric === 'p99') return `${metric} ${v.toFixed(2)} ms`;
     if (metric === 'bandwidth' || metric === 'inbound' || metric === 'outbound') return v !== 0 && Math.abs(v) < 1 ? `${small(v)} B/s` : `${bytes(v)}/s`;
     if (metric === 'requests') return `${small(v)} req/s`;
     if (metric === 'errors') return `${small(v)} errors/s`;
@@ -177,8 +178,8 @@
       cell(tr, x.severity.toUpperCase(), `sev ${x.severity}`);
       cell(tr, x.rule);
       cell(tr, x.endpoint !== null ? `${x.service} ${x.method} ${x.endpoint}` : (x.service ?? 'all services'), 'endpoint');
-      cell(tr, alertRate(x.metric, x.value), 'num');
-      cell(tr, alertRate(x.metric, x.threshold), 'num');
+      cell(tr, alertValue(x.metric, x.value), 'num');
+      cell(tr, alertValue(x.metric, x.threshold), 'num');
       const opened = Date.parse(x.openedAt);
       cell(tr, `${utcTime(opened)} (${age(Math.max(0, now - opened) / 1000)} ago)`);
       cell(tr, x.message, 'message');

@@ -275,7 +275,9 @@ export const Alert = Type.Object({
     Type.Unsafe<AlertMetric>({
       type: 'string',
       enum: [...ALERT_METRICS],
-      description: 'what value, threshold and peak measure, a second: bytes (bandwidth, inbound, outbound), requests or errors',
+      description:
+        'what value, threshold and peak measure: a rate a second, of bytes (bandwidth, inbound, outbound), requests or errors; ' +
+        'or a latency percentile in ms (p50, p95, p99)',
     }),
   ),
   service: nullable(Type.String({ description: 'null for a rule over everything' })),
@@ -283,9 +285,9 @@ export const Alert = Type.Object({
   endpoint: nullable(Type.String({ description: 'null for a rule over a whole service or everything' })),
   protocol: nullable(Type.String()),
   message: Type.String(),
-  value: Type.Number({ description: 'the measured rate a second when it opened, in the unit of metric' }),
-  threshold: nullable(Type.Number({ description: 'the rate it crossed' })),
-  peak: nullable(Type.Number({ description: 'the highest rate while open' })),
+  value: Type.Number({ description: 'what was measured when it opened, in the unit of metric (a rate a second, or ms)' }),
+  threshold: nullable(Type.Number({ description: 'what it crossed, in the unit of metric' })),
+  peak: nullable(Type.Number({ description: 'the highest value while open, in the unit of metric' })),
   openedAt: Type.String({ format: 'date-time' }),
   resolvedAt: nullable(Type.String({ format: 'date-time' })),
   durationSeconds: Type.Integer({ description: 'resolved minus opened; while open, now minus opened' }),

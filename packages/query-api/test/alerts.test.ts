@@ -149,6 +149,28 @@ describe('GET /metrics/alerts', () => {
     expect(await get('/metrics/alerts?status=resolved&hours=48&limit=1')).toEqual({ alerts: [ALERT[3]], open: 3 });
   });
 
+  it('lists a latency alert with its percentile and figures in ms', async () => {
+    await db.conn.db.insert(bandwidthAlerts).values({
+      rule: 'slow-api', metric: 'p95', alertType: 'threshold', severity: 'high', message: 'p95 latency of GET /api/x (api) 812.5 ms over 5 min, above 500 ms (rule slow-api)',
+      metricValue: 812.5, thresholdValue: 500, peakValue: 930.25, service: 'api', endpoint: '/api/x', method: 'GET', protocol: 'http',
+      createdAt: at(5 * MIN), openKey: 'slow-api|api|GET|/api/x', notified: 'opened',
+    });
+    try {
+      expect(await get('/metrics/alerts?service=api')).toEqual({
+        alerts: [
+          {
+            id: 8, rule: 'slow-api', type: 'threshold', severity: 'high', metric: 'p95', service: 'api', method: 'GET', endpoint: '/api/x', protocol: 'http',
+            message: 'p95 latency of GET /api/x (api) 812.5 ms over 5 min, above 500 ms (rule slow-api)', value: 812.5, threshold: 500, peak: 930.25,
+            openedAt: '2026-12-05T09:55:00.000Z', resolvedAt: null, durationSeconds: 300,
+          },
+        ],
+        open: 1,
+      });
+    } finally {
+      await db.conn.pool.query("DELETE FROM bandwidth_alerts WHERE rule = 'slow-api'");
+    }
+  });
+
   it.each([
     ['/metrics/alerts?status=closed', 'querystring/status must be one of open, resolved, all'],
     ['/metrics/alerts?hours=0', 'querystring/hours must be >= 1'],

@@ -76,6 +76,11 @@ beforeAll(async () => {
       metricValue: 12_800, thresholdValue: 10_240, peakValue: 12_800, service: 'shop', endpoint: '/api/products', method: 'GET', protocol: 'http',
       createdAt: new Date(NOW - 90_000), openKey: 'k1',
     },
+    {
+      rule: 'slow-api', metric: 'p95', alertType: 'threshold', severity: 'medium', message: 'p95 latency of POST /api/orders (shop) 812.5 ms over 5 min, above 500 ms (rule slow-api)',
+      metricValue: 812.5, thresholdValue: 500, peakValue: 812.5, service: 'shop', endpoint: '/api/orders', method: 'POST', protocol: 'http',
+      createdAt: new Date(NOW - 60_000), openKey: 'k3',
+    },
     { rule: 'gone', metric: 'requests', alertType: 'spike', severity: 'low', message: 'resolved', metricValue: 5, createdAt: new Date(NOW - HOUR), resolvedAt: new Date(NOW - HOUR / 2) },
     {
       rule: 'all-errors', metric: 'errors', alertType: 'anomaly', severity: 'critical', message: 'error rate of all traffic 0.000412 errors/s', metricValue: 0.000412, thresholdValue: 0.0002,
@@ -154,9 +159,11 @@ describe('the web dashboard', () => {
     // 4,198,576 bytes over the 240 s of the window that have passed; the p95 of the 320 requests
     // with buckets: rank 304, 6 of the 20 in (5, 10] ms
     expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
-    expect(await page.locator('#alerts-count').innerText()).toBe('(2)');
+    expect(await page.locator('#alerts-count').innerText()).toBe('(3)');
+    // rates in their unit a second, a latency as its percentile in ms
     expect(await rows(page, '#alerts-table')).toEqual([
       ['CRITICAL', 'all-errors', 'all services', '0.000412 errors/s', '0.0002 errors/s', '10:00:30 (30 s ago)', 'error rate of all traffic 0.000412 errors/s'],
+      ['MEDIUM', 'slow-api', 'shop POST /api/orders', 'p95 812.50 ms', 'p95 500.00 ms', '10:00:00 (60 s ago)', 'p95 latency of POST /api/orders (shop) 812.5 ms over 5 min, above 500 ms (rule slow-api)'],
       ['HIGH', 'shop-egress', 'shop GET /api/products', '12.5 KiB/s', '10.0 KiB/s', '09:59:30 (90 s ago)', 'outbound bandwidth of GET /api/products (shop) 12.5 KiB/s over 5 min, above 10 KiB/s (rule shop-egress)'],
     ]);
     // p95 from the window's buckets: GET /api/products' rank 285, 5 of the 20 in (5, 10] ms cut at
