@@ -74,6 +74,8 @@ describe('parseAlertRules', () => {
       ['endpoint-egress', 'threshold', 'outbound', 'endpoint'],
       ['service-surge', 'spike', 'bandwidth', 'service'],
       ['unusual-errors', 'anomaly', 'errors', 'service'],
+      ['slow-endpoint', 'threshold', 'p95', 'endpoint'],
+      ['latency-surge', 'spike', 'p99', 'service'],
     ]);
   });
 });
