@@ -84,3 +84,4 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export * from './instrumented-process';
 export * from './raw-http';
 export * from './silent-servers';
+export * from './promtool';

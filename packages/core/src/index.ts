@@ -8,3 +8,5 @@ export * from './error-causes';
 export * from './stream-group';
 export * from './duration-percentiles';
 export * from './duration-tally';
+export * from './prometheus-text';
+export * from './process-metrics';
