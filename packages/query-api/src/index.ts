@@ -9,3 +9,5 @@ export { readAlerts } from './routes/alerts';
 export * from './schemas';
 export { readEndpoints } from './routes/endpoints';
 export { readMinutes } from './routes/minutes';
+export { readPipelineState, type PipelineState } from './pipeline-state';
+export { pipelineMetricFamilies, type PipelineScrape } from './pipeline-metrics';

@@ -10,6 +10,7 @@ import { endpointsRoutes } from './routes/endpoints';
 import { hourlyRoutes } from './routes/hourly';
 import { hoursRoutes } from './routes/hours';
 import { minutesRoutes } from './routes/minutes';
+import { prometheusMetricsRoutes } from './routes/prometheus-metrics';
 import { registerOpenApi } from './routes/openapi';
 import { realtimeRoutes } from './routes/realtime';
 import { statusRoutes } from './routes/status';
@@ -74,6 +75,11 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     bufferWarning: options.bufferWarning ?? 5000,
   };
   const app = Fastify({ logger: options.logger ?? false, schemaErrorFormatter: validationMessage }).withTypeProvider<TypeBoxTypeProvider>();
+  /** an error its caller is not told the text of (a failed query's SQL, say): to the API's log */
+  const logError = (what: string, err: unknown): void => {
+    if (options.logger) app.log.error({ err }, what);
+    else process.stderr.write(`otel-bandwidth api: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  };
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (err.validation) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
@@ -84,8 +90,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status < 500) return reply.code(status).send({ statusCode: status, error: 'Error', message: err.message });
     // the error's text (a failed query's SQL, say) goes to the API's log, not to its callers
-    if (options.logger) app.log.error(err);
-    else process.stderr.write(`otel-bandwidth api: ${req.method} ${req.url}: ${err.stack ?? err.message}\n`);
+    logError(`${req.method} ${req.url}`, err);
     return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: 'internal error; the API logged it' });
   });
   // a parameter given twice arrives as an array, which its schema would call "not an integer"
@@ -107,6 +112,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(usersRoutes(ctx));
   app.register(alertsRoutes(ctx));
   app.register(statusRoutes(ctx));
+  app.register(prometheusMetricsRoutes(ctx, (what, err) => logError(`GET /metrics: ${what}`, err)));
   app.register(dashboardRoutes());
   return app;
 }

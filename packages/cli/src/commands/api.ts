@@ -8,8 +8,9 @@ export const apiCommand: Command = {
   help: `Usage: otel-bandwidth api
 
 Serves GET /metrics/realtime and /metrics/endpoints (both with p50/p95/p99), /metrics/minutes,
-/metrics/hourly, /metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard, and
-the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter.
+/metrics/hourly, /metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard,
+the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter, and the pipeline's
+health for Prometheus to scrape at /metrics (text exposition format).
 /metrics/hourly, /metrics/endpoints, /metrics/minutes and /metrics/users answer CSV too (format=csv).
 
 ${ENVIRONMENT_HELP}

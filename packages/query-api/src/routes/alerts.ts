@@ -5,6 +5,16 @@ import { and, count, desc, eq, gte, isNotNull, isNull, or, sql, type SQL } from 
 import type { ApiContext } from '../api-context';
 import { AlertsQuery, AlertsResponse } from '../schemas';
 
+/** The alerts open now (of the service, when given): rows of bandwidth_alerts not resolved. */
+export async function countOpenAlerts(ctx: ApiContext, service?: string): Promise<number> {
+  const t = bandwidthAlerts;
+  const [row] = await ctx.mysql.db
+    .select({ n: count() })
+    .from(t)
+    .where(and(isNull(t.resolvedAt), ...(service === undefined ? [] : [eq(t.service, service)])));
+  return Number(row?.n ?? 0);
+}
+
 /**
  * The alerts of bandwidth_alerts open at some time in the last N hours: those resolved in them
  * and, unless only the resolved ones are asked for, every one still open whatever its age; the
@@ -44,7 +54,7 @@ export async function readAlerts(ctx: ApiContext, q: AlertsQuery, nowMs = Date.n
       .where(and(inWindow, ...service))
       .orderBy(desc(sql`${t.resolvedAt} IS NULL`), desc(t.createdAt), desc(t.id))
       .limit(q.limit),
-    ctx.mysql.db.select({ n: count() }).from(t).where(and(isNull(t.resolvedAt), ...service)),
+    countOpenAlerts(ctx, q.service),
   ]);
   return {
     alerts: rows.map((r) => {
@@ -57,7 +67,7 @@ export async function readAlerts(ctx: ApiContext, q: AlertsQuery, nowMs = Date.n
         durationSeconds: Math.max(0, Math.floor((endMs - openedMs) / 1000)),
       };
     }),
-    open: Number(open[0]?.n ?? 0),
+    open,
   };
 }
 
