@@ -26,7 +26,21 @@ export interface AggregatorConfig {
   alertWebhookUrl: string | undefined;
   alertIntervalMs: number;
   alertSettleMs: number;
+  /**
+   * OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT and _HOST: where to serve GET /metrics for Prometheus;
+   * undefined when the port is not set (no server)
+   */
+  metricsListen: MetricsListen | undefined;
 }
+
+/** Where the aggregator's metrics server listens. */
+export interface MetricsListen {
+  host: string;
+  /** 0: a port the system picks */
+  port: number;
+}
+
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
 
 /** Throws a ConfigError naming every bad variable. */
@@ -51,6 +65,7 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     alertWebhookUrl: undefined,
     alertIntervalMs: r.int('OTEL_BANDWIDTH_ALERT_INTERVAL', 30_000, { min: 1000, max: 3_600_000 }),
     alertSettleMs: r.int('OTEL_BANDWIDTH_ALERT_SETTLE', 30_000, { min: 0, max: 600_000 }),
+    metricsListen: undefined,
   };
   const rules = r.optionalString('OTEL_BANDWIDTH_ALERT_RULES');
   if (rules !== undefined) {
@@ -66,6 +81,13 @@ export function readAggregatorConfig(env: Env = process.env): AggregatorConfig {
     if (config.alertRules.length === 0 && !(rules !== undefined && r.hasProblems())) {
       r.problem(`OTEL_BANDWIDTH_ALERT_WEBHOOK_URL is set but OTEL_BANDWIDTH_ALERT_RULES ${rules === undefined ? 'is not' : 'holds no rule'}: no alert would ever be sent`);
     }
+  }
+  const metricsPort = r.optionalInt('OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT', { min: 0, max: 65535 });
+  const metricsHost = r.optionalString('OTEL_BANDWIDTH_AGGREGATOR_METRICS_HOST');
+  if (metricsPort !== undefined) {
+    config.metricsListen = { host: metricsHost ?? DEFAULT_METRICS_HOST, port: metricsPort };
+  } else if (metricsHost !== undefined && r.optionalString('OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT') === undefined) {
+    r.problem('OTEL_BANDWIDTH_AGGREGATOR_METRICS_HOST is set but OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT is not: no metrics server would start (set the port to serve GET /metrics)');
   }
   r.done();
   return config;

@@ -8,7 +8,9 @@ export {
   type Logger,
   type LogLevel,
 } from './aggregator';
-export { readAggregatorConfig, type AggregatorConfig } from './aggregator-config';
+export { DEFAULT_METRICS_HOST, readAggregatorConfig, type AggregatorConfig, type MetricsListen } from './aggregator-config';
+export { aggregatorMetricFamilies, serveAggregatorMetrics, type AggregatorStatsSource } from './aggregator-metrics';
+export { startMetricsServer, type MetricsServer } from './metrics-server';
 export { BatchRollup, cutText, emptyTotals, storageBucketMap, type BucketedTotals, type Direction, type SeriesKey, type SeriesTotals, type UserHour } from './batch-rollup';
 export {
   RollupWriter,

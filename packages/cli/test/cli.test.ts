@@ -59,6 +59,14 @@ describe('otel-bandwidth CLI', () => {
     );
   });
 
+  it('refuses a metrics port that is not a number, naming the variable', () => {
+    const r = run(['aggregator'], { OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT: 'prometheus' });
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      'otel-bandwidth: invalid configuration:\n  - OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT="prometheus" is not a whole number (expected 0 to 65535)\n',
+    ]);
+  });
+
   it('refuses alert rules with a mistake at start, naming the rule and the field', () => {
     const r = run(['aggregator'], {
       OTEL_BANDWIDTH_ALERT_RULES: '[{"name":"egress","type":"threshold","metric":"outbound","per":"route","above":"10MB"}]',

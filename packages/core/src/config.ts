@@ -78,6 +78,14 @@ export class EnvReader {
     return n;
   }
 
+  /** A whole number when the variable is set, undefined when it is not (or when it is bad: then a problem). */
+  optionalInt(name: string, range: IntRange = {}): number | undefined {
+    if (this.raw(name) === undefined) return undefined;
+    const before = this.problems.length;
+    const n = this.int(name, 0, range);
+    return this.problems.length === before ? n : undefined;
+  }
+
   bool(name: string, fallback: boolean): boolean {
     const v = this.raw(name);
     if (v === undefined) return fallback;

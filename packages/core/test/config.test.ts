@@ -34,6 +34,17 @@ describe('EnvReader', () => {
     ]);
   });
 
+  it('reads an optional whole number: undefined when unset or blank, refused by name when bad', () => {
+    const r = new EnvReader({ SET: '9464', BLANK: ' ', WORD: 'ninety', BIG: '70000' });
+    expect(r.optionalInt('SET', { min: 0, max: 65535 })).toBe(9464);
+    expect(r.optionalInt('UNSET', { min: 0, max: 65535 })).toBeUndefined();
+    expect(r.optionalInt('BLANK', { min: 0, max: 65535 })).toBeUndefined();
+    expect(r.hasProblems()).toBe(false);
+    expect(r.optionalInt('WORD', { min: 0, max: 65535 })).toBeUndefined();
+    expect(r.optionalInt('BIG', { min: 0, max: 65535 })).toBeUndefined();
+    expect(() => r.done()).toThrow('invalid configuration:\n  - WORD="ninety" is not a whole number (expected 0 to 65535)\n  - BIG=70000 is out of range (expected 0 to 65535)');
+  });
+
   it('reads the key prefix, refusing braces: the prefix is the hash tag of every key', () => {
     expect(new EnvReader({}).keyPrefix()).toBe('otel-bandwidth');
     expect(new EnvReader({ OTEL_BANDWIDTH_KEY_PREFIX: 'shop' }).keyPrefix()).toBe('shop');

@@ -1,4 +1,4 @@
-import { AlertMonitor, Aggregator, readAggregatorConfig } from '@otel-bandwidth/aggregator';
+import { AlertMonitor, Aggregator, readAggregatorConfig, serveAggregatorMetrics } from '@otel-bandwidth/aggregator';
 import { redactUrl } from '@otel-bandwidth/core';
 import { connectCheckedMysql, connectRedis } from '../backing-services';
 import { ENVIRONMENT_HELP, wantsHelp, type Command } from '../command';
@@ -32,7 +32,10 @@ ${ENVIRONMENT_HELP}
                                   "Alerts"); unset, no alerts are raised
   OTEL_BANDWIDTH_ALERT_WEBHOOK_URL  POSTed a JSON body for every alert opened and resolved
   OTEL_BANDWIDTH_ALERT_INTERVAL   ms between evaluations of the rules (default 30000)
-  OTEL_BANDWIDTH_ALERT_SETTLE     ms after a minute's end before it is evaluated (default 30000)`,
+  OTEL_BANDWIDTH_ALERT_SETTLE     ms after a minute's end before it is evaluated (default 30000)
+  OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT  serve this aggregator's counters for Prometheus at
+                                  GET /metrics on this port (0: one the system picks); unset, no server
+  OTEL_BANDWIDTH_AGGREGATOR_METRICS_HOST  the address it listens on (default 127.0.0.1)`,
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(`${this.help}\n`);
@@ -42,6 +45,8 @@ ${ENVIRONMENT_HELP}
     const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const aggregator = new Aggregator({ redis, mysql, ...config });
+    // listening before reading: a port it cannot have stops it before it holds any entry
+    const metrics = config.metricsListen === undefined ? undefined : await serveAggregatorMetrics(aggregator, config.metricsListen);
     // listening for the signals before saying it runs: a signal sent on that word is not missed
     const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
@@ -66,6 +71,7 @@ ${ENVIRONMENT_HELP}
     process.stdout.write(
       `aggregator ${config.consumer} reading ${aggregator.keys.stream} (group ${config.group}) at ${redactUrl(config.redisUrl)}, writing ${redactUrl(config.mysqlUrl)}\n`,
     );
+    if (metrics !== undefined) process.stdout.write(`metrics for Prometheus at ${metrics.url}\n`);
     if (alerts !== undefined) {
       process.stdout.write(
         `alerts: ${config.alertRules.length} rule${config.alertRules.length === 1 ? '' : 's'} (${config.alertRules.map((r) => r.name).join(', ')}) every ${config.alertIntervalMs / 1000} s${config.alertWebhookUrl ? ', with a webhook' : ''}; one aggregator at a time evaluates them\n`,
@@ -82,6 +88,7 @@ ${ENVIRONMENT_HELP}
     process.stdout.write(`${new Date().toISOString()} stopping: flushing the ${aggregator.stats().entriesBuffered} entries held\n`);
     // a webhook call in flight is cut off, not waited for: the flush comes first
     await Promise.all([alerts?.stop(), aggregator.stop()]);
+    await metrics?.close();
     const s = aggregator.stats();
     process.stdout.write(`${new Date().toISOString()} stopped: batches applied ${s.batchesApplied}, ${s.entriesBuffered} entries left pending in the stream for another aggregator\n`);
     await mysql.close();
