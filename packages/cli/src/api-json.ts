@@ -2,17 +2,34 @@
  * Reading the query API's JSON from the commands that are its clients (monitor, loadtest): one
  * answer or why not, in words a user can act on, never a thrown error.
  */
+export interface ApiRequest {
+  timeoutMs: number;
+  /** cuts the request short */
+  quit?: AbortSignal;
+  /** sent as `Authorization: Bearer <token>` (an API with OTEL_BANDWIDTH_API_TOKENS wants one) */
+  token?: string;
+}
+
+/** The token the API's clients send: --token, else OTEL_BANDWIDTH_API_TOKEN. */
+export function apiToken(option: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const token = (option ?? env.OTEL_BANDWIDTH_API_TOKEN ?? '').trim();
+  return token === '' ? undefined : token;
+}
+
 /**
  * One endpoint's JSON, or why not: the API down (and where), or its own error message; undefined
  * when `optional` and the API answers 404 (one older than the endpoint).
  */
-export async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal): Promise<T | { error: string }>;
-export async function fetchJson<T>(url: string, timeoutMs: number, quit: AbortSignal | undefined, optional: true): Promise<T | { error: string } | undefined>;
-export async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortSignal, optional = false): Promise<T | { error: string } | undefined> {
+export async function fetchJson<T>(url: string, request: ApiRequest): Promise<T | { error: string }>;
+export async function fetchJson<T>(url: string, request: ApiRequest, optional: true): Promise<T | { error: string } | undefined>;
+export async function fetchJson<T>(url: string, { timeoutMs, quit, token }: ApiRequest, optional = false): Promise<T | { error: string } | undefined> {
   let res: Response;
   try {
     const timeout = AbortSignal.timeout(timeoutMs);
-    res = await fetch(url, { signal: quit === undefined ? timeout : AbortSignal.any([timeout, quit]) });
+    res = await fetch(url, {
+      signal: quit === undefined ? timeout : AbortSignal.any([timeout, quit]),
+      ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
+    });
   } catch (err) {
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
     if ((err as Error).name === 'TimeoutError') {
@@ -32,6 +49,10 @@ export async function fetchJson<T>(url: string, timeoutMs: number, quit?: AbortS
     return undefined;
   }
   const body = (await res.json().catch(() => undefined)) as (T & { message?: unknown }) | undefined;
+  if (res.status === 401) {
+    const hint = token === undefined ? 'give it with --token or OTEL_BANDWIDTH_API_TOKEN' : 'the token given is not one of its OTEL_BANDWIDTH_API_TOKENS';
+    return { error: `the API at ${new URL(url).origin} wants a bearer token: ${hint}` };
+  }
   if (!res.ok || body === undefined) {
     return { error: `${new URL(url).pathname} answered ${res.status}${typeof body?.message === 'string' ? `: ${body.message}` : ''}` };
   }

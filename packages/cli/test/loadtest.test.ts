@@ -81,8 +81,10 @@ describe('request specs', () => {
     expect(() => parseLoadtestArgs(['--target', 'http://h:1', '--service', 's', '--request', 'GET /', '--rate', '5'], env)).toThrow('unknown option --rate (see otel-bandwidth loadtest --help)');
     const opts = parseLoadtestArgs(
       ['--target', 'http://h:1/', '--service', 's', '--request', 'GET /', '--header', 'content-type: text/plain', '--header', 'x-user-id: u1'],
-      { OTEL_BANDWIDTH_API_URL: 'http://api:9/' },
+      { OTEL_BANDWIDTH_API_URL: 'http://api:9/', OTEL_BANDWIDTH_API_TOKEN: 'from-the-environment-0123456789' },
     );
+    expect(opts.apiToken).toBe('from-the-environment-0123456789');
+    expect(parseLoadtestArgs(['--target', 'http://h:1', '--service', 's', '--request', 'GET /', '--token', 'given-0123456789-0123456789'], { OTEL_BANDWIDTH_API_TOKEN: 'x' }).apiToken).toBe('given-0123456789-0123456789');
     expect({ target: opts.targetUrl, api: opts.apiUrl, headers: opts.headers, contentType: opts.contentType, duration: opts.durationSeconds, connections: opts.connections, wait: opts.waitSeconds }).toEqual({
       target: 'http://h:1', api: 'http://api:9', headers: { 'x-user-id': 'u1' }, contentType: 'text/plain', duration: 30, connections: 16, wait: 180,
     });
@@ -157,6 +159,7 @@ describe('otel-bandwidth loadtest against a real pipeline', () => {
   const options = (over: Partial<LoadtestOptions> = {}): LoadtestOptions => ({
     targetUrl: `http://127.0.0.1:${service.port}`,
     apiUrl,
+    apiToken: undefined,
     service: SERVICE,
     durationSeconds: 1,
     connections: 4,

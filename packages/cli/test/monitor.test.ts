@@ -14,8 +14,8 @@ import { formatBytes, renderMonitor } from '../src/monitor-view';
 
 const BIN = path.resolve(__dirname, '..', 'dist', 'bin.js');
 
-function runMonitor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runMonitor(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -211,6 +211,26 @@ describe('otel-bandwidth monitor against a query API', () => {
         'watched  GET     /big             4    0 B  4.00 MiB  100.0 %       0    8.00    8.00    8.00',
         'watched  GET     /small           6  600 B      60 B    0.0 %       6    3.00    3.00    3.00',
       ]);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('sends the bearer token an API wants, from --token or OTEL_BANDWIDTH_API_TOKEN, and says when it has none or a wrong one', async () => {
+    const token = 'monitor-test-token-0123456789';
+    const api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, tokens: [token] });
+    const address = await api.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const origin = new URL(address).origin;
+      const none = await runMonitor(['--once', '--api', address], { OTEL_BANDWIDTH_API_TOKEN: '' });
+      expect(none.code).toBe(1);
+      expect(none.stdout).toContain(`the API at ${origin} wants a bearer token: give it with --token or OTEL_BANDWIDTH_API_TOKEN`);
+      const wrong = await runMonitor(['--once', '--api', address, '--token', 'not-the-token-0123456789']);
+      expect(wrong.stdout).toContain(`the API at ${origin} wants a bearer token: the token given is not one of its OTEL_BANDWIDTH_API_TOKENS`);
+      for (const run of [await runMonitor(['--once', '--api', address, '--token', token]), await runMonitor(['--once', '--api', address], { OTEL_BANDWIDTH_API_TOKEN: token })]) {
+        expect([run.code, run.stderr]).toEqual([0, '']);
+        expect(run.stdout.split('\n')[2]).toMatch(/^Pipeline {4}HEALTHY/);
+      }
     } finally {
       await api.close();
     }

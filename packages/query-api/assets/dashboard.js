@@ -72,11 +72,31 @@
   let clockOffsetMs = 0;
   const FETCH_TIMEOUT_MS = 4000;
 
+  // An API with OTEL_BANDWIDTH_API_TOKENS wants a bearer token. It is asked for when a route
+  // answers 401, or taken once from a link's fragment (#token=..., which no server is sent), and
+  // kept in this tab's session storage only.
+  const TOKEN_KEY = 'otel-bandwidth.token';
+  let token = sessionStorage.getItem(TOKEN_KEY) || '';
+  const linked = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (linked) {
+    token = decodeURIComponent(linked[1]);
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  function useToken() {
+    token = $('token').value.trim();
+    $('token').value = '';
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('token-box').hidden = true;
+    refresh();
+  }
+
   async function getJson(path, signal) {
     const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
     let res;
     try {
-      res = await fetch(path, { headers: { accept: 'application/json' }, signal: AbortSignal.any([signal, timeout]) });
+      const headers = token ? { accept: 'application/json', authorization: `Bearer ${token}` } : { accept: 'application/json' };
+      res = await fetch(path, { headers, signal: AbortSignal.any([signal, timeout]) });
     } catch (err) {
       if (timeout.aborted) throw new Error(`/${path.split('?')[0]} did not answer in ${FETCH_TIMEOUT_MS / 1000} s`);
       throw err;
@@ -85,6 +105,10 @@
     // the header has whole seconds: a difference under 2 s is the rounding, not the clocks
     if (Number.isFinite(date) && Math.abs(date - Date.now()) > 2000) clockOffsetMs = date - Date.now();
     else if (Number.isFinite(date)) clockOffsetMs = 0;
+    if (res.status === 401) {
+      $('token-box').hidden = false;
+      throw new Error(`/${path.split('?')[0]} answered 401: ${token ? 'the token given is not one this API takes' : 'this API wants a bearer token'}; enter it above`);
+    }
     if (!res.ok) {
       let why = res.statusText;
       try {
@@ -434,6 +458,10 @@
   }
   let lastComplete;
 
+  $('token-use').addEventListener('click', useToken);
+  $('token').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') useToken();
+  });
   $('service').addEventListener('change', refresh);
   $('minutes').addEventListener('change', refresh);
   $('live').addEventListener('change', () => ($('live').checked ? refresh() : clearTimeout(timer)));

@@ -1,4 +1,5 @@
 import { DEFAULT_MYSQL_URL, EnvReader, type Env } from '@otel-bandwidth/core';
+import { parseTokens } from './bearer-tokens';
 
 export interface ApiConfig {
   /** one redis:// URL, or with redisCluster the Cluster's seed nodes, comma-separated */
@@ -11,6 +12,8 @@ export interface ApiConfig {
   port: number;
   consumerGroup: string;
   bufferWarning: number;
+  /** OTEL_BANDWIDTH_API_TOKENS: bearer tokens, any of which opens the API; none, no token asked */
+  tokens: string[];
 }
 
 export const DEFAULT_API_PORT = 4040;
@@ -29,7 +32,14 @@ export function readApiConfig(env: Env = process.env): ApiConfig {
     port: r.int('OTEL_BANDWIDTH_API_PORT', DEFAULT_API_PORT, { min: 0, max: 65535 }),
     consumerGroup: r.string('OTEL_BANDWIDTH_CONSUMER_GROUP', 'aggregators'),
     bufferWarning: r.int('OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES', 5000, { min: 1 }),
+    tokens: [],
   };
+  const tokenList = r.optionalString('OTEL_BANDWIDTH_API_TOKENS');
+  if (tokenList !== undefined) {
+    const parsed = parseTokens(tokenList);
+    if ('problem' in parsed) r.problem(`OTEL_BANDWIDTH_API_TOKENS: ${parsed.problem}`);
+    else config.tokens = parsed.tokens;
+  }
   r.done();
   return config;
 }

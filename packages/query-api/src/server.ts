@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
+import { BearerTokens } from './bearer-tokens';
 import { alertsRoutes } from './routes/alerts';
 import { dashboardRoutes } from './routes/dashboard';
 import { endpointsRoutes } from './routes/endpoints';
@@ -24,6 +25,8 @@ export interface QueryApiOptions {
   bufferWarning?: number;
   /** Fastify's logger (pino) options; off by default */
   logger?: boolean;
+  /** with any, every route but /healthz and the dashboard's files wants `Authorization: Bearer <one of them>` */
+  tokens?: readonly string[];
 }
 
 type ValidationErrors = Parameters<NonNullable<FastifyServerOptions['schemaErrorFormatter']>>[0];
@@ -93,6 +96,16 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     logError(`${req.method} ${req.url}`, err);
     return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: 'internal error; the API logged it' });
   });
+  if (options.tokens !== undefined && options.tokens.length > 0) {
+    const tokens = new BearerTokens(options.tokens);
+    app.addHook('onRequest', async (req, reply) => {
+      if (tokens.allows(req.url.split('?')[0] as string, req.headers.authorization)) return undefined;
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="otel-bandwidth"')
+        .send({ statusCode: 401, error: 'Unauthorized', message: 'this API wants Authorization: Bearer <token> (one of OTEL_BANDWIDTH_API_TOKENS)' });
+    });
+  }
   // a parameter given twice arrives as an array, which its schema would call "not an integer"
   app.addHook('preValidation', async (req, reply) => {
     const query = req.query as Record<string, unknown> | undefined;

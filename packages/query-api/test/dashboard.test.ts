@@ -300,4 +300,37 @@ describe('the web dashboard', () => {
       await mysqlDown.close().catch(() => undefined);
     }
   });
+
+  it('asks for the bearer token an API wants, sends it once given, and takes one from a link without keeping it in the address', async () => {
+    const token = 'dashboard-test-token-0123456789';
+    const guarded = withClock(buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix, tokens: [token] }));
+    const url = await guarded.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { page } = await open(`${url}/dashboard`);
+      expect(await page.locator('#token-box').isVisible()).toBe(true);
+      expect(await texts(page, '#errors p')).toContain('/metrics/status answered 401: this API wants a bearer token; enter it above');
+      const before = Number(await page.evaluate(() => document.body.dataset.refreshed));
+      await page.locator('#token').fill(token);
+      await page.locator('#token-use').click();
+      await page.waitForFunction((n) => Number(document.body.dataset.refreshed) > n, before);
+      expect(await page.locator('#token-box').isHidden()).toBe(true);
+      expect(await page.locator('#errors').isHidden()).toBe(true);
+      expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
+      await page.close();
+
+      // a link that carries it: used, kept for the tab, and taken out of the address bar
+      const linked = await open(`${url}/dashboard#token=${token}`);
+      expect(linked.page.url()).toBe(`${url}/dashboard`);
+      expect(await linked.page.locator('#errors').isHidden()).toBe(true);
+      expect(await linked.page.locator('#pipeline-state').innerText()).toBe('HEALTHY');
+      await linked.page.close();
+
+      // a wrong one is said to be wrong
+      const wrong = await open(`${url}/dashboard#token=not-the-token-0123456789`);
+      expect(await texts(wrong.page, '#errors p')).toContain('/metrics/status answered 401: the token given is not one this API takes; enter it above');
+      await wrong.page.close();
+    } finally {
+      await guarded.close();
+    }
+  });
 });

@@ -18,7 +18,9 @@ ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_API_HOST         address to listen on (default 127.0.0.1; 0.0.0.0 in containers)
   OTEL_BANDWIDTH_API_PORT         port (default 4040)
   OTEL_BANDWIDTH_CONSUMER_GROUP   the aggregators' group, for /metrics/status (default aggregators)
-  OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES  unapplied entries from which status says "warning" (default 5000)`,
+  OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES  unapplied entries from which status says "warning" (default 5000)
+  OTEL_BANDWIDTH_API_TOKENS       bearer tokens, comma-separated, at least 24 characters each: then every
+                                  route but /healthz and the dashboard's files wants one (default: none asked)`,
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(`${this.help}\n`);
@@ -28,14 +30,15 @@ ${ENVIRONMENT_HELP}
     // a frozen Redis: a 503 within 2 s, not requests that hang
     const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster, commandTimeoutMs: 2000 });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
-    const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning });
+    const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning, tokens: config.tokens });
     // listening for the signals before saying it runs: a signal sent on that word is not missed
     const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
     const address = await app.listen({ host: config.host, port: config.port });
-    process.stdout.write(`query API listening on ${address}\n`);
+    const guarded = config.tokens.length > 0 ? ` (a bearer token wanted: ${config.tokens.length} accepted)` : '';
+    process.stdout.write(`query API listening on ${address}${guarded}\n`);
     await stopRequested;
     await app.close();
     await mysql.close();

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { DEFAULT_API_PORT, type HourlyRow, type StatusResponse } from '@otel-bandwidth/query-api';
-import { fetchJson } from '../api-json';
+import { apiToken, fetchJson } from '../api-json';
 import { helpOrOptions, readOptions, type Command } from '../command';
 import { nearestRank } from '../latency-table';
 import { parseHeader, parseRequestSpec, type PlannedRequest } from '../load-plan';
@@ -11,6 +11,8 @@ import { driveTraffic, type EndpointCount, type TrafficResult } from '../traffic
 export interface LoadtestOptions {
   targetUrl: string;
   apiUrl: string;
+  /** the API's bearer token, if it wants one */
+  apiToken: string | undefined;
   service: string;
   durationSeconds: number;
   connections: number;
@@ -39,6 +41,7 @@ export function parseLoadtestArgs(args: readonly string[], env: NodeJS.ProcessEn
   let target: string | undefined;
   let service: string | undefined;
   let apiUrl = env.OTEL_BANDWIDTH_API_URL || `http://127.0.0.1:${DEFAULT_API_PORT}`;
+  let token: string | undefined;
   const opts = { durationSeconds: 30, connections: 16, waitSeconds: 180 };
   const requests: PlannedRequest[] = [];
   const headers: Record<string, string> = {};
@@ -46,6 +49,7 @@ export function parseLoadtestArgs(args: readonly string[], env: NodeJS.ProcessEn
     if (a === '--target') target = value();
     else if (a === '--service') service = value();
     else if (a === '--api') apiUrl = value();
+    else if (a === '--token') token = value();
     else if (a === '--request') requests.push(parseRequestSpec(value(), cwd));
     else if (a === '--header') {
       const [name, v] = parseHeader(value());
@@ -62,7 +66,7 @@ export function parseLoadtestArgs(args: readonly string[], env: NodeJS.ProcessEn
   const contentType = Object.keys(headers).find((name) => name.toLowerCase() === 'content-type');
   const bodyType = contentType === undefined ? undefined : headers[contentType];
   if (contentType !== undefined) delete headers[contentType];
-  return { ...opts, targetUrl: httpUrl('--target', target), apiUrl: httpUrl('--api', apiUrl), service, requests, headers, contentType: bodyType };
+  return { ...opts, targetUrl: httpUrl('--target', target), apiUrl: httpUrl('--api', apiUrl), apiToken: apiToken(token, env), service, requests, headers, contentType: bodyType };
 }
 
 /** Whether a TCP connection to the target opens: asked before any request, so that nothing is sent that is not counted. */
@@ -111,7 +115,7 @@ function clientTotals(counts: readonly EndpointCount[]): ClientTotals {
 
 async function storedRoutes(opts: LoadtestOptions, fromHourMs: number): Promise<Map<string, RouteTotals> | { error: string }> {
   const query = new URLSearchParams({ hours: String(hoursParameter(fromHourMs, Date.now())), service: opts.service });
-  const rows = await fetchJson<HourlyRow[]>(`${opts.apiUrl}/metrics/hourly?${query}`, 10_000);
+  const rows = await fetchJson<HourlyRow[]>(`${opts.apiUrl}/metrics/hourly?${query}`, { timeoutMs: 10_000, token: opts.apiToken });
   return 'error' in rows ? rows : totalsByRoute(rows, fromHourMs);
 }
 
@@ -160,7 +164,7 @@ function printVerdict(sent: ClientTotals, stored: Totals, out: (line: string) =>
  */
 export async function runLoadtest(opts: LoadtestOptions, out: (line: string) => unknown, progress?: (line: string) => unknown): Promise<number> {
   out(`otel-bandwidth loadtest`);
-  const status = await fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, 10_000);
+  const status = await fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, { timeoutMs: 10_000, token: opts.apiToken });
   if ('error' in status) {
     out(`  query API     ${status.error}`);
     return 1;
@@ -267,7 +271,7 @@ export const loadtestCommand: Command = {
   name: 'loadtest',
   summary: "load an instrumented service and check the pipeline stored exactly what was sent",
   help: `Usage: otel-bandwidth loadtest --target URL --service NAME --request "METHOD PATH [@BODY_FILE] [*WEIGHT]" ...
-                                [--header "Name: value"] ... [--duration 30] [--connections 16] [--wait 180] [--api URL]
+                                [--header "Name: value"] ... [--duration 30] [--connections 16] [--wait 180] [--api URL] [--token T]
 
 Sends requests to a running, instrumented service for --duration seconds over keep-alive
 connections, counting on the client every request and every body byte sent and received. Then it
@@ -289,9 +293,11 @@ them within --wait. The service must have no other traffic meanwhile.
   --wait S           seconds to wait for the pipeline afterwards (default 180: the service's export
                      interval, OTEL_METRIC_EXPORT_INTERVAL, 60 s by default, plus the aggregator's)
   --api URL          the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
+  --token T          the API's bearer token, if it wants one (default OTEL_BANDWIDTH_API_TOKEN)
 
 Environment:
-  OTEL_BANDWIDTH_API_URL         the query API's URL`,
+  OTEL_BANDWIDTH_API_URL         the query API's URL
+  OTEL_BANDWIDTH_API_TOKEN       the bearer token to send it`,
   async run(args) {
     const opts = helpOrOptions(this, args, () => parseLoadtestArgs(args, process.env));
     if ('exitCode' in opts) return opts.exitCode;

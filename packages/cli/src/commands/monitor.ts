@@ -1,5 +1,5 @@
 import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
-import { fetchJson } from '../api-json';
+import { apiToken, fetchJson, type ApiRequest } from '../api-json';
 import { helpOrOptions, readOptions, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
@@ -10,6 +10,8 @@ interface MonitorOptions {
   top: number;
   intervalSeconds: number;
   once: boolean;
+  /** the API's bearer token, if it wants one */
+  token: string | undefined;
 }
 
 function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOptions {
@@ -20,9 +22,12 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     top: 10,
     intervalSeconds: 2,
     once: false,
+    token: undefined,
   };
+  let token: string | undefined;
   readOptions('monitor', args, (a, value, whole) => {
     if (a === '--api') opts.apiUrl = value();
+    else if (a === '--token') token = value();
     else if (a === '--minutes') opts.minutes = whole(1, 60);
     else if (a === '--service') opts.service = value();
     else if (a === '--top') opts.top = whole(1, 1000);
@@ -31,6 +36,7 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     else return false;
     return true;
   });
+  opts.token = apiToken(token, env);
   let url: URL;
   try {
     url = new URL(opts.apiUrl);
@@ -44,16 +50,16 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
 
 async function frameOf(opts: MonitorOptions, live: boolean, quit?: AbortSignal): Promise<MonitorFrame> {
   // longer than the API's own wait on a silent Redis (2 s), so that its 503 is what is shown
-  const timeoutMs = 5000;
+  const request: ApiRequest = { timeoutMs: 5000, ...(quit === undefined ? {} : { quit }), ...(opts.token === undefined ? {} : { token: opts.token }) };
   const query = new URLSearchParams({ minutes: String(opts.minutes) });
   if (opts.service !== undefined) query.set('service', opts.service);
   const alertsQuery = new URLSearchParams({ status: 'open', limit: '5' });
   if (opts.service !== undefined) alertsQuery.set('service', opts.service);
   const [realtime, status, alerts] = await Promise.all([
-    fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, timeoutMs, quit),
-    fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, timeoutMs, quit),
+    fetchJson<RealtimeResponse>(`${opts.apiUrl}/metrics/realtime?${query}`, request),
+    fetchJson<StatusResponse>(`${opts.apiUrl}/metrics/status`, request),
     // an API older than alerts answers 404: then the view has no alerts section
-    fetchJson<AlertsResponse>(`${opts.apiUrl}/metrics/alerts?${alertsQuery}`, timeoutMs, quit, true),
+    fetchJson<AlertsResponse>(`${opts.apiUrl}/metrics/alerts?${alertsQuery}`, request, true),
   ]);
   return { apiUrl: opts.apiUrl, nowMs: Date.now(), realtime, status, alerts, top: opts.top, intervalSeconds: opts.intervalSeconds, live };
 }
@@ -61,7 +67,7 @@ async function frameOf(opts: MonitorOptions, live: boolean, quit?: AbortSignal):
 export const monitorCommand: Command = {
   name: 'monitor',
   summary: 'watch the pipeline, the open alerts and the top endpoints in the terminal',
-  help: `Usage: otel-bandwidth monitor [--api URL] [--minutes 5] [--service NAME] [--top 10] [--interval 2] [--once]
+  help: `Usage: otel-bandwidth monitor [--api URL] [--token T] [--minutes 5] [--service NAME] [--top 10] [--interval 2] [--once]
 
 Shows, from the query API, the pipeline's state (/metrics/status: backlog, its age, the active
 aggregators, dead letters, the last persist and any problem), the open alerts (/metrics/alerts:
@@ -76,9 +82,11 @@ otherwise, or with --once, it prints one view and exits: status 1 when the API c
   --top N          endpoints listed (default 10)
   --interval S     seconds between views (default 2)
   --once           one view, then exit
+  --token T        the API's bearer token, if it wants one (default OTEL_BANDWIDTH_API_TOKEN)
 
 Environment:
-  OTEL_BANDWIDTH_API_URL         the query API's URL`,
+  OTEL_BANDWIDTH_API_URL         the query API's URL
+  OTEL_BANDWIDTH_API_TOKEN       the bearer token to send it`,
   async run(args) {
     const opts = helpOrOptions(this, args, () => parseMonitorArgs(args, process.env));
     if ('exitCode' in opts) return opts.exitCode;
