@@ -1,6 +1,6 @@
-import { REALTIME_TTL_SECONDS, realtimeBucketField, realtimeField, realtimeSeriesCode, type RedisKeys } from '@otel-bandwidth/core';
+import { REALTIME_TTL_SECONDS, realtimeBucketField, realtimeField, realtimeSeriesCode, serviceTotalsSeries, type RedisKeys } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
-import type { BatchRollup } from './batch-rollup';
+import { emptyTotals, type BatchRollup, type SeriesTotals } from './batch-rollup';
 
 // ARGV: ttl, then triples (op, field, value): i = HINCRBY, f = HINCRBYFLOAT, x = keep the max,
 // n = keep the min
@@ -24,43 +24,71 @@ redis.call('EXPIRE', key, ARGV[1])
 return 1
 `;
 
+/** The fields a series' totals add to a minute's hash: ARGV triples of UPDATE_MINUTE. */
+function pushTotals(args: string[], code: string, t: SeriesTotals): void {
+  if (t.requests) args.push('i', realtimeField('requests', code), String(t.requests));
+  if (t.inboundBytes) args.push('i', realtimeField('inboundBytes', code), String(Math.round(t.inboundBytes)));
+  if (t.outboundBytes) args.push('i', realtimeField('outboundBytes', code), String(Math.round(t.outboundBytes)));
+  if (t.inboundWireBytes) args.push('i', realtimeField('inboundWireBytes', code), String(Math.round(t.inboundWireBytes)));
+  if (t.outboundWireBytes) args.push('i', realtimeField('outboundWireBytes', code), String(Math.round(t.outboundWireBytes)));
+  if (t.errors) args.push('i', realtimeField('errors', code), String(t.errors));
+  if (t.durationSumMs) args.push('f', realtimeField('durationSumMs', code), String(t.durationSumMs));
+  if (t.maxDurationMs) args.push('x', realtimeField('maxDurationMs', code), String(t.maxDurationMs));
+  // 0 ms is a minimum too: left out, the minute's buckets would be narrowed to another's fastest
+  if (Number.isFinite(t.minDurationMs)) args.push('n', realtimeField('minDurationMs', code), String(t.minDurationMs));
+  t.durationBuckets.forEach((n, i) => {
+    if (n) args.push('i', realtimeBucketField(i, code), String(n));
+  });
+}
+
+/** Adds a series' totals into a service's. */
+function addInto(sum: SeriesTotals, t: SeriesTotals): void {
+  sum.requests += t.requests;
+  sum.inboundBytes += t.inboundBytes;
+  sum.outboundBytes += t.outboundBytes;
+  sum.inboundWireBytes += t.inboundWireBytes;
+  sum.outboundWireBytes += t.outboundWireBytes;
+  sum.errors += t.errors;
+  sum.successes += t.successes;
+  sum.durationSumMs += t.durationSumMs;
+  sum.minDurationMs = Math.min(sum.minDurationMs, t.minDurationMs);
+  sum.maxDurationMs = Math.max(sum.maxDurationMs, t.maxDurationMs);
+  t.durationBuckets.forEach((n, i) => (sum.durationBuckets[i] = (sum.durationBuckets[i] as number) + n));
+}
+
 /**
  * Adds a flush's per-minute totals to the realtime view (layout: core's realtime-view.ts): one
- * hash per minute of data time, expiring after two hours, written by one EVAL a minute. Each
- * series' non-zero duration bucket counts are added, and its fastest and slowest request kept,
- * so that readers can estimate percentiles. Called only with batches that MySQL applied for the
- * first time.
+ * hash per minute of data time and one of the same minute summed per service, expiring after two
+ * hours, written by an EVAL each. Each series' non-zero duration bucket counts are added, and its
+ * fastest and slowest request kept, so that readers can estimate percentiles. Called only with
+ * batches that MySQL applied for the first time.
  */
 export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys, rollup: BatchRollup): Promise<void> {
-  const byMinute = new Map<number, string[]>();
+  const byMinute = new Map<number, { args: string[]; services: Map<string, SeriesTotals> }>();
   for (const b of rollup.minutely.values()) {
     if (b.key.direction !== 'server') continue;
-    const t = b.totals;
-    const code = realtimeSeriesCode(b.key);
-    let args = byMinute.get(b.startMs);
-    if (!args) {
-      args = [String(REALTIME_TTL_SECONDS)];
-      byMinute.set(b.startMs, args);
+    let minute = byMinute.get(b.startMs);
+    if (!minute) {
+      minute = { args: [String(REALTIME_TTL_SECONDS)], services: new Map() };
+      byMinute.set(b.startMs, minute);
     }
-    if (t.requests) args.push('i', realtimeField('requests', code), String(t.requests));
-    if (t.inboundBytes) args.push('i', realtimeField('inboundBytes', code), String(Math.round(t.inboundBytes)));
-    if (t.outboundBytes) args.push('i', realtimeField('outboundBytes', code), String(Math.round(t.outboundBytes)));
-    if (t.inboundWireBytes) args.push('i', realtimeField('inboundWireBytes', code), String(Math.round(t.inboundWireBytes)));
-    if (t.outboundWireBytes) args.push('i', realtimeField('outboundWireBytes', code), String(Math.round(t.outboundWireBytes)));
-    if (t.errors) args.push('i', realtimeField('errors', code), String(t.errors));
-    if (t.durationSumMs) args.push('f', realtimeField('durationSumMs', code), String(t.durationSumMs));
-    if (t.maxDurationMs) args.push('x', realtimeField('maxDurationMs', code), String(t.maxDurationMs));
-    // 0 ms is a minimum too: left out, the minute's buckets would be narrowed to another's fastest
-    if (Number.isFinite(t.minDurationMs)) args.push('n', realtimeField('minDurationMs', code), String(t.minDurationMs));
-    t.durationBuckets.forEach((n, i) => {
-      if (n) args.push('i', realtimeBucketField(i, code), String(n));
-    });
+    pushTotals(minute.args, realtimeSeriesCode(b.key), b.totals);
+    let service = minute.services.get(b.key.service);
+    if (!service) {
+      service = emptyTotals();
+      minute.services.set(b.key.service, service);
+    }
+    addInto(service, b.totals);
   }
   const now = Date.now();
-  await Promise.all(
-    [...byMinute.entries()]
-      // data older than the view keeps is not worth a key
-      .filter(([minute]) => minute > now - REALTIME_TTL_SECONDS * 1000)
-      .map(([minute, args]) => redis.eval(UPDATE_MINUTE, 1, keys.realtimeMinute(minute), ...args)),
-  );
+  const writes: Array<Promise<unknown>> = [];
+  for (const [start, minute] of byMinute) {
+    // data older than the view keeps is not worth a key
+    if (start <= now - REALTIME_TTL_SECONDS * 1000) continue;
+    const serviceArgs = [String(REALTIME_TTL_SECONDS)];
+    for (const [service, totals] of minute.services) pushTotals(serviceArgs, realtimeSeriesCode(serviceTotalsSeries(service)), totals);
+    writes.push(redis.eval(UPDATE_MINUTE, 1, keys.realtimeMinute(start), ...minute.args));
+    writes.push(redis.eval(UPDATE_MINUTE, 1, keys.realtimeServiceMinute(start), ...serviceArgs));
+  }
+  await Promise.all(writes);
 }

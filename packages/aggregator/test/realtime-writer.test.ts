@@ -1,10 +1,10 @@
 /**
- * The realtime writer against a real Redis: what one flush adds to a minute's hash, field by
- * field, with one EVAL a minute; the duration buckets added up and the fastest and slowest
- * request kept over flushes.
+ * The realtime writer against a real Redis: what one flush adds to a minute's hash and to the
+ * same minute summed per service, field by field, with one EVAL a minute for each; the duration
+ * buckets added up and the fastest and slowest request kept over flushes.
  */
 import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
-import { DURATION_BOUNDARIES_MS, MINUTE_MS, type Attributes, minuteStart, realtimeBucketField, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
+import { DURATION_BOUNDARIES_MS, MINUTE_MS, type Attributes, minuteStart, realtimeBucketField, realtimeField, realtimeSeriesCode, serviceTotalsSeries, type MetricBatch } from '@otel-bandwidth/core';
 import { createTestRedis, type TestRedis } from 'test-support';
 
 let r: TestRedis;
@@ -54,7 +54,7 @@ async function flush(...batches: MetricBatch[]): Promise<void> {
 }
 
 describe('the realtime writer', () => {
-  it('adds each non-zero duration bucket and keeps the least minimum and greatest maximum over flushes, one EVAL a minute', async () => {
+  it('adds each non-zero duration bucket and keeps the least minimum and greatest maximum over flushes, one EVAL a minute and one for its per-service sums', async () => {
     // two minutes of the last hour, well inside the two hours the view keeps
     const m1 = minuteStart(Date.now()) - 30 * MINUTE_MS;
     const m2 = m1 + MINUTE_MS;
@@ -64,11 +64,11 @@ describe('the realtime writer', () => {
 
     // one flush over two minutes and two series, and a call the service made (not in the view)
     await flush(requests('w:1', m1 + 1000, '/a', [3, 12, 12, 40]), requests('w:2', m1 + 2000, '/zero', [0]), requests('w:3', m2 + 1000, '/a', [0.2]), requests('w:4', m1, '/x', [7], 'client'));
-    expect(evals).toHaveBeenCalledTimes(2);
+    expect(evals).toHaveBeenCalledTimes(4);
     // a faster request and no slower one; then a slower one and no faster one
     await flush(requests('w:5', m1 + 3000, '/a', [2, 20]));
     await flush(requests('w:6', m1 + 4000, '/a', [30, 50]));
-    expect(evals).toHaveBeenCalledTimes(4);
+    expect(evals).toHaveBeenCalledTimes(8);
 
     const first = await r.redis.hgetall(r.keys.realtimeMinute(m1));
     expect(first).toEqual({
@@ -93,6 +93,27 @@ describe('the realtime writer', () => {
       [realtimeField('maxDurationMs', a)]: '0.2',
       [realtimeBucketField(1, a)]: '1',
     });
+    // the service's sums: /a and /zero together, the least minimum and greatest maximum of both
+    const shop = realtimeSeriesCode(serviceTotalsSeries('shop'));
+    expect(await r.redis.hgetall(r.keys.realtimeServiceMinute(m1))).toEqual({
+      [realtimeField('requests', shop)]: '9',
+      [realtimeField('durationSumMs', shop)]: '169',
+      [realtimeField('minDurationMs', shop)]: '0',
+      [realtimeField('maxDurationMs', shop)]: '50',
+      [realtimeBucketField(0, shop)]: '1',
+      [realtimeBucketField(4, shop)]: '1',
+      [realtimeBucketField(5, shop)]: '1',
+      [realtimeBucketField(7, shop)]: '3',
+      [realtimeBucketField(8, shop)]: '3',
+    });
+    expect(await r.redis.hgetall(r.keys.realtimeServiceMinute(m2))).toEqual({
+      [realtimeField('requests', shop)]: '1',
+      [realtimeField('durationSumMs', shop)]: '0.2',
+      [realtimeField('minDurationMs', shop)]: '0.2',
+      [realtimeField('maxDurationMs', shop)]: '0.2',
+      [realtimeBucketField(1, shop)]: '1',
+    });
     expect(await r.redis.ttl(r.keys.realtimeMinute(m1))).toBeGreaterThan(7000);
+    expect(await r.redis.ttl(r.keys.realtimeServiceMinute(m1))).toBeGreaterThan(7000);
   });
 });

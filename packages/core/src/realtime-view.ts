@@ -6,6 +6,12 @@
  * character. The duration bucket counts are one field per bucket, `b<index>|<series>`, written
  * only where the count is not zero. A reader skips the fields it does not know, so a view written
  * by an older aggregator (without the buckets and the minimum) still reads.
+ *
+ * Beside each minute's hash, `{prefix}:rts:<minuteStartMs>` holds the same minute summed per
+ * service, in the same field layout with the series [service, "*", "*", "*"]
+ * (serviceTotalsSeries): a few dozen fields a service where the minute's hash has a few dozen a
+ * series, so that a reader that does not need endpoints (the per-minute series of a service or of
+ * everything) reads kilobytes, not megabytes, at a full table of series.
  */
 import { DURATION_BOUNDARIES_SECONDS } from './http-metrics';
 
@@ -45,6 +51,11 @@ export interface SeriesIdentityKey {
   method: string;
   endpoint: string;
   protocol: string;
+}
+
+/** The series of a service's totals in the per-service hash: its name, the rest "*". */
+export function serviceTotalsSeries(service: string): SeriesIdentityKey {
+  return { service, method: '*', endpoint: '*', protocol: '*' };
 }
 
 export function realtimeSeriesCode(s: SeriesIdentityKey): string {

@@ -11,6 +11,8 @@ export interface RedisKeys {
   deadLetter: string;
   /** realtime minute bucket (a hash) for the minute starting at minuteStartMs */
   realtimeMinute(minuteStartMs: number): string;
+  /** the same minute summed per service (a hash of a few fields a service): what a reader needs without endpoints */
+  realtimeServiceMinute(minuteStartMs: number): string;
   /** aggregator status (a hash: lastFlushMs, ...) */
   aggregatorStatus: string;
   /** which aggregator evaluates the alert rules now (a string with an expiry: alert-monitor.ts) */
@@ -26,6 +28,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     stream: `${tag}:metrics`,
     deadLetter: `${tag}:dead-letter`,
     realtimeMinute: (minuteStartMs: number) => `${tag}:rt:${minuteStartMs}`,
+    realtimeServiceMinute: (minuteStartMs: number) => `${tag}:rts:${minuteStartMs}`,
     aggregatorStatus: `${tag}:aggregator`,
     alertLease: `${tag}:alerts:lease`,
   };

@@ -11,21 +11,50 @@ const STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>([
 ]);
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
+/** Reads each minute's hash: the per-service one when the filters name no endpoint or method. */
+async function minuteHashes(ctx: ApiContext, first: number, last: number, perService: boolean): Promise<Array<Record<string, string>>> {
+  const pipeline = ctx.redis.pipeline();
+  for (let m = first; m <= last; m += MINUTE_MS) {
+    if (perService) pipeline.hgetall(ctx.keys.realtimeServiceMinute(m)).exists(ctx.keys.realtimeMinute(m));
+    else pipeline.hgetall(ctx.keys.realtimeMinute(m));
+  }
+  const results = (await pipeline.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+  if (!perService) return results.map(([, hash]) => (hash ?? {}) as Record<string, string>);
+  const hashes: Array<Record<string, string>> = [];
+  // a minute an aggregator from before the per-service hash wrote: its full hash, summed here
+  const older: number[] = [];
+  for (let i = 0; i < results.length; i += 2) {
+    const hash = (results[i]?.[1] ?? {}) as Record<string, string>;
+    if (Object.keys(hash).length === 0 && results[i + 1]?.[1] === 1) older.push(i / 2);
+    hashes.push(hash);
+  }
+  if (older.length > 0) {
+    const full = ctx.redis.pipeline();
+    for (const i of older) full.hgetall(ctx.keys.realtimeMinute(first + i * MINUTE_MS));
+    const read = (await full.exec()) ?? [];
+    read.forEach(([err, hash], j) => {
+      if (err) throw err;
+      hashes[older[j] as number] = (hash ?? {}) as Record<string, string>;
+    });
+  }
+  return hashes;
+}
+
 /**
  * Each minute of the last N from the realtime view, summed over the series the filters keep: the
  * traffic's shape at a minute's resolution (a spike, a slowdown), where /metrics/hours has hours.
- * Reads exactly N keys, never scans.
+ * Without an endpoint or method filter it reads the per-service hashes (a few dozen fields a
+ * service and minute), so that the dashboard's hour of minutes costs kilobytes at a full table
+ * of series; with one, the minutes' full hashes. Never scans.
  */
 export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date.now()): Promise<MinutesResponse> {
   const last = minuteStart(nowMs);
   const first = last - (q.minutes - 1) * MINUTE_MS;
   const method = q.method?.toUpperCase();
-  const pipeline = ctx.redis.pipeline();
-  for (let m = first; m <= last; m += MINUTE_MS) pipeline.hgetall(ctx.keys.realtimeMinute(m));
-  const results = (await pipeline.exec()) ?? [];
-  const minutes: MinuteTotals[] = [];
-  results.forEach(([err, hash], i) => {
-    if (err) throw err;
+  const perService = q.endpoint === undefined && method === undefined;
+  const hashes = await minuteHashes(ctx, first, last, perService);
+  const minutes: MinuteTotals[] = hashes.map((hash, i) => {
     const t: MinuteTotals = {
       minuteStart: new Date(first + i * MINUTE_MS).toISOString(),
       totalRequests: 0, totalInbound: 0, totalOutbound: 0, errorCount: 0, avgResponseTime: 0, maxResponseTime: 0, p95ResponseTime: null,
@@ -33,7 +62,7 @@ export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date
     let durationSumMs = 0;
     const durations = new DurationTally();
     visitRealtimeHash(
-      (hash ?? {}) as Record<string, string>,
+      hash,
       (stat, s, _code, n, bucket) => {
         if ((q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)) return;
         switch (stat) {
@@ -54,7 +83,7 @@ export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date
       t.maxResponseTime = round3(t.maxResponseTime);
       t.p95ResponseTime = durations.quantile(0.95);
     } else t.maxResponseTime = 0;
-    minutes.push(t);
+    return t;
   });
   return { from: new Date(first).toISOString(), minutes };
 }
