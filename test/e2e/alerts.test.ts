@@ -3,11 +3,9 @@
  * them, the aggregator applies them and writes the realtime view, and the alert monitor raises an
  * alert from that view with the rate the client's own count gives, and posts it to a webhook.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Aggregator, AlertMonitor, parseAlertRules, type AlertWebhookPayload } from '@otel-bandwidth/aggregator';
-import { createTestDatabase, createTestRedis, request, startInstrumented, stopAllInstrumented, type TestDatabase, type TestRedis } from 'test-support';
+import { createTestDatabase, createTestRedis, request, startInstrumented, stopAllInstrumented, webhookReceiver, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -23,17 +21,8 @@ afterAll(async () => {
 
 describe('alerts end to end', () => {
   it('real traffic over a threshold opens one alert, with the rate the client counted, and the webhook is told', async () => {
-    const received: AlertWebhookPayload[] = [];
-    const hook = http.createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8');
-      req.on('data', (c: string) => (body += c));
-      req.on('end', () => {
-        received.push(JSON.parse(body) as AlertWebhookPayload);
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hook = await webhookReceiver<AlertWebhookPayload>();
+    const received = hook.received;
 
     const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
       OTEL_SERVICE_NAME: 'e2e-alerts',
@@ -60,15 +49,14 @@ describe('alerts end to end', () => {
       rules,
       owner: 'e2e',
       settleMs: 0,
-      webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`,
+      webhookUrl: hook.url('/alerts'),
       log: () => undefined,
     });
     // a minute from now with nothing to settle: the window is this minute and the one before,
     // which hold all of the traffic above
     expect(await monitor.evaluate(Date.now() + 60_000)).toMatchObject({ evaluated: true, opened: 1, resolved: 0, open: 1, notified: 1 });
     await monitor.stop();
-    hook.close();
-    hook.closeAllConnections();
+    await hook.close();
 
     // bytes a second, fractions kept
     const rate = (40 * 3256) / 120;

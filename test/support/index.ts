@@ -85,3 +85,4 @@ export * from './instrumented-process';
 export * from './raw-http';
 export * from './silent-servers';
 export * from './promtool';
+export * from './webhook-receiver';

@@ -18,3 +18,14 @@ export function promtoolProblems(text: string): string {
   // 0: clean; 1: does not parse; 3: parses, with lint problems
   return r.status === 0 ? said : said === '' ? `promtool check metrics exited ${r.status}` : said;
 }
+
+/** Each sample line's `name{labels}` and its value as written, the process' own (`process_*`, which change as it runs) left out. */
+export function prometheusSamples(text: string): Record<string, string> {
+  const samples: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#') || line.startsWith('process_')) continue;
+    const at = line.lastIndexOf(' ');
+    samples[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return samples;
+}

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { Aggregator, aggregatorMetricFamilies, readAggregatorConfig, serveAggregatorMetrics, type AggregatorStats, type MetricsServer } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, renderPrometheusText } from '@otel-bandwidth/core';
-import { createTestDatabase, createTestRedis, promtoolProblems, type TestDatabase, type TestRedis } from 'test-support';
+import { createTestDatabase, createTestRedis, prometheusSamples, promtoolProblems, type TestDatabase, type TestRedis } from 'test-support';
 import { batch } from './fixtures';
 
 let db: TestDatabase;
@@ -23,16 +23,6 @@ afterAll(async () => {
 const silent = (): void => undefined;
 const DAY = 86_400_000;
 
-/** Each sample line's `name{labels}` and its value as written, the process' own left out. */
-function aggregatorSamples(text: string): Record<string, string> {
-  const samples: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#') || line.startsWith('process_')) continue;
-    const at = line.lastIndexOf(' ');
-    samples[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return samples;
-}
 
 describe('aggregatorMetricFamilies', () => {
   const stats: AggregatorStats = {
@@ -132,7 +122,7 @@ describe('serveAggregatorMetrics', () => {
 
     const first = await fetch(server.url);
     expect([first.status, first.headers.get('content-type')]).toEqual([200, 'text/plain; version=0.0.4; charset=utf-8']);
-    const before = aggregatorSamples(await first.text());
+    const before = prometheusSamples(await first.text());
     expect(before['otel_bandwidth_aggregator_entries_read_total']).toBe('0');
     expect(before).not.toHaveProperty('otel_bandwidth_aggregator_last_flush_age_seconds');
 
@@ -142,7 +132,7 @@ describe('serveAggregatorMetrics', () => {
     const scrapedTo = Date.now();
     const text = await res.text();
     expect(promtoolProblems(text)).toBe('');
-    const samples = aggregatorSamples(text);
+    const samples = prometheusSamples(text);
     const lastFlushMs = aggregator.stats().lastFlushMs as number;
     // the one reading of this process's clock the age was taken against
     const readAt = lastFlushMs + Math.round(Number(samples.otel_bandwidth_aggregator_last_flush_age_seconds) * 1000);

@@ -4,35 +4,22 @@
  * and the alert monitor opens a p95 alert for the endpoint that got slow, raises its peak, tells a
  * webhook, and resolves it once the endpoint is fast again.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Aggregator, AlertMonitor, parseAlertRules, type AlertWebhookPayload } from '@otel-bandwidth/aggregator';
 import { MINUTE_MS, encodeBatch, fieldsToArray, minuteStart } from '@otel-bandwidth/core';
 import { readRealtime } from '@otel-bandwidth/query-api';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { createTestDatabase, createTestRedis, webhookReceiver, type TestDatabase, type TestRedis, type WebhookReceiver } from 'test-support';
 import { batch, type PointSpec } from './fixtures';
 
 let db: TestDatabase;
 let r: TestRedis;
-let hook: http.Server;
-const received: AlertWebhookPayload[] = [];
+let hook: WebhookReceiver<AlertWebhookPayload>;
 beforeAll(async () => {
   db = await createTestDatabase('latency_alerts');
   r = await createTestRedis('latency-alerts');
-  hook = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      received.push(JSON.parse(body) as AlertWebhookPayload);
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  hook = await webhookReceiver<AlertWebhookPayload>();
 });
 afterAll(async () => {
-  hook.closeAllConnections();
-  await new Promise<void>((resolve) => hook.close(() => resolve()));
+  await hook.close();
   await db.drop();
   await r.cleanup();
 });
@@ -80,7 +67,7 @@ describe('latency alerts from the aggregated view', () => {
       keys: r.keys,
       rules,
       owner: 'lat',
-      webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`,
+      webhookUrl: hook.url('/alerts'),
       log: () => undefined,
     });
     /** a round whose window ends at B + m minutes (30 s to settle) */
@@ -117,7 +104,7 @@ describe('latency alerts from the aggregated view', () => {
       message: 'p95 latency of GET /slow (lat-shop) 590 ms over 2 min, above 500 ms (rule slow-api)',
     };
     expect(await rows()).toEqual([{ ...opened, peak_value: 590, resolved: 0 }]);
-    expect(received.map((p) => [p.event, p.text, p.alert.metric, p.alert.value, p.alert.threshold])).toEqual([
+    expect(hook.received.map((p) => [p.event, p.text, p.alert.metric, p.alert.value, p.alert.threshold])).toEqual([
       ['alert.opened', 'HIGH slow-api: p95 latency of GET /slow (lat-shop) 590 ms over 2 min, above 500 ms (rule slow-api)', 'p95', 590, 500],
     ]);
 
@@ -132,7 +119,7 @@ describe('latency alerts from the aggregated view', () => {
     // and for two: resolved, and the webhook told
     expect(await roundTo(6)).toMatchObject({ evaluated: true, opened: 0, resolved: 1, open: 0, notified: 1 });
     expect(await rows()).toEqual([{ ...opened, peak_value: 686.667, resolved: 1 }]);
-    expect(received.map((p) => [p.event, p.alert.peak])).toEqual([
+    expect(hook.received.map((p) => [p.event, p.alert.peak])).toEqual([
       ['alert.opened', 590],
       ['alert.resolved', 686.667],
     ]);

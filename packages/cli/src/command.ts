@@ -12,6 +12,11 @@ export const ENVIRONMENT_HELP = `Environment:
   MYSQL_URL                      MySQL or MariaDB (default mysql://root@127.0.0.1:3306/otel_bandwidth)
   OTEL_BANDWIDTH_KEY_PREFIX      Redis key prefix, the hash tag of every key (default otel-bandwidth)`;
 
+/** The environment of the commands that read the query API (monitor, loadtest). */
+export const API_CLIENT_ENVIRONMENT_HELP = `Environment:
+  OTEL_BANDWIDTH_API_URL         the query API's URL
+  OTEL_BANDWIDTH_API_TOKEN       the bearer token to send it`;
+
 export function wantsHelp(args: string[]): boolean {
   return args.includes('--help') || args.includes('-h');
 }

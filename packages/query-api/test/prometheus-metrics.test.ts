@@ -7,7 +7,7 @@ import { bandwidthAlerts, connectMysql, databaseName } from '@otel-bandwidth/sto
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import type { FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
-import { closedPort, createTestDatabase, createTestRedis, promtoolProblems, type TestDatabase, type TestRedis } from 'test-support';
+import { closedPort, createTestDatabase, createTestRedis, prometheusSamples, promtoolProblems, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -23,16 +23,6 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-/** Each sample line's `name{labels}` and its value as written, the process' own left out (they change as it runs). */
-function pipelineSamples(text: string): Record<string, string> {
-  const samples: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#') || line.startsWith('process_')) continue;
-    const at = line.lastIndexOf(' ');
-    samples[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return samples;
-}
 
 /** The metric families in the order the body gives them (from their TYPE lines). */
 function familyTypes(text: string): string[] {
@@ -117,7 +107,7 @@ describe('GET /metrics', () => {
     const before = await redisNowMs();
     const text = await scrape(api);
     const after = await redisNowMs();
-    const samples = pipelineSamples(text);
+    const samples = prometheusSamples(text);
     // the one reading of Redis's clock both ages were taken against
     const readAt = addedMs + Math.round(Number(samples.otel_bandwidth_stream_oldest_unapplied_age_seconds) * 1000);
     expect(readAt).toBeGreaterThanOrEqual(before);
@@ -170,7 +160,7 @@ describe('GET /metrics', () => {
     const down = buildQueryApi({ redis: r.redis, mysql, keyPrefix: r.prefix, bufferWarning: 3 });
     const logged = jest.spyOn(process.stderr, 'write');
     try {
-      const samples = pipelineSamples(await scrape(down));
+      const samples = prometheusSamples(await scrape(down));
       expect(samples).toMatchObject({
         'otel_bandwidth_store_up{store="redis"}': '1',
         'otel_bandwidth_store_up{store="mysql"}': '0',
@@ -197,7 +187,7 @@ describe('GET /metrics', () => {
     const down = buildQueryApi({ redis, mysql: db.conn, keyPrefix: r.prefix });
     try {
       const text = await scrape(down);
-      expect(pipelineSamples(text)).toEqual({
+      expect(prometheusSamples(text)).toEqual({
         'otel_bandwidth_store_up{store="redis"}': '0',
         'otel_bandwidth_store_up{store="mysql"}': '1',
         otel_bandwidth_alerts_open: '2',
@@ -220,7 +210,7 @@ describe('GET /metrics', () => {
       return true;
     });
     try {
-      const samples = pipelineSamples(await scrape(empty));
+      const samples = prometheusSamples(await scrape(empty));
       expect([samples['otel_bandwidth_store_up{store="mysql"}'], samples.otel_bandwidth_alerts_open]).toEqual(['0', undefined]);
       expect(logged.join('')).toMatch(/^otel-bandwidth api: GET \/metrics: counting the open alerts in MySQL: .*bandwidth_alerts/s);
     } finally {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { DEFAULT_API_PORT, type HourlyRow, type StatusResponse } from '@otel-bandwidth/query-api';
 import { apiToken, fetchJson } from '../api-json';
-import { helpOrOptions, readOptions, type Command } from '../command';
+import { API_CLIENT_ENVIRONMENT_HELP, helpOrOptions, readOptions, type Command } from '../command';
 import { nearestRank } from '../latency-table';
 import { parseHeader, parseRequestSpec, type PlannedRequest } from '../load-plan';
 import { progressBar } from '../progress-bar';
@@ -295,9 +295,7 @@ them within --wait. The service must have no other traffic meanwhile.
   --api URL          the query API (default OTEL_BANDWIDTH_API_URL, else http://127.0.0.1:${DEFAULT_API_PORT})
   --token T          the API's bearer token, if it wants one (default OTEL_BANDWIDTH_API_TOKEN)
 
-Environment:
-  OTEL_BANDWIDTH_API_URL         the query API's URL
-  OTEL_BANDWIDTH_API_TOKEN       the bearer token to send it`,
+${API_CLIENT_ENVIRONMENT_HELP}`,
   async run(args) {
     const opts = helpOrOptions(this, args, () => parseLoadtestArgs(args, process.env));
     if ('exitCode' in opts) return opts.exitCode;

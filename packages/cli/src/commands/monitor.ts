@@ -1,6 +1,6 @@
 import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
 import { apiToken, fetchJson, type ApiRequest } from '../api-json';
-import { helpOrOptions, readOptions, type Command } from '../command';
+import { API_CLIENT_ENVIRONMENT_HELP, helpOrOptions, readOptions, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
 interface MonitorOptions {
@@ -84,9 +84,7 @@ otherwise, or with --once, it prints one view and exits: status 1 when the API c
   --once           one view, then exit
   --token T        the API's bearer token, if it wants one (default OTEL_BANDWIDTH_API_TOKEN)
 
-Environment:
-  OTEL_BANDWIDTH_API_URL         the query API's URL
-  OTEL_BANDWIDTH_API_TOKEN       the bearer token to send it`,
+${API_CLIENT_ENVIRONMENT_HELP}`,
   async run(args) {
     const opts = helpOrOptions(this, args, () => parseMonitorArgs(args, process.env));
     if ('exitCode' in opts) return opts.exitCode;
