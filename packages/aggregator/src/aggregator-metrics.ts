@@ -1,5 +1,6 @@
 import { ConfigError, processMetricFamilies, type MetricFamily } from '@otel-bandwidth/core';
 import type { AggregatorStats } from './aggregator';
+import type { AlertMonitorStats } from './alert-monitor';
 import type { MetricsListen } from './aggregator-config';
 import { startMetricsServer, type MetricsServer } from './metrics-server';
 
@@ -53,6 +54,23 @@ export function aggregatorMetricFamilies(stats: AggregatorStats, nowMs: number):
   ];
 }
 
+/**
+ * The alert monitor's counters (AlertMonitorStats, since the process started): rounds count only
+ * those in which this aggregator held the lease and evaluated the rules.
+ */
+export function alertMonitorMetricFamilies(stats: AlertMonitorStats): MetricFamily[] {
+  const p = 'otel_bandwidth_alert_';
+  return [
+    counter(`${p}rounds_total`, 'Rounds in which this aggregator held the alert lease and evaluated the rules.', stats.rounds),
+    counter(`${p}failed_rounds_total`, 'Alert rounds that failed (Redis or MySQL refused or did not answer); alerts were left as they were.', stats.failedRounds),
+    counter(`${p}realtime_hashes_read_total`, 'Minute hashes of the realtime view this aggregator read to evaluate the rules (each once: settled minutes are kept).', stats.minutesRead),
+    counter(`${p}opened_total`, 'Alerts this aggregator opened.', stats.opened),
+    counter(`${p}resolved_total`, 'Alerts this aggregator resolved.', stats.resolved),
+    counter(`${p}notifications_total`, 'Webhook calls this aggregator made that the webhook accepted.', stats.notified),
+    counter(`${p}failed_notifications_total`, 'Webhook calls that failed; the change is told again at a later round.', stats.failedNotifications),
+  ];
+}
+
 /** What serveAggregatorMetrics reads at each scrape. */
 export interface AggregatorStatsSource {
   stats(): AggregatorStats;
@@ -63,9 +81,21 @@ export interface AggregatorStatsSource {
  * `aggregator` command does, with OTEL_BANDWIDTH_AGGREGATOR_METRICS_PORT). A port it cannot
  * listen on is a ConfigError naming the variables.
  */
-export async function serveAggregatorMetrics(aggregator: AggregatorStatsSource, listen: MetricsListen): Promise<MetricsServer> {
+export async function serveAggregatorMetrics(
+  aggregator: AggregatorStatsSource,
+  listen: MetricsListen,
+  /** the alert monitor's counters, when this aggregator runs one (it starts after the server) */
+  alerts: () => AlertMonitorStats | undefined = () => undefined,
+): Promise<MetricsServer> {
   try {
-    return await startMetricsServer(listen, () => [...aggregatorMetricFamilies(aggregator.stats(), Date.now()), ...processMetricFamilies()]);
+    return await startMetricsServer(listen, () => {
+      const alertStats = alerts();
+      return [
+        ...aggregatorMetricFamilies(aggregator.stats(), Date.now()),
+        ...(alertStats === undefined ? [] : alertMonitorMetricFamilies(alertStats)),
+        ...processMetricFamilies(),
+      ];
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'EADDRINUSE: another process listens there' : code === 'EADDRNOTAVAIL' ? 'EADDRNOTAVAIL: not an address of this host' : (code ?? (err as Error).message);

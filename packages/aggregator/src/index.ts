@@ -9,7 +9,7 @@ export {
   type LogLevel,
 } from './aggregator';
 export { DEFAULT_METRICS_HOST, readAggregatorConfig, type AggregatorConfig, type MetricsListen } from './aggregator-config';
-export { aggregatorMetricFamilies, serveAggregatorMetrics, type AggregatorStatsSource } from './aggregator-metrics';
+export { aggregatorMetricFamilies, alertMonitorMetricFamilies, serveAggregatorMetrics, type AggregatorStatsSource } from './aggregator-metrics';
 export { startMetricsServer, type MetricsServer } from './metrics-server';
 export { BatchRollup, cutText, emptyTotals, storageBucketMap, type BucketedTotals, type Direction, type SeriesKey, type SeriesTotals, type UserHour } from './batch-rollup';
 export {

@@ -4,7 +4,7 @@
  * real aggregator applied a known stream, and the configuration that turns it on.
  */
 import net from 'node:net';
-import { Aggregator, aggregatorMetricFamilies, readAggregatorConfig, serveAggregatorMetrics, type AggregatorStats, type MetricsServer } from '@otel-bandwidth/aggregator';
+import { Aggregator, aggregatorMetricFamilies, alertMonitorMetricFamilies, readAggregatorConfig, serveAggregatorMetrics, type AggregatorStats, type AlertMonitorStats, type MetricsServer } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, renderPrometheusText } from '@otel-bandwidth/core';
 import { createTestDatabase, createTestRedis, prometheusSamples, promtoolProblems, type TestDatabase, type TestRedis } from 'test-support';
 import { batch } from './fixtures';
@@ -91,6 +91,43 @@ describe('aggregatorMetricFamilies', () => {
     expect(names.filter((n) => n.includes('last_flush'))).toEqual([]);
   });
 });
+
+describe('alertMonitorMetricFamilies', () => {
+  const stats: AlertMonitorStats = { rounds: 240, minutesRead: 300, failedRounds: 1, opened: 4, resolved: 3, notified: 6, failedNotifications: 2, lastError: 'x' };
+
+  it("writes the alert monitor's counters", () => {
+    const text = renderPrometheusText(alertMonitorMetricFamilies(stats));
+    expect(promtoolProblems(text)).toBe('');
+    expect(prometheusSamples(text)).toEqual({
+      otel_bandwidth_alert_rounds_total: '240',
+      otel_bandwidth_alert_failed_rounds_total: '1',
+      otel_bandwidth_alert_realtime_hashes_read_total: '300',
+      otel_bandwidth_alert_opened_total: '4',
+      otel_bandwidth_alert_resolved_total: '3',
+      otel_bandwidth_alert_notifications_total: '6',
+      otel_bandwidth_alert_failed_notifications_total: '2',
+    });
+  });
+
+  it('are served beside the aggregator\'s once its alert monitor runs', async () => {
+    let monitor: AlertMonitorStats | undefined;
+    const idle = { stats: () => ({ ...aggregatorStatsAtStart }) };
+    const server = await serveAggregatorMetrics(idle, { host: '127.0.0.1', port: 0 }, () => monitor);
+    try {
+      expect(Object.keys(prometheusSamples(await (await fetch(server.url)).text())).filter((k) => k.startsWith('otel_bandwidth_alert_'))).toEqual([]);
+      monitor = stats;
+      const samples = prometheusSamples(await (await fetch(server.url)).text());
+      expect([samples['otel_bandwidth_alert_opened_total'], samples['otel_bandwidth_aggregator_flushes_total']]).toEqual(['4', '0']);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+const aggregatorStatsAtStart: AggregatorStats = {
+  entriesRead: 0, batchesApplied: 0, duplicateBatches: 0, deadLettered: 0, pointsRefused: 0, pointsIgnored: 0, flushes: 0, failedFlushes: 0, rowsExpired: 0, entriesBuffered: 0,
+  lastFlushMs: undefined, lastError: undefined,
+};
 
 describe('serveAggregatorMetrics', () => {
   let aggregator: Aggregator;

@@ -46,14 +46,15 @@ ${ENVIRONMENT_HELP}
     const mysql = await connectCheckedMysql(config.mysqlUrl);
     const aggregator = new Aggregator({ redis, mysql, ...config });
     // listening before reading: a port it cannot have stops it before it holds any entry
-    const metrics = config.metricsListen === undefined ? undefined : await serveAggregatorMetrics(aggregator, config.metricsListen);
+    let alerts: AlertMonitor | undefined;
+    const metrics = config.metricsListen === undefined ? undefined : await serveAggregatorMetrics(aggregator, config.metricsListen, () => alerts?.stats());
     // listening for the signals before saying it runs: a signal sent on that word is not missed
     const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
     await aggregator.start();
-    const alerts =
+    alerts =
       config.alertRules.length === 0
         ? undefined
         : new AlertMonitor({
