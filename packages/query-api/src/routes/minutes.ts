@@ -1,7 +1,8 @@
-import { DurationTally, MINUTE_MS, minuteStart, visitRealtimeHash, type RealtimeStat } from '@otel-bandwidth/core';
+import { MINUTE_MS, minuteStart, visitRealtimeHash, type RealtimeStat } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { columnsOf, sendCsv } from '../csv';
+import { RealtimeSums, round3 } from '../realtime-sums';
 import { MinutesQuery, MinutesResponse, MinuteTotals } from '../schemas';
 
 const MINUTE_COLUMNS = columnsOf<MinuteTotals>(MinuteTotals);
@@ -9,7 +10,6 @@ const MINUTE_COLUMNS = columnsOf<MinuteTotals>(MinuteTotals);
 const STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>([
   'requests', 'inboundBytes', 'outboundBytes', 'errors', 'durationSumMs', 'maxDurationMs', 'minDurationMs', 'durationBucket',
 ]);
-const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 /** Reads each minute's hash: the per-service one when the filters name no endpoint or method. */
 async function minuteHashes(ctx: ApiContext, first: number, last: number, perService: boolean): Promise<Array<Record<string, string>>> {
@@ -55,35 +55,26 @@ export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date
   const perService = q.endpoint === undefined && method === undefined;
   const hashes = await minuteHashes(ctx, first, last, perService);
   const minutes: MinuteTotals[] = hashes.map((hash, i) => {
-    const t: MinuteTotals = {
-      minuteStart: new Date(first + i * MINUTE_MS).toISOString(),
-      totalRequests: 0, totalInbound: 0, totalOutbound: 0, errorCount: 0, avgResponseTime: 0, maxResponseTime: 0, p95ResponseTime: null,
-    };
-    let durationSumMs = 0;
-    const durations = new DurationTally();
+    const sums = new RealtimeSums();
     visitRealtimeHash(
       hash,
       (stat, s, _code, n, bucket) => {
         if ((q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)) return;
-        switch (stat) {
-          case 'requests': t.totalRequests += n; break;
-          case 'inboundBytes': t.totalInbound += n; break;
-          case 'outboundBytes': t.totalOutbound += n; break;
-          case 'errors': t.errorCount += n; break;
-          case 'durationSumMs': durationSumMs += n; break;
-          case 'maxDurationMs': t.maxResponseTime = Math.max(t.maxResponseTime, n); durations.addMax(n); break;
-          case 'minDurationMs': durations.addMin(n); break;
-          case 'durationBucket': if (bucket !== undefined) durations.addBucket(bucket, n); break;
-        }
+        sums.add(stat, n, bucket);
       },
       STATS,
     );
-    if (t.totalRequests > 0) {
-      t.avgResponseTime = round3(durationSumMs / t.totalRequests);
-      t.maxResponseTime = round3(t.maxResponseTime);
-      t.p95ResponseTime = durations.quantile(0.95);
-    } else t.maxResponseTime = 0;
-    return t;
+    const served = sums.requests > 0;
+    return {
+      minuteStart: new Date(first + i * MINUTE_MS).toISOString(),
+      totalRequests: sums.requests,
+      totalInbound: sums.inbound,
+      totalOutbound: sums.outbound,
+      errorCount: sums.errors,
+      avgResponseTime: sums.avgMs(),
+      maxResponseTime: served ? round3(sums.maxMs) : 0,
+      p95ResponseTime: served ? sums.durations.quantile(0.95) : null,
+    };
   });
   return { from: new Date(first).toISOString(), minutes };
 }
