@@ -10,6 +10,21 @@ export interface ApiRequest {
   token?: string;
 }
 
+/**
+ * The query API's base URL as a client takes it: http(s), and a path prefix allowed (an API behind
+ * a reverse proxy at /otel-bandwidth, say), without the trailing slash.
+ */
+export function apiBaseUrl(text: string, example: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`the API's URL "${text}" is not a URL (for example ${example})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the API's URL "${text}" must be http: or https:`);
+  return text.replace(/\/+$/, '');
+}
+
 /** The token the API's clients send: --token, else OTEL_BANDWIDTH_API_TOKEN. */
 export function apiToken(option: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const token = (option ?? env.OTEL_BANDWIDTH_API_TOKEN ?? '').trim();

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { DEFAULT_API_PORT, type HourlyRow, type StatusResponse } from '@otel-bandwidth/query-api';
-import { apiToken, fetchJson } from '../api-json';
+import { apiBaseUrl, apiToken, fetchJson } from '../api-json';
 import { API_CLIENT_ENVIRONMENT_HELP, helpOrOptions, readOptions, type Command } from '../command';
 import { nearestRank } from '../latency-table';
 import { parseHeader, parseRequestSpec, type PlannedRequest } from '../load-plan';
@@ -25,7 +25,8 @@ export interface LoadtestOptions {
   waitSeconds: number;
 }
 
-function httpUrl(what: string, text: string): string {
+/** The service's origin (--target): http(s), no path (the requests name theirs). */
+function targetOrigin(what: string, text: string): string {
   let url: URL;
   try {
     url = new URL(text);
@@ -66,7 +67,7 @@ export function parseLoadtestArgs(args: readonly string[], env: NodeJS.ProcessEn
   const contentType = Object.keys(headers).find((name) => name.toLowerCase() === 'content-type');
   const bodyType = contentType === undefined ? undefined : headers[contentType];
   if (contentType !== undefined) delete headers[contentType];
-  return { ...opts, targetUrl: httpUrl('--target', target), apiUrl: httpUrl('--api', apiUrl), apiToken: apiToken(token, env), service, requests, headers, contentType: bodyType };
+  return { ...opts, targetUrl: targetOrigin('--target', target), apiUrl: apiBaseUrl(apiUrl, `http://127.0.0.1:${DEFAULT_API_PORT}`), apiToken: apiToken(token, env), service, requests, headers, contentType: bodyType };
 }
 
 /** Whether a TCP connection to the target opens: asked before any request, so that nothing is sent that is not counted. */
@@ -99,18 +100,8 @@ interface ClientTotals extends Totals {
 }
 
 function clientTotals(counts: readonly EndpointCount[]): ClientTotals {
-  const t = counts.reduce(
-    (s, c) => {
-      s.requests += c.requests;
-      s.bytesIn += c.bytesSent;
-      s.bytesOut += c.bytesReceived;
-      s.durationMs += c.latencySumMs;
-      s.failures += c.failures;
-      return s;
-    },
-    { requests: 0, bytesIn: 0, bytesOut: 0, errors: 0, durationMs: 0, failures: 0 },
-  );
-  return t;
+  const sent = sumTotals(counts.map((c) => ({ requests: c.requests, bytesIn: c.bytesSent, bytesOut: c.bytesReceived, errors: 0, durationMs: c.latencySumMs })));
+  return { ...sent, failures: counts.reduce((n, c) => n + c.failures, 0) };
 }
 
 async function storedRoutes(opts: LoadtestOptions, fromHourMs: number): Promise<Map<string, RouteTotals> | { error: string }> {

@@ -1,5 +1,5 @@
 import { DEFAULT_API_PORT, type AlertsResponse, type RealtimeResponse, type StatusResponse } from '@otel-bandwidth/query-api';
-import { apiToken, fetchJson, type ApiRequest } from '../api-json';
+import { apiBaseUrl, apiToken, fetchJson, type ApiRequest } from '../api-json';
 import { API_CLIENT_ENVIRONMENT_HELP, helpOrOptions, readOptions, type Command } from '../command';
 import { renderMonitor, type MonitorFrame } from '../monitor-view';
 
@@ -37,14 +37,7 @@ function parseMonitorArgs(args: string[], env: NodeJS.ProcessEnv): MonitorOption
     return true;
   });
   opts.token = apiToken(token, env);
-  let url: URL;
-  try {
-    url = new URL(opts.apiUrl);
-  } catch {
-    throw new Error(`the API's URL "${opts.apiUrl}" is not a URL (for example http://127.0.0.1:${DEFAULT_API_PORT})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the API's URL "${opts.apiUrl}" must be http: or https:`);
-  opts.apiUrl = opts.apiUrl.replace(/\/+$/, '');
+  opts.apiUrl = apiBaseUrl(opts.apiUrl, `http://127.0.0.1:${DEFAULT_API_PORT}`);
   return opts;
 }
 
