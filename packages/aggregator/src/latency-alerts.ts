@@ -10,7 +10,7 @@
  * endpoint gone slow, and a few fast ones are no measure of how fast it was. So a window without
  * bucket data (minutes written by an aggregator older than the buckets) never fires.
  */
-import { DurationTally, MINUTE_MS, durationQuantile } from '@otel-bandwidth/core';
+import { DurationTally, MINUTE_MS } from '@otel-bandwidth/core';
 import type { AlertCondition, MinuteSeriesTotals, MinuteTotals } from './alert-condition';
 import { METRIC_WORDS, formatLatency, round2 } from './alert-format';
 import { DEFAULT_MIN_REQUESTS, type AlertLatencyMetric, type LatencyRule } from './alert-rules';
@@ -35,12 +35,8 @@ function addMinute(t: DurationTally, s: MinuteSeriesTotals): void {
 
 /** The q-quantile of a tally's requests (ms) and how many they are; undefined when it has no bucket counts. */
 function percentileOf(t: DurationTally, q: number): { ms: number; requests: number } | undefined {
-  const d = t.distribution();
-  if (d === undefined) return undefined;
-  let requests = 0;
-  for (const n of d.buckets) requests += n;
-  const ms = durationQuantile(d, q);
-  return ms === null ? undefined : { ms, requests };
+  const ms = t.quantile(q);
+  return ms === null ? undefined : { ms, requests: t.requests() };
 }
 
 /** The conditions of a latency rule that hold over the window of whole minutes ending at `windowEndMs`. */

@@ -52,6 +52,13 @@ export class DurationTally {
     return { buckets: [...this.counts], minMs: Number.isFinite(this.minMs) ? this.minMs : null, maxMs: this.maxMs };
   }
 
+  /** The requests counted in the buckets. */
+  requests(): number {
+    let n = 0;
+    for (const c of this.counts ?? []) n += c;
+    return n;
+  }
+
   /** The q-quantile of the durations (durationQuantile); null when no bucket was counted (or none holds a request). */
   quantile(q: number): number | null {
     const d = this.distribution();
