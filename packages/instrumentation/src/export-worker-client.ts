@@ -11,7 +11,6 @@ import {
   type FromExportWorker,
   type ToExportWorker,
 } from './export-worker-protocol';
-import { transferablesOf } from './packed-snapshot';
 
 /** The worker's young generation, in MB (by default V8 lets it grow to tens of MB). */
 const WORKER_YOUNG_GENERATION_MB = 2;
@@ -102,9 +101,12 @@ export function startExportWorker(
   const onMessage = (message: FromExportWorker): void => {
     switch (message.type) {
       case 'collect': {
-        // the numbers' buffers move to the worker rather than being copied (packed-snapshot.ts)
+        // copied, not transferred: a transfer detaches the numbers' buffers in this thread, and the
+        // first ArrayBuffer ever detached in a V8 isolate invalidates its ArrayBufferDetaching
+        // protector, which deoptimizes and from then on adds detach checks to every typed-array
+        // access of the app's thread, Node's own included (packed-snapshot.ts)
         const snapshot = instrumentation.drainTablesPacked();
-        worker.postMessage({ type: 'collected', id: message.id, snapshot, users: instrumentation.collectUserUsage() } satisfies ToExportWorker, transferablesOf(snapshot));
+        worker.postMessage({ type: 'collected', id: message.id, snapshot, users: instrumentation.collectUserUsage() } satisfies ToExportWorker);
         break;
       }
       case 'stats':
