@@ -37,7 +37,7 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
 
   --handlers LIST     json,stream,routes (default all three)
   --variants LIST     bare,preload,otel-http-metrics,otel-http-tracing (default bare,preload,otel-http-metrics);
-                      also the reference points finish-listener, server-channels, call-through-wrappers,
+                      also the reference points finish-listener, server-channels, call-through-wrappers, detached-buffer,
                       exporter-only, preload-in-thread, bare-control (bare again in a process of its own), and
                       preload-other (BENCH_OTHER_PRELOAD: another build's register.js) (bench/README.md)
   --requests N        measured requests per json run (default 30000; stream runs take a third)

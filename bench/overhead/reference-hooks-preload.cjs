@@ -9,7 +9,12 @@
 //   messages a request once a channel has a subscriber);
 // BENCH_REFERENCE_HOOK=wrappers: the four wrappers the preload installs on ServerResponse.prototype
 //   (write, end, assignSocket, detachSocket), each only calling Node's own: what seeing every
-//   request and every body write that way costs before anything is measured.
+//   request and every body write that way costs before anything is measured;
+// BENCH_REFERENCE_HOOK=detach: nothing hooked; one ArrayBuffer detached at startup, as a
+//   postMessage that transfers it does. The first detached buffer of an isolate invalidates V8's
+//   ArrayBufferDetaching protector, after which every typed-array access the thread compiles,
+//   Node's own included, checks for a detached buffer: what the preload cost every app from its
+//   first collection on while it transferred its collections to the export worker.
 const hook = process.env.BENCH_REFERENCE_HOOK;
 let requests = 0;
 let totalMs = 0;
@@ -50,8 +55,16 @@ if (hook === 'finish') {
   proto.detachSocket = function (socket) {
     detachSocket.call(this, socket);
   };
+} else if (hook === 'detach') {
+  const { MessageChannel } = require('node:worker_threads');
+  const { port1, port2 } = new MessageChannel();
+  const buffer = new ArrayBuffer(8);
+  port1.postMessage(buffer, [buffer]);
+  if (buffer.byteLength !== 0) throw new Error('the buffer was not detached');
+  port1.close();
+  port2.close();
 } else {
-  throw new Error(`BENCH_REFERENCE_HOOK must be finish, channels or wrappers, not ${hook}`);
+  throw new Error(`BENCH_REFERENCE_HOOK must be finish, channels, wrappers or detach, not ${hook}`);
 }
 
 process.once('SIGTERM', () => {

@@ -46,7 +46,7 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
   --tool wrk|autocannon load generator (default: wrk when on PATH, else autocannon; env BENCH_TOOL)
   --handlers LIST       json,stream,routes (default all three; routes needs wrk)
   --variants LIST       bare,preload,otel-http-metrics,otel-http-tracing (default these four; bare is always
-                        run); also the reference points finish-listener, server-channels, call-through-wrappers,
+                        run); also the reference points finish-listener, server-channels, call-through-wrappers, detached-buffer,
                         exporter-only, preload-in-thread, bare-control (bare again in a process of its own), and
                         preload-other (BENCH_OTHER_PRELOAD: another build's register.js) (bench/README.md)
   --server-cpu N        core for the server (default 0)

@@ -59,6 +59,8 @@ export const VARIANTS = {
     needs: 'BENCH_OTHER_PRELOAD',
   },
   'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
+  // bare with one ArrayBuffer detached at startup: what V8's invalidated ArrayBufferDetaching protector costs the app
+  'detached-buffer': { label: 'detached buffer (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'detach' } },
 };
 
 export const SERVER_ENV = {
