@@ -93,20 +93,26 @@ export interface ParsedRealtimeField {
   bucket: number | undefined;
 }
 
+/** The series of a field's code, the JSON array [service, method, endpoint, protocol]; undefined for anything else. */
+function parseSeriesCode(code: string): SeriesIdentityKey | undefined {
+  try {
+    const parsed: unknown = JSON.parse(code);
+    if (!Array.isArray(parsed) || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string')) return undefined;
+    const [service, method, endpoint, protocol] = parsed as [string, string, string, string];
+    return { service, method, endpoint, protocol };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses a field; undefined for a field this version does not know (skipped by readers). */
 export function parseRealtimeField(field: string): ParsedRealtimeField | undefined {
   const bar = field.indexOf('|');
   if (bar < 0) return undefined;
   const known = KNOWN_CODES.get(field.slice(0, bar));
   if (!known) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(field.slice(bar + 1));
-    if (!Array.isArray(parsed) || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string')) return undefined;
-    const [service, method, endpoint, protocol] = parsed as [string, string, string, string];
-    return { stat: known.stat, series: { service, method, endpoint, protocol }, bucket: known.bucket };
-  } catch {
-    return undefined;
-  }
+  const series = parseSeriesCode(field.slice(bar + 1));
+  return series === undefined ? undefined : { stat: known.stat, series, bucket: known.bucket };
 }
 
 /**
@@ -133,6 +139,101 @@ export function visitRealtimeHash(
       parsed.set(code, series);
     }
     if (series !== undefined) visit(known.stat, series, code, Number(value), known.bucket);
+  }
+}
+
+/**
+ * Something a pipeline (or client) of ioredis is, for queueRealtimeHash: its `call`, which sends
+ * a command by name.
+ */
+export interface RawCommandQueue {
+  call(command: string, ...args: string[]): unknown;
+}
+
+/**
+ * Queues the HGETALL of a realtime hash whose reply stays as Redis sends it, the flat array
+ * [field, value, field, value, ...]. ioredis turns the reply of its `hgetall` into an object, one
+ * property at a time, which at a full table of series costs about as much as reading the fields;
+ * its reply transformers are looked up by the command's name as given, `hgetall`, so a command
+ * named `HGETALL` is left as it is. A reply that does come as an object is read all the same
+ * (realtimeHashFields).
+ */
+export function queueRealtimeHash(queue: RawCommandQueue, key: string): void {
+  queue.call('HGETALL', key);
+}
+
+/** The reply of an HGETALL as the flat array [field, value, ...]: an array as it is, an object's entries, else none. */
+export function realtimeHashFields(reply: unknown): readonly unknown[] {
+  if (Array.isArray(reply)) return reply;
+  if (reply !== null && typeof reply === 'object') return Object.entries(reply).flat();
+  return [];
+}
+
+/** What a field means to a RealtimeViewReader: worked out the first time the field is met. */
+interface FieldMeaning<S extends object> {
+  stat: RealtimeStat;
+  bucket: number | undefined;
+  state: S;
+}
+
+export interface RealtimeViewReaderOptions<S extends object> {
+  /** the stats to visit; the others are skipped before their series is parsed. Default: all. */
+  stats?: ReadonlySet<RealtimeStat>;
+  /**
+   * What the reader hands to `add` for a series: called once a read, the first time one of the
+   * series' fields is visited; undefined to skip the series' fields (a filter).
+   */
+  series(identity: SeriesIdentityKey, code: string): S | undefined;
+}
+
+/**
+ * Reads the fields of the realtime view's hashes that this version knows, hash after hash (the
+ * minutes of one window), each with its value as a number and, for a durationBucket field, the
+ * bucket's index. It lives for one read of several minutes and keeps what each full field string
+ * means (its stat, bucket and series, or that it is skipped: a stat not asked for, an unknown
+ * code, a malformed series, a series the caller filters out), so that a field met in an earlier
+ * minute costs a lookup, and each series' JSON is parsed once for the read. The field strings of
+ * one read are bounded by the series of its minutes; a reader is not meant to outlive the read.
+ */
+export class RealtimeViewReader<S extends object> {
+  /** full field string -> its meaning, or null when it is skipped */
+  private readonly fields = new Map<string, FieldMeaning<S> | null>();
+  /** series code -> the caller's state, or null when the series is malformed or filtered out */
+  private readonly seriesStates = new Map<string, S | null>();
+
+  constructor(private readonly options: RealtimeViewReaderOptions<S>) {}
+
+  /**
+   * Visits the known fields of one hash, given as the reply of its HGETALL (queueRealtimeHash:
+   * the flat array [field, value, ...]; an object is read too), in the reply's order.
+   */
+  read(reply: unknown, add: (state: S, stat: RealtimeStat, value: number, bucket: number | undefined) => void): void {
+    const flat = realtimeHashFields(reply);
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i];
+      if (typeof field !== 'string') continue;
+      let meaning = this.fields.get(field);
+      if (meaning === undefined) {
+        meaning = this.resolve(field);
+        this.fields.set(field, meaning);
+      }
+      if (meaning !== null) add(meaning.state, meaning.stat, Number(flat[i + 1]), meaning.bucket);
+    }
+  }
+
+  private resolve(field: string): FieldMeaning<S> | null {
+    const bar = field.indexOf('|');
+    if (bar < 0) return null;
+    const known = KNOWN_CODES.get(field.slice(0, bar));
+    if (known === undefined || (this.options.stats !== undefined && !this.options.stats.has(known.stat))) return null;
+    const code = field.slice(bar + 1);
+    let state = this.seriesStates.get(code);
+    if (state === undefined) {
+      const identity = parseSeriesCode(code);
+      state = (identity === undefined ? undefined : this.options.series(identity, code)) ?? null;
+      this.seriesStates.set(code, state);
+    }
+    return state === null ? null : { stat: known.stat, bucket: known.bucket, state };
   }
 }
 
