@@ -3,7 +3,7 @@ import { DurationTally, type RealtimeStat } from '@otel-bandwidth/core';
 export const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 /**
- * Figures added up from the realtime view's fields (visitRealtimeHash), over minutes and series:
+ * Figures added up from the realtime view's fields (RealtimeViewReader), over minutes and series:
  * one endpoint's over a window (/metrics/realtime), or one minute's over the series a filter
  * keeps (/metrics/minutes).
  */

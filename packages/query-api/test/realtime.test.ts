@@ -6,7 +6,7 @@
  * at a port nothing listens on.
  */
 import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
-import { DURATION_BOUNDARIES_MS, MINUTE_MS, minuteStart, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
+import { DURATION_BOUNDARIES_MS, MINUTE_MS, REALTIME_DURATION_BUCKETS, minuteStart, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi, type RealtimeResponse } from '@otel-bandwidth/query-api';
 import { connectMysql, type MysqlConnection } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
@@ -71,6 +71,14 @@ beforeAll(async () => {
   // a minute only an aggregator from before the per-service hash wrote: no per-service hash
   const older = realtimeSeriesCode({ service: 'legacy', method: 'GET', endpoint: '/older', protocol: 'http' });
   await r.redis.hset(r.keys.realtimeMinute(minute(7)), { [realtimeField('requests', older)]: '2', [realtimeField('outboundBytes', older)]: '50', [realtimeField('durationSumMs', older)]: '9' });
+  // fields a reader skips, in two minutes of the window and in both hashes of a minute, so that
+  // the second minute meets them again: unknown codes, malformed series, a bucket past the last
+  const shopA = realtimeSeriesCode({ service: 'shop', method: 'GET', endpoint: '/a', protocol: 'http' });
+  for (const m of [minute(3), minute(0)]) {
+    const junk = { [`p95|${shopA}`]: '1', 'req|["shop","GET","/a"]': '100', 'req|{"shop"': '100', [`b${REALTIME_DURATION_BUCKETS}|${shopA}`]: '100', 'req': '100' };
+    await r.redis.hset(r.keys.realtimeMinute(m), junk);
+    await r.redis.hset(r.keys.realtimeServiceMinute(m), junk);
+  }
   api = buildQueryApi({ redis: r.redis, mysql, keyPrefix: r.prefix });
 });
 afterAll(async () => {

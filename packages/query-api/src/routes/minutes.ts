@@ -1,4 +1,4 @@
-import { MINUTE_MS, minuteStart, visitRealtimeHash, type RealtimeStat } from '@otel-bandwidth/core';
+import { MINUTE_MS, RealtimeViewReader, minuteStart, queueRealtimeHash, realtimeHashFields, type RealtimeStat, type SeriesIdentityKey } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { columnsOf, sendCsv } from '../csv';
@@ -11,31 +11,36 @@ const STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>([
   'requests', 'inboundBytes', 'outboundBytes', 'errors', 'durationSumMs', 'maxDurationMs', 'minDurationMs', 'durationBucket',
 ]);
 
-/** Reads each minute's hash: the per-service one when the filters name no endpoint or method. */
-async function minuteHashes(ctx: ApiContext, first: number, last: number, perService: boolean): Promise<Array<Record<string, string>>> {
+/**
+ * Reads each minute's hash: the per-service one when the filters name no endpoint or method. The
+ * replies as they come (queueRealtimeHash), for a RealtimeViewReader.
+ */
+async function minuteHashes(ctx: ApiContext, first: number, last: number, perService: boolean): Promise<unknown[]> {
   const pipeline = ctx.redis.pipeline();
   for (let m = first; m <= last; m += MINUTE_MS) {
-    if (perService) pipeline.hgetall(ctx.keys.realtimeServiceMinute(m)).exists(ctx.keys.realtimeMinute(m));
-    else pipeline.hgetall(ctx.keys.realtimeMinute(m));
+    if (perService) {
+      queueRealtimeHash(pipeline, ctx.keys.realtimeServiceMinute(m));
+      pipeline.exists(ctx.keys.realtimeMinute(m));
+    } else queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
   }
   const results = (await pipeline.exec()) ?? [];
   for (const [err] of results) if (err) throw err;
-  if (!perService) return results.map(([, hash]) => (hash ?? {}) as Record<string, string>);
-  const hashes: Array<Record<string, string>> = [];
+  if (!perService) return results.map(([, reply]) => reply);
+  const hashes: unknown[] = [];
   // a minute an aggregator from before the per-service hash wrote: its full hash, summed here
   const older: number[] = [];
   for (let i = 0; i < results.length; i += 2) {
-    const hash = (results[i]?.[1] ?? {}) as Record<string, string>;
-    if (Object.keys(hash).length === 0 && results[i + 1]?.[1] === 1) older.push(i / 2);
-    hashes.push(hash);
+    const reply = results[i]?.[1];
+    if (realtimeHashFields(reply).length === 0 && results[i + 1]?.[1] === 1) older.push(i / 2);
+    hashes.push(reply);
   }
   if (older.length > 0) {
     const full = ctx.redis.pipeline();
-    for (const i of older) full.hgetall(ctx.keys.realtimeMinute(first + i * MINUTE_MS));
+    for (const i of older) queueRealtimeHash(full, ctx.keys.realtimeMinute(first + i * MINUTE_MS));
     const read = (await full.exec()) ?? [];
-    read.forEach(([err, hash], j) => {
+    read.forEach(([err, reply], j) => {
       if (err) throw err;
-      hashes[older[j] as number] = (hash ?? {}) as Record<string, string>;
+      hashes[older[j] as number] = reply;
     });
   }
   return hashes;
@@ -54,16 +59,17 @@ export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date
   const method = q.method?.toUpperCase();
   const perService = q.endpoint === undefined && method === undefined;
   const hashes = await minuteHashes(ctx, first, last, perService);
-  const minutes: MinuteTotals[] = hashes.map((hash, i) => {
+  // one reader for the window: each series' fields are worked out, and filtered, in the first minute that has them
+  const reader = new RealtimeViewReader<SeriesIdentityKey>({
+    stats: STATS,
+    series: (s) =>
+      (q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)
+        ? undefined
+        : s,
+  });
+  const minutes: MinuteTotals[] = hashes.map((reply, i) => {
     const sums = new RealtimeSums();
-    visitRealtimeHash(
-      hash,
-      (stat, s, _code, n, bucket) => {
-        if ((q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)) return;
-        sums.add(stat, n, bucket);
-      },
-      STATS,
-    );
+    reader.read(reply, (_series, stat, n, bucket) => sums.add(stat, n, bucket));
     const served = sums.requests > 0;
     return {
       minuteStart: new Date(first + i * MINUTE_MS).toISOString(),

@@ -1,4 +1,4 @@
-import { DurationTally, MINUTE_MS, minuteStart, visitRealtimeHash, type SeriesIdentityKey } from '@otel-bandwidth/core';
+import { DurationTally, MINUTE_MS, RealtimeViewReader, minuteStart, queueRealtimeHash, type RealtimeStat, type SeriesIdentityKey } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { RealtimeSums, round3 } from '../realtime-sums';
@@ -14,20 +14,22 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   const last = minuteStart(nowMs);
   const first = last - (minutes - 1) * MINUTE_MS;
   const pipeline = ctx.redis.pipeline();
-  for (let m = first; m <= last; m += MINUTE_MS) pipeline.hgetall(ctx.keys.realtimeMinute(m));
+  for (let m = first; m <= last; m += MINUTE_MS) queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
   const results = (await pipeline.exec()) ?? [];
-  const series = new Map<string, { identity: SeriesIdentityKey; sums: RealtimeSums }>();
-  for (const [err, hash] of results) {
+  const series: Array<{ identity: SeriesIdentityKey; sums: RealtimeSums }> = [];
+  // one reader for the window: a series' fields are worked out in the first minute that has them
+  const reader = new RealtimeViewReader({
+    series: (identity) => {
+      if (service !== undefined && identity.service !== service) return undefined;
+      const acc = { identity, sums: new RealtimeSums() };
+      series.push(acc);
+      return acc;
+    },
+  });
+  const add = (acc: { sums: RealtimeSums }, stat: RealtimeStat, n: number, bucket: number | undefined): void => acc.sums.add(stat, n, bucket);
+  for (const [err, reply] of results) {
     if (err) throw err;
-    visitRealtimeHash((hash ?? {}) as Record<string, string>, (stat, identity, code, n, bucket) => {
-      if (service !== undefined && identity.service !== service) return;
-      let acc = series.get(code);
-      if (!acc) {
-        acc = { identity, sums: new RealtimeSums() };
-        series.set(code, acc);
-      }
-      acc.sums.add(stat, n, bucket);
-    });
+    reader.read(reply, add);
   }
   const endpoints: RealtimeEndpoint[] = [];
   let durationSumMs = 0;
@@ -35,7 +37,7 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   const summary: RealtimeResponse['summary'] = {
     totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null,
   };
-  for (const { identity, sums } of series.values()) {
+  for (const { identity, sums } of series) {
     endpoints.push({
       ...identity,
       totalRequests: sums.requests,
