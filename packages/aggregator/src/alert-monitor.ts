@@ -18,7 +18,7 @@
  * them, and a round that would look at an older window than the last one waits instead. When Redis
  * or MySQL fails, the round is skipped: nothing is resolved for want of data.
  */
-import { MINUTE_MS, REALTIME_DURATION_BUCKETS, minuteStart, visitRealtimeHash, type RealtimeStat, type RedisKeys } from '@otel-bandwidth/core';
+import { MINUTE_MS, REALTIME_DURATION_BUCKETS, RealtimeViewReader, minuteStart, queueRealtimeHash, type RealtimeStat, type RedisKeys, type SeriesIdentityKey } from '@otel-bandwidth/core';
 import { bandwidthAlerts, type MysqlConnection } from '@otel-bandwidth/storage';
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Cluster, Redis } from 'ioredis';
@@ -239,40 +239,38 @@ export class AlertMonitor {
     for (let m = from; m < to; m += MINUTE_MS) {
       if (this.settledMinutes.has(m)) continue;
       starts.push(m);
-      pipeline.hgetall(this.options.keys.realtimeMinute(m));
+      queueRealtimeHash(pipeline, this.options.keys.realtimeMinute(m));
     }
     const results = starts.length === 0 ? [] : ((await pipeline.exec()) ?? []);
     this.counters.minutesRead += starts.length;
     const out = this.settledMinutes;
+    // one reader for the minutes read: a series' fields are worked out in the first minute that
+    // has them, and the series of a stat no rule reads is not parsed (its JSON is most of the work)
+    const reader = new RealtimeViewReader<SeriesIdentityKey>({ stats: this.neededStats, series: (identity) => identity });
     for (let i = 0; i < results.length; i++) {
-      const [err, hash] = results[i] as [Error | null, unknown];
+      const [err, reply] = results[i] as [Error | null, unknown];
       if (err) throw err;
       // the aggregator's own work shares this event loop: a hundred minutes of thousands of
-      // series are parsed a minute at a time
+      // series are read a minute at a time
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const series = new Map<string, SeriesRead>();
-      // the series of a stat no rule reads is not parsed (its JSON is most of the work)
-      visitRealtimeHash(
-        (hash ?? {}) as Record<string, string>,
-        (stat, identity, code, n, bucket) => {
-          if (!Number.isFinite(n)) return;
-          let s = series.get(code);
-          if (s === undefined) {
-            s = { ...identity, requests: 0, inboundBytes: 0, outboundBytes: 0, errors: 0 };
-            series.set(code, s);
-          }
-          if (stat === 'requests') s.requests += n;
-          else if (stat === 'inboundBytes') s.inboundBytes += n;
-          else if (stat === 'outboundBytes') s.outboundBytes += n;
-          else if (stat === 'errors') s.errors += n;
-          else if (stat === 'durationBucket' && bucket !== undefined) {
-            s.durationBuckets ??= new Array<number>(REALTIME_DURATION_BUCKETS).fill(0);
-            s.durationBuckets[bucket] = (s.durationBuckets[bucket] as number) + n;
-          } else if (stat === 'minDurationMs') s.minDurationMs = Math.min(s.minDurationMs ?? n, n);
-          else if (stat === 'maxDurationMs') s.maxDurationMs = Math.max(s.maxDurationMs ?? n, n);
-        },
-        this.neededStats,
-      );
+      const series = new Map<SeriesIdentityKey, SeriesRead>();
+      reader.read(reply, (identity, stat, n, bucket) => {
+        if (!Number.isFinite(n)) return;
+        let s = series.get(identity);
+        if (s === undefined) {
+          s = { ...identity, requests: 0, inboundBytes: 0, outboundBytes: 0, errors: 0 };
+          series.set(identity, s);
+        }
+        if (stat === 'requests') s.requests += n;
+        else if (stat === 'inboundBytes') s.inboundBytes += n;
+        else if (stat === 'outboundBytes') s.outboundBytes += n;
+        else if (stat === 'errors') s.errors += n;
+        else if (stat === 'durationBucket' && bucket !== undefined) {
+          s.durationBuckets ??= new Array<number>(REALTIME_DURATION_BUCKETS).fill(0);
+          s.durationBuckets[bucket] = (s.durationBuckets[bucket] as number) + n;
+        } else if (stat === 'minDurationMs') s.minDurationMs = Math.min(s.minDurationMs ?? n, n);
+        else if (stat === 'maxDurationMs') s.maxDurationMs = Math.max(s.maxDurationMs ?? n, n);
+      });
       out.set(starts[i] as number, [...series.values()]);
     }
     return out;

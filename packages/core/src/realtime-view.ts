@@ -116,33 +116,6 @@ export function parseRealtimeField(field: string): ParsedRealtimeField | undefin
 }
 
 /**
- * Visits the fields of one minute's hash that this version knows, with their value as a number
- * (and, for a durationBucket field, the bucket's index): the series of each distinct code is
- * parsed once for the hash, not once per stat, and stats not in `only` are skipped before any
- * parsing. Readers of the view (the query API, the alert monitor) add up what they need.
- */
-export function visitRealtimeHash(
-  hash: Readonly<Record<string, string>>,
-  visit: (stat: RealtimeStat, series: SeriesIdentityKey, seriesCode: string, value: number, bucket: number | undefined) => void,
-  only?: ReadonlySet<RealtimeStat>,
-): void {
-  const parsed = new Map<string, SeriesIdentityKey | undefined>();
-  for (const [field, value] of Object.entries(hash)) {
-    const bar = field.indexOf('|');
-    if (bar < 0) continue;
-    const known = KNOWN_CODES.get(field.slice(0, bar));
-    if (known === undefined || (only !== undefined && !only.has(known.stat))) continue;
-    const code = field.slice(bar + 1);
-    let series = parsed.get(code);
-    if (series === undefined && !parsed.has(code)) {
-      series = parseRealtimeField(field)?.series;
-      parsed.set(code, series);
-    }
-    if (series !== undefined) visit(known.stat, series, code, Number(value), known.bucket);
-  }
-}
-
-/**
  * Something a pipeline (or client) of ioredis is, for queueRealtimeHash: its `call`, which sends
  * a command by name.
  */

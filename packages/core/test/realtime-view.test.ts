@@ -9,7 +9,6 @@ import {
   realtimeSeriesCode,
   type RealtimeStat,
   type SeriesIdentityKey,
-  visitRealtimeHash,
 } from '@otel-bandwidth/core';
 import { createTestRedis } from 'test-support';
 
@@ -35,31 +34,6 @@ describe('the realtime view layout', () => {
     for (const unknown of [`b20|${code}`, `b07|${code}`, `b|${code}`, `p95|${code}`, 'req', `req|["shop"]`, 'req|{not json']) {
       expect(parseRealtimeField(unknown)).toBeUndefined();
     }
-  });
-
-  it('visits the known fields of a hash with the bucket index, parsing each series once and skipping stats not asked for', () => {
-    const other = realtimeSeriesCode({ service: 'admin', method: 'POST', endpoint: '/x', protocol: 'http' });
-    const hash = {
-      [realtimeField('requests', code)]: '10',
-      [realtimeBucketField(4, code)]: '7',
-      [realtimeBucketField(6, code)]: '3',
-      [realtimeField('minDurationMs', code)]: '1.25',
-      [realtimeField('requests', other)]: '2',
-      [`b25|${other}`]: '1', // a bucket this version does not know: skipped
-      [`zz|${other}`]: '1',
-    };
-    const seen: Array<[RealtimeStat, string, number, number | undefined]> = [];
-    visitRealtimeHash(hash, (stat, series, _code, value, bucket) => seen.push([stat, series.service, value, bucket]));
-    expect(seen).toEqual([
-      ['requests', 'shop', 10, undefined],
-      ['durationBucket', 'shop', 7, 4],
-      ['durationBucket', 'shop', 3, 6],
-      ['minDurationMs', 'shop', 1.25, undefined],
-      ['requests', 'admin', 2, undefined],
-    ]);
-    const requestsOnly: string[] = [];
-    visitRealtimeHash(hash, (stat, series) => requestsOnly.push(`${stat} ${series.service}`), new Set<RealtimeStat>(['requests']));
-    expect(requestsOnly).toEqual(['requests shop', 'requests admin']);
   });
 
   it('reads the known fields of a hash with the bucket index, in the reply\'s order, skipping stats not asked for', () => {
