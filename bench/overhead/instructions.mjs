@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { nameCode, readPerfMap, selfCosts } from './callgrind-functions.mjs';
 import { cliOptions } from './cli-options.mjs';
-import { HANDLERS, SERVER_ENV, VARIANTS, checkSelection, requestPath, root, serverScript } from './variants.mjs';
+import { HANDLERS, REDIS_URL, SERVER_ENV, VARIANTS, checkSelection, requestPath, root, serverScript } from './variants.mjs';
 
 const HELP = `usage: node bench/overhead/instructions.mjs [options]
 
@@ -55,6 +55,11 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
                       own cost (estimated cycles with --cache-sim, else instructions) differs most
                       from bare's, V8's generated code named through --perf-basic-prof (the servers
                       then also run with --no-compact-code-space)
+  --after-export S    count a process that has exported, as a service has: every server exports
+                      every S seconds (at least 60), the counted window opens once the first export
+                      has landed and must close before the second (else the run says so); each
+                      server exports to a key prefix of its own. Without it (the default) servers
+                      export every 600 s and none exports before or in the window
   --out FILE          raw results JSON (default bench/results/instructions-<time>.json)
 
 Needs valgrind (apt-get install -y valgrind). Takes about 1 minute per run (2 with --cache-sim).
@@ -78,6 +83,7 @@ function parseArgs(argv) {
     semiSpaceMb: 16,
     memoryReducer: false,
     perFunction: 0,
+    afterExportS: 0,
     out: undefined,
   };
   for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
@@ -114,6 +120,9 @@ function parseArgs(argv) {
         break;
       case '--per-function':
         opts.perFunction = int(1);
+        break;
+      case '--after-export':
+        opts.afterExportS = int(60);
         break;
       case '--out':
         opts.out = path.resolve(value());
@@ -281,9 +290,15 @@ async function measure(handler, variant, opts, workDir) {
   const codeMap = opts.perFunction > 0 ? ['--perf-basic-prof', '--no-compact-code-space', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [];
   const nodeArgs = [...youngGeneration, ...(opts.memoryReducer ? [] : ['--no-memory-reducer']), ...codeMap, ...def.require.flatMap((r) => ['--require', r]), serverScript];
   const sim = opts.cacheSim ? 'yes' : 'no';
+  // --after-export: a key prefix of this run's own, so that its exports can be told from the
+  // other servers' measured at the same time
+  const keyPrefix = `bench-instructions-${process.pid}-${runCounter}`;
+  const stream = `{${keyPrefix}}:metrics`;
+  const exportEnv = opts.afterExportS > 0 ? { OTEL_METRIC_EXPORT_INTERVAL: String(opts.afterExportS * 1000), OTEL_BANDWIDTH_KEY_PREFIX: keyPrefix } : { OTEL_METRIC_EXPORT_INTERVAL: '600000' };
+  const startedAt = Date.now();
   const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
     cwd: root,
-    env: { ...process.env, ...SERVER_ENV, ...(def.env ?? {}), OTEL_METRIC_EXPORT_INTERVAL: '600000', PORT: '0' },
+    env: { ...process.env, ...SERVER_ENV, ...(def.env ?? {}), ...exportEnv, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -309,9 +324,29 @@ async function measure(handler, variant, opts, workDir) {
       });
     });
     if (warmup > 0) await sendRequests(port, handler, warmup, opts.connections);
+    let exports;
+    if (opts.afterExportS > 0) {
+      // every variant idles until the first export's time; one that exports to Redis then until
+      // that export (the warm-up's requests) has landed, which under callgrind comes later than
+      // the interval says (the export worker starts, and connects, tens of times slower)
+      const firstExport = startedAt + opts.afterExportS * 1000;
+      if (Date.now() > firstExport) process.stdout.write(`  warning: ${handler} ${variant}: the warm-up outlasted the first export; a longer --after-export keeps exports out of the window\n`);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExport - Date.now())));
+      const giveUp = Date.now() + 120_000;
+      while (def.exportsToRedis && streamLength(stream) < 1 && Date.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 1000));
+      exports = { before: streamLength(stream) };
+      if (def.exportsToRedis && exports.before < 1) process.stdout.write(`  warning: ${handler} ${variant}: no export landed within 120 s of the first export's time\n`);
+    }
     callgrindControl(['-z', String(child.pid)]);
     const completed = await sendRequests(port, handler, requests, opts.connections);
     callgrindControl(['-d', String(child.pid)]);
+    if (exports) {
+      exports.after = streamLength(stream);
+      deleteKey(stream);
+      if (exports.after !== exports.before) {
+        process.stdout.write(`  warning: ${handler} ${variant}: an export landed in the counted window (${exports.before} entries before, ${exports.after} after): a longer --after-export keeps it out\n`);
+      }
+    }
     const dump = fs.readdirSync(workDir).find((f) => f.startsWith(`${name}.`));
     if (!dump) throw new Error(`no callgrind dump for ${handler} ${variant}`);
     const text = fs.readFileSync(path.join(workDir, dump), 'utf8');
@@ -332,6 +367,7 @@ async function measure(handler, variant, opts, workDir) {
       compiling,
       perRequest,
       compilingPerRequest: compiling / completed,
+      ...(exports ? { streamEntries: exports } : {}),
       ...(opts.cacheSim ? { simulated: simulatedPerRequest(counts, completed) } : {}),
       ...(opts.perFunction > 0 ? { functions: functionCosts(costs, perfMapFile(child.pid), completed, opts.cacheSim) } : {}),
     };
@@ -408,6 +444,17 @@ function printFunctionDifferences(results, handler, variant, opts) {
   rows.push([`  * the variant's own code (${own.length} functions)`, ...cells(ownTotal)]);
   rows.push(['    every function', ...cells(total)]);
   printTable(rows);
+}
+
+// --after-export: the stream entries a server has written, through redis-cli (no client held open
+// across the run); -1 where Redis does not answer
+function streamLength(key) {
+  const r = spawnSync('redis-cli', ['-u', REDIS_URL, 'XLEN', key], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : -1;
+}
+
+function deleteKey(key) {
+  spawnSync('redis-cli', ['-u', REDIS_URL, 'DEL', key], { stdio: 'ignore' });
 }
 
 async function main() {

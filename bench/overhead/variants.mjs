@@ -35,12 +35,13 @@ export const EXPORT_INTERVAL_MS = 5000;
 export const VARIANTS = {
   bare: { label: 'bare', require: [] },
   // as configured by default: its SDK, exporter and Redis client in its export worker thread
-  preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')] },
+  preload: { label: 'preload (otel-bandwidth)', require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')], exportsToRedis: true },
   // the preload with its SDK, exporter and Redis client in the app's thread (OTEL_BANDWIDTH_EXPORT_WORKER=false)
   'preload-in-thread': {
     label: 'preload, exporting in-thread',
     require: [path.join(root, 'packages', 'instrumentation', 'dist', 'register.js')],
     env: { OTEL_BANDWIDTH_EXPORT_WORKER: 'false' },
+    exportsToRedis: true,
   },
   'otel-http-metrics': { label: 'otel-http-metrics', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '0' } },
   'otel-http-tracing': { label: 'otel-http-tracing', require: [path.join(here, 'otel-http-preload.cjs')], env: { BENCH_OTEL_TRACING: '1' } },
@@ -50,13 +51,14 @@ export const VARIANTS = {
   // the noise floor: bare again, in a process of its own, compared with bare like any variant
   'bare-control': { label: 'bare again (control)', require: [] },
   // everything the preload loads and runs beside the app, exporting, with nothing hooked into node:http
-  'exporter-only': { label: 'exporter only (reference)', require: [path.join(here, 'exporter-only-preload.cjs')] },
+  'exporter-only': { label: 'exporter only (reference)', require: [path.join(here, 'exporter-only-preload.cjs')], exportsToRedis: true },
   // another build's preload (BENCH_OTHER_PRELOAD: the path of its register.js, a checkout of another
   // commit built with `npx tsc -b`): two builds' request paths compared in one run
   'preload-other': {
     label: 'preload, other build',
     require: process.env.BENCH_OTHER_PRELOAD === undefined ? [] : [path.resolve(process.env.BENCH_OTHER_PRELOAD)],
     needs: 'BENCH_OTHER_PRELOAD',
+    exportsToRedis: true,
   },
   'call-through-wrappers': { label: 'call-through wrappers (reference)', require: [path.join(here, 'reference-hooks-preload.cjs')], env: { BENCH_REFERENCE_HOOK: 'wrappers' } },
   // bare with one ArrayBuffer detached at startup: what V8's invalidated ArrayBufferDetaching protector costs the app
