@@ -12,6 +12,19 @@
  * (serviceTotalsSeries): a few dozen fields a service where the minute's hash has a few dozen a
  * series, so that a reader that does not need endpoints (the per-minute series of a service or of
  * everything) reads kilobytes, not megabytes, at a full table of series.
+ *
+ * Beside the minutes, `{prefix}:rtb:<blockStartMs>` holds the ten minutes of a block
+ * (REALTIME_BLOCK_MS, aligned to multiples of ten minutes since the epoch) summed, in a minute
+ * hash's layout: the same EVAL that adds a flush's totals to a minute's hash adds them to its
+ * block's, the counts and sums added, the fastest and slowest request kept, so a block holds
+ * exactly what its minutes hold together. A reader of a long window (realtimeWindowPlan) reads
+ * the whole blocks inside it and only the minutes at its edges: six times fewer fields for an
+ * hour. A block that does not exist was not written by this layout's writer (data written before
+ * it): the reader reads its minutes instead. A block that an older aggregator wrote a part of,
+ * during an upgrade, lacks that part; it is outside every window an hour and ten minutes later.
+ * A block expires as a minute does, REALTIME_TTL_SECONDS after its last write: at least two hours
+ * after its first minute began, past the hour and ten minutes after which no window of
+ * REALTIME_MAX_WINDOW_MINUTES holds a minute of it.
  */
 import { DURATION_BOUNDARIES_SECONDS } from './http-metrics';
 
@@ -19,6 +32,13 @@ export const REALTIME_TTL_SECONDS = 2 * 60 * 60;
 export const REALTIME_MAX_WINDOW_MINUTES = 60;
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+/** The minutes of a block hash (`{prefix}:rtb:<blockStartMs>`): ten, aligned to multiples of ten since the epoch. */
+export const REALTIME_BLOCK_MINUTES = 10;
+export const REALTIME_BLOCK_MS = REALTIME_BLOCK_MINUTES * MINUTE_MS;
+// a block is read only while a window holds the whole of it, so until an hour after it began
+if (REALTIME_TTL_SECONDS * 1000 < REALTIME_MAX_WINDOW_MINUTES * MINUTE_MS + REALTIME_BLOCK_MS) {
+  throw new Error('the realtime view must keep a block for as long as a window can hold a minute of it');
+}
 
 export const REALTIME_STATS = {
   requests: 'req',
@@ -212,6 +232,45 @@ export class RealtimeViewReader<S extends object> {
 
 export function minuteStart(ms: number): number {
   return Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+}
+
+export function realtimeBlockStart(ms: number): number {
+  return Math.floor(ms / REALTIME_BLOCK_MS) * REALTIME_BLOCK_MS;
+}
+
+/** The hashes that hold a window's minutes: the whole blocks inside it, and the minutes outside those. */
+export interface RealtimeWindowPlan {
+  /** block starts, ascending: the blocks wholly inside the window */
+  blocks: number[];
+  /** minute starts, ascending: the window's minutes in none of the blocks */
+  minutes: number[];
+}
+
+/**
+ * How to read the minutes `first` to `last` (minute starts, both included): each block of
+ * REALTIME_BLOCK_MS wholly inside the window from its block hash, the minutes before the first
+ * such block and after the last from their own. At most two blocks' worth of minutes less two
+ * are read one by one; a window shorter than a block may have no whole block at all.
+ */
+export function realtimeWindowPlan(first: number, last: number): RealtimeWindowPlan {
+  const blocks: number[] = [];
+  const minutes: number[] = [];
+  let m = first;
+  while (m <= last) {
+    if (m % REALTIME_BLOCK_MS === 0 && m + REALTIME_BLOCK_MS - MINUTE_MS <= last) {
+      blocks.push(m);
+      m += REALTIME_BLOCK_MS;
+    } else {
+      minutes.push(m);
+      m += MINUTE_MS;
+    }
+  }
+  return { blocks, minutes };
+}
+
+/** The minute starts of a block. */
+export function realtimeBlockMinutes(blockStartMs: number): number[] {
+  return Array.from({ length: REALTIME_BLOCK_MINUTES }, (_, i) => blockStartMs + i * MINUTE_MS);
 }
 
 export function hourStart(ms: number): number {

@@ -13,6 +13,11 @@ export interface RedisKeys {
   realtimeMinute(minuteStartMs: number): string;
   /** the same minute summed per service (a hash of a few fields a service): what a reader needs without endpoints */
   realtimeServiceMinute(minuteStartMs: number): string;
+  /**
+   * the ten minutes of the block starting at blockStartMs (a multiple of REALTIME_BLOCK_MS)
+   * summed, in a minute hash's layout: what a reader of a long window reads in their place
+   */
+  realtimeBlock(blockStartMs: number): string;
   /** aggregator status (a hash: lastFlushMs, ...) */
   aggregatorStatus: string;
   /** which aggregator evaluates the alert rules now (a string with an expiry: alert-monitor.ts) */
@@ -29,6 +34,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     deadLetter: `${tag}:dead-letter`,
     realtimeMinute: (minuteStartMs: number) => `${tag}:rt:${minuteStartMs}`,
     realtimeServiceMinute: (minuteStartMs: number) => `${tag}:rts:${minuteStartMs}`,
+    realtimeBlock: (blockStartMs: number) => `${tag}:rtb:${blockStartMs}`,
     aggregatorStatus: `${tag}:aggregator`,
     alertLease: `${tag}:alerts:lease`,
   };

@@ -1,12 +1,20 @@
 import {
+  MINUTE_MS,
+  REALTIME_BLOCK_MS,
   REALTIME_DURATION_BUCKETS,
+  REALTIME_MAX_WINDOW_MINUTES,
+  REALTIME_TTL_SECONDS,
   RealtimeViewReader,
   parseRealtimeField,
   queueRealtimeHash,
+  realtimeBlockMinutes,
+  realtimeBlockStart,
   realtimeBucketField,
   realtimeField,
   realtimeHashFields,
   realtimeSeriesCode,
+  realtimeWindowPlan,
+  redisKeys,
   type RealtimeStat,
   type SeriesIdentityKey,
 } from '@otel-bandwidth/core';
@@ -130,5 +138,42 @@ describe('queueRealtimeHash', () => {
     } finally {
       await r.cleanup();
     }
+  });
+});
+
+describe('the ten-minute blocks', () => {
+  const B = Date.UTC(2026, 0, 1, 10, 0);
+  const m = (n: number): number => B + n * MINUTE_MS;
+  const ago = (xs: number[]): number[] => xs.map((x) => (x - B) / MINUTE_MS);
+
+  it('are aligned to multiples of ten minutes since the epoch, each its own key', () => {
+    expect(REALTIME_BLOCK_MS).toBe(600_000);
+    expect([realtimeBlockStart(m(0)), realtimeBlockStart(m(9) + 59_999), realtimeBlockStart(m(10))]).toEqual([m(0), m(0), m(10)]);
+    expect(ago(realtimeBlockMinutes(m(10)))).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expect(redisKeys('p').realtimeBlock(m(10))).toBe(`{p}:rtb:${m(10)}`);
+  });
+
+  it('live as long as a window can hold a whole one: an hour after they begin, the view keeps two', () => {
+    expect(REALTIME_TTL_SECONDS * 1000).toBeGreaterThanOrEqual(REALTIME_MAX_WINDOW_MINUTES * MINUTE_MS + REALTIME_BLOCK_MS);
+  });
+
+  it('cover the whole blocks inside a window, the minutes outside them read one by one', () => {
+    // an hour from minute 3 to minute 62: 7 minutes, 5 blocks, 3 minutes
+    const hour = realtimeWindowPlan(m(3), m(62));
+    expect(ago(hour.blocks)).toEqual([10, 20, 30, 40, 50]);
+    expect(ago(hour.minutes)).toEqual([3, 4, 5, 6, 7, 8, 9, 60, 61, 62]);
+    // the worst an hour can be: 5 blocks and 10 minutes
+    for (let start = 0; start < 10; start++) {
+      const p = realtimeWindowPlan(m(start), m(start + 59));
+      expect(p.blocks.length * 10 + p.minutes.length).toBe(60);
+      expect(p.blocks.length + p.minutes.length).toBeLessThanOrEqual(15);
+    }
+    // aligned: six blocks, no minute
+    expect(realtimeWindowPlan(m(0), m(59))).toEqual({ blocks: [m(0), m(10), m(20), m(30), m(40), m(50)], minutes: [] });
+    // one block exactly; a window shorter than a block; one as long as a block, not aligned
+    expect(realtimeWindowPlan(m(10), m(19))).toEqual({ blocks: [m(10)], minutes: [] });
+    expect(ago(realtimeWindowPlan(m(7), m(12)).minutes)).toEqual([7, 8, 9, 10, 11, 12]);
+    expect(realtimeWindowPlan(m(11), m(20)).blocks).toEqual([]);
+    expect(realtimeWindowPlan(m(5), m(5))).toEqual({ blocks: [], minutes: [m(5)] });
   });
 });
