@@ -1,13 +1,13 @@
-import { REALTIME_TTL_SECONDS, realtimeBucketField, realtimeField, realtimeSeriesCode, serviceTotalsSeries, type RedisKeys } from '@otel-bandwidth/core';
+import { REALTIME_TTL_SECONDS, realtimeBlockStart, realtimeBucketField, realtimeField, realtimeSeriesCode, serviceTotalsSeries, type RedisKeys } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
 import { emptyTotals, type BatchRollup, type SeriesTotals } from './batch-rollup';
 
-// ARGV: ttl, then triples (op, field, value): i = HINCRBY, f = HINCRBYFLOAT, x = keep the max,
-// n = keep the min
+// KEYS: the minute's hash, its per-service hash, its block's hash. ARGV: ttl, the number of
+// series triples, then triples (op, field, value), the series' (added to the minute and its block)
+// and then the services' (added to the per-service hash): i = HINCRBY, f = HINCRBYFLOAT, x = keep
+// the max, n = keep the min
 const UPDATE_MINUTE = `
-local key = KEYS[1]
-for i = 2, #ARGV, 3 do
-  local op, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+local function apply(key, op, field, value)
   if op == 'i' then
     redis.call('HINCRBY', key, field, value)
   elseif op == 'f' then
@@ -20,7 +20,17 @@ for i = 2, #ARGV, 3 do
     end
   end
 end
-redis.call('EXPIRE', key, ARGV[1])
+local seriesEnd = 3 + 3 * tonumber(ARGV[2])
+for i = 3, seriesEnd - 1, 3 do
+  apply(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  apply(KEYS[3], ARGV[i], ARGV[i + 1], ARGV[i + 2])
+end
+for i = seriesEnd, #ARGV, 3 do
+  apply(KEYS[2], ARGV[i], ARGV[i + 1], ARGV[i + 2])
+end
+for k = 1, 3 do
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+end
 return 1
 `;
 
@@ -58,10 +68,12 @@ function addInto(sum: SeriesTotals, t: SeriesTotals): void {
 
 /**
  * Adds a flush's per-minute totals to the realtime view (layout: core's realtime-view.ts): one
- * hash per minute of data time and one of the same minute summed per service, expiring after two
- * hours, written by an EVAL each. Each series' non-zero duration bucket counts are added, and its
- * fastest and slowest request kept, so that readers can estimate percentiles. Called only with
- * batches that MySQL applied for the first time.
+ * hash per minute of data time, one of the same minute summed per service, and the minute's
+ * ten-minute block, which gets the same updates as the minute's hash, all expiring after two
+ * hours and written by one EVAL a minute, so that a block never holds a flush its minutes do not.
+ * Each series' non-zero duration bucket counts are added, and its fastest and slowest request
+ * kept, so that readers can estimate percentiles. Called only with batches that MySQL applied for
+ * the first time (the ledger's guard keeps a redelivered batch out of minutes and blocks alike).
  */
 export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys, rollup: BatchRollup): Promise<void> {
   const byMinute = new Map<number, { args: string[]; services: Map<string, SeriesTotals> }>();
@@ -69,7 +81,7 @@ export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys
     if (b.key.direction !== 'server') continue;
     let minute = byMinute.get(b.startMs);
     if (!minute) {
-      minute = { args: [String(REALTIME_TTL_SECONDS)], services: new Map() };
+      minute = { args: [], services: new Map() };
       byMinute.set(b.startMs, minute);
     }
     pushTotals(minute.args, realtimeSeriesCode(b.key), b.totals);
@@ -85,10 +97,11 @@ export async function updateRealtimeView(redis: Redis | Cluster, keys: RedisKeys
   for (const [start, minute] of byMinute) {
     // data older than the view keeps is not worth a key
     if (start <= now - REALTIME_TTL_SECONDS * 1000) continue;
-    const serviceArgs = [String(REALTIME_TTL_SECONDS)];
+    const serviceArgs: string[] = [];
     for (const [service, totals] of minute.services) pushTotals(serviceArgs, realtimeSeriesCode(serviceTotalsSeries(service)), totals);
-    writes.push(redis.eval(UPDATE_MINUTE, 1, keys.realtimeMinute(start), ...minute.args));
-    writes.push(redis.eval(UPDATE_MINUTE, 1, keys.realtimeServiceMinute(start), ...serviceArgs));
+    const keyNames = [keys.realtimeMinute(start), keys.realtimeServiceMinute(start), keys.realtimeBlock(realtimeBlockStart(start))];
+    const argv = [String(REALTIME_TTL_SECONDS), String(minute.args.length / 3), ...minute.args, ...serviceArgs];
+    writes.push(redis.eval(UPDATE_MINUTE, keyNames.length, ...keyNames, ...argv));
   }
   await Promise.all(writes);
 }

@@ -2,7 +2,8 @@
  * The aggregator's less common paths, in process: a batch the ledger already has arriving in a
  * new entry (the flush's totals are rebuilt without it), an entry deleted from the stream before
  * its flush, entries claimed from a consumer that committed but never acknowledged, a flush
- * that fails and is retried while reading goes on, and a flush MySQL refuses for a value.
+ * that fails and is retried while reading goes on, and a flush MySQL refuses for a value. The
+ * realtime view's minutes and ten-minute blocks count a batch delivered twice once.
  */
 import { Aggregator, RollupWriter, type AggregatorHooks } from '@otel-bandwidth/aggregator';
 import { encodeBatch, fieldsToArray, parseRealtimeField, type MetricBatch } from '@otel-bandwidth/core';
@@ -68,10 +69,10 @@ async function totals(route: string): Promise<unknown[]> {
   return (rows as Array<Record<string, string | null>>).map((x) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v === null ? null : Number(v)])));
 }
 
-/** Requests the realtime view holds for a route, over every minute key of the prefix. */
-async function realtimeRequests(route: string): Promise<number> {
+/** Requests the realtime view holds for a route, over every minute key of the prefix (or every ten-minute block key). */
+async function realtimeRequests(route: string, hashes: 'minutes' | 'blocks' = 'minutes'): Promise<number> {
   let n = 0;
-  for (const key of await r.redis.keys(`{${r.prefix}}:rt:*`)) {
+  for (const key of await r.redis.keys(`{${r.prefix}}:${hashes === 'minutes' ? 'rt' : 'rtb'}:*`)) {
     for (const [field, value] of Object.entries(await r.redis.hgetall(key))) {
       const parsed = parseRealtimeField(field);
       if (parsed?.stat === 'requests' && parsed.series.endpoint === route) n += Number(value);
@@ -106,6 +107,9 @@ describe('Aggregator redelivery', () => {
     expect(second.stats()).toMatchObject({ entriesRead: 3, batchesApplied: 2, duplicateBatches: 1, flushes: 1 });
     expect(await totals('/rebuild')).toEqual([{ requests: 9, inbound: 9, outbound: 90, duration: 2250 }]);
     expect(await pending()).toBe(0);
+    // the realtime view, minutes and ten-minute blocks alike, has the batch sent again once
+    expect(await realtimeRequests('/rebuild')).toBe(9);
+    expect(await realtimeRequests('/rebuild', 'blocks')).toBe(9);
   });
 
   it('an entry deleted from the stream before its flush, with no copy applied, is acknowledged and left out of the ledger', async () => {
@@ -172,6 +176,9 @@ describe('Aggregator redelivery', () => {
     expect(agg.stats()).toMatchObject({ batchesApplied: 1, duplicateBatches: 3, deadLettered: 0 });
     expect(logs).toContain('claimed 3 entries left pending by other consumers');
     expect(await totals('/claimed')).toEqual([{ requests: 10, inbound: 10, outbound: 10, duration: 2500 }]);
+    // the batches the ledger had are not added to the realtime view again: only the fresh one's 4
+    expect(await realtimeRequests('/claimed')).toBe(4);
+    expect(await realtimeRequests('/claimed', 'blocks')).toBe(4);
   });
 
   it('a flush that fails is flushed again first, while reading goes on', async () => {
@@ -234,6 +241,7 @@ describe('Aggregator redelivery', () => {
     ]);
     // the realtime view has every applied batch, those before the failure included
     expect(await realtimeRequests('/one-at-a-time')).toBe(52);
+    expect(await realtimeRequests('/one-at-a-time', 'blocks')).toBe(52);
   });
 
   it('a flush whose batches MySQL refuses each alone is kept and retried, not dead-lettered', async () => {
