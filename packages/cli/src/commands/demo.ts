@@ -7,9 +7,11 @@ import {
   DEFAULT_REDIS_URL,
   EnvReader,
   MINUTE_MS,
+  REALTIME_BLOCK_MS,
   REALTIME_TTL_SECONDS,
   ROUTE_UNMATCHED,
   minuteStart,
+  realtimeBlockStart,
   redactUrl,
   redisKeys,
 } from '@otel-bandwidth/core';
@@ -110,7 +112,9 @@ async function resetDemoKeys(redis: Redis, keyPrefix: string): Promise<void> {
   const keys = redisKeys(keyPrefix);
   const now = minuteStart(Date.now());
   const minuteKeys: string[] = [];
-  for (let m = now - REALTIME_TTL_SECONDS * 1000; m <= now + MINUTE_MS; m += MINUTE_MS) minuteKeys.push(keys.realtimeMinute(m));
+  for (let m = now - REALTIME_TTL_SECONDS * 1000; m <= now + MINUTE_MS; m += MINUTE_MS) minuteKeys.push(keys.realtimeMinute(m), keys.realtimeServiceMinute(m));
+  // a block left behind would be read in place of its (deleted) minutes
+  for (let b = realtimeBlockStart(now - REALTIME_TTL_SECONDS * 1000); b <= now + MINUTE_MS; b += REALTIME_BLOCK_MS) minuteKeys.push(keys.realtimeBlock(b));
   await redis.del(keys.stream, keys.deadLetter, keys.aggregatorStatus, keys.alertLease, ...minuteKeys);
 }
 
