@@ -1,23 +1,60 @@
-import { DurationTally, MINUTE_MS, RealtimeViewReader, minuteStart, queueRealtimeHash, type RealtimeStat, type SeriesIdentityKey } from '@otel-bandwidth/core';
+import { DurationTally, MINUTE_MS, RealtimeViewReader, minuteStart, queueRealtimeHash, realtimeBlockMinutes, realtimeHashFields, realtimeWindowPlan, type RealtimeStat, type SeriesIdentityKey } from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { RealtimeSums, round3 } from '../realtime-sums';
 import { RealtimeQuery, RealtimeResponse, type RealtimeEndpoint } from '../schemas';
 
 /**
- * Sums the minute buckets of the window; reads exactly `minutes` keys, never scans. Percentiles
- * are estimated as /metrics/endpoints estimates them, from the duration buckets summed over the
- * window's minutes (and, for the summary, its endpoints), narrowed to the window's fastest and
- * slowest request.
+ * The realtime view's hashes that hold the minutes `first` to `last`, as their HGETALL replies
+ * (queueRealtimeHash): each whole ten-minute block inside the window from its block hash, the
+ * minutes at the window's edges from their own. A block whose hash does not exist (data from
+ * before the block hashes, or a block with no traffic) is read as its ten minutes instead, in a
+ * second round trip: an hour's window reads at most 5 blocks and 10 minutes, not 60 minutes.
+ */
+async function windowHashes(ctx: ApiContext, first: number, last: number): Promise<unknown[]> {
+  const plan = realtimeWindowPlan(first, last);
+  const pipeline = ctx.redis.pipeline();
+  for (const b of plan.blocks) queueRealtimeHash(pipeline, ctx.keys.realtimeBlock(b));
+  for (const m of plan.minutes) queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
+  const results = (await pipeline.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+  const hashes = results.map(([, reply]) => reply);
+  const missing = plan.blocks.filter((_, i) => realtimeHashFields(hashes[i]).length === 0);
+  if (missing.length > 0) {
+    const minutes = ctx.redis.pipeline();
+    for (const b of missing) for (const m of realtimeBlockMinutes(b)) queueRealtimeHash(minutes, ctx.keys.realtimeMinute(m));
+    for (const [err, reply] of (await minutes.exec()) ?? []) {
+      if (err) throw err;
+      hashes.push(reply);
+    }
+  }
+  return hashes;
+}
+
+/** The order of the endpoints: the most bytes first, then by endpoint, service, method and protocol. */
+function byBandwidth(a: RealtimeEndpoint, b: RealtimeEndpoint): number {
+  return (
+    b.totalInbound + b.totalOutbound - (a.totalInbound + a.totalOutbound) ||
+    a.endpoint.localeCompare(b.endpoint) ||
+    a.service.localeCompare(b.service) ||
+    a.method.localeCompare(b.method) ||
+    a.protocol.localeCompare(b.protocol)
+  );
+}
+
+/**
+ * Sums the window's minutes, from its whole ten-minute blocks and its edge minutes
+ * (windowHashes); never scans. A block holds its minutes' fields summed, their least minimum and
+ * greatest maximum, so the answer is the one the window's minutes give. Percentiles are estimated
+ * as /metrics/endpoints estimates them, from the duration buckets summed over the window (and,
+ * for the summary, its endpoints), narrowed to the window's fastest and slowest request.
  */
 export async function readRealtime(ctx: ApiContext, minutes: number, service: string | undefined, nowMs = Date.now()): Promise<RealtimeResponse> {
   const last = minuteStart(nowMs);
   const first = last - (minutes - 1) * MINUTE_MS;
-  const pipeline = ctx.redis.pipeline();
-  for (let m = first; m <= last; m += MINUTE_MS) queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
-  const results = (await pipeline.exec()) ?? [];
+  const hashes = await windowHashes(ctx, first, last);
   const series: Array<{ identity: SeriesIdentityKey; sums: RealtimeSums }> = [];
-  // one reader for the window: a series' fields are worked out in the first minute that has them
+  // one reader for the window: a series' fields are worked out in the first hash that has them
   const reader = new RealtimeViewReader({
     series: (identity) => {
       if (service !== undefined && identity.service !== service) return undefined;
@@ -27,18 +64,10 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
     },
   });
   const add = (acc: { sums: RealtimeSums }, stat: RealtimeStat, n: number, bucket: number | undefined): void => acc.sums.add(stat, n, bucket);
-  for (const [err, reply] of results) {
-    if (err) throw err;
-    reader.read(reply, add);
-  }
-  const endpoints: RealtimeEndpoint[] = [];
-  let durationSumMs = 0;
-  const durations = new DurationTally();
-  const summary: RealtimeResponse['summary'] = {
-    totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null,
-  };
-  for (const { identity, sums } of series) {
-    endpoints.push({
+  for (const reply of hashes) reader.read(reply, add);
+  const rows = series.map(({ identity, sums }) => ({
+    sums,
+    endpoint: {
       ...identity,
       totalRequests: sums.requests,
       totalInbound: sums.inbound,
@@ -51,7 +80,16 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
       p50ResponseTime: sums.durations.quantile(0.5),
       p95ResponseTime: sums.durations.quantile(0.95),
       p99ResponseTime: sums.durations.quantile(0.99),
-    });
+    } satisfies RealtimeEndpoint,
+  }));
+  // in the answer's order, whatever order the hashes met the series in: the summary's sums too
+  rows.sort((x, y) => byBandwidth(x.endpoint, y.endpoint));
+  let durationSumMs = 0;
+  const durations = new DurationTally();
+  const summary: RealtimeResponse['summary'] = {
+    totalBandwidth: 0, totalInbound: 0, totalOutbound: 0, totalRequests: 0, errorCount: 0, avgResponseTime: 0, p95ResponseTime: null,
+  };
+  for (const { sums } of rows) {
     durations.addTally(sums.durations);
     durationSumMs += sums.durationSumMs;
     summary.totalInbound += sums.inbound;
@@ -62,12 +100,11 @@ export async function readRealtime(ctx: ApiContext, minutes: number, service: st
   summary.totalBandwidth = summary.totalInbound + summary.totalOutbound;
   summary.avgResponseTime = summary.totalRequests > 0 ? round3(durationSumMs / summary.totalRequests) : 0;
   summary.p95ResponseTime = durations.quantile(0.95);
-  endpoints.sort((a, b) => b.totalInbound + b.totalOutbound - (a.totalInbound + a.totalOutbound) || a.endpoint.localeCompare(b.endpoint));
   return {
     windowMinutes: minutes,
     from: new Date(first).toISOString(),
     to: new Date(last + MINUTE_MS).toISOString(),
-    endpoints,
+    endpoints: rows.map((x) => x.endpoint),
     summary,
   };
 }
