@@ -86,3 +86,4 @@ export * from './raw-http';
 export * from './silent-servers';
 export * from './promtool';
 export * from './webhook-receiver';
+export * from './metric-batches';

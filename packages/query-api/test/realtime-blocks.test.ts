@@ -6,9 +6,9 @@
  * minutes are read instead), and a window shorter than a block (minutes only).
  */
 import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
-import { DURATION_BOUNDARIES_MS, MINUTE_MS, REALTIME_BLOCK_MS, realtimeBlockStart, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
+import { MINUTE_MS, REALTIME_BLOCK_MS, realtimeBlockStart, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
 import { readRealtime, type RealtimeResponse } from '@otel-bandwidth/query-api';
-import { createTestRedis, type TestRedis } from 'test-support';
+import { createTestRedis, timedRequestsBatch as requests, type TestRedis } from 'test-support';
 
 let r: TestRedis;
 /** the start of a block of the last hour and a half, aligned; the fixture's minutes are counted from it */
@@ -17,29 +17,6 @@ const at = (minutes: number): number => T + minutes * MINUTE_MS;
 /** the clock of the reads: half-way through minute T+25 */
 const NOW = at(25) + 30_000;
 
-/** A batch of `service`'s requests to <method> <route>, taking `ms` each, in the minute that starts at `atMs`. */
-function requests(service: string, method: string, route: string, atMs: number, ms: number[], outBytes: number): MetricBatch {
-  const counts = new Array<number>(DURATION_BOUNDARIES_MS.length + 1).fill(0);
-  for (const d of ms) {
-    const i = DURATION_BOUNDARIES_MS.findIndex((b) => d <= b);
-    counts[i === -1 ? DURATION_BOUNDARIES_MS.length : i]! += 1;
-  }
-  const attributes = { 'http.request.method': method, 'http.route': route, 'http.response.status_code': 200 };
-  const point = { attributes, startTimeMs: atMs + 1000, endTimeMs: atMs + 2000, count: ms.length };
-  return {
-    batchId: `${service}:${method}:${route}:${atMs}`,
-    startTimeMs: atMs + 1000,
-    endTimeMs: atMs + 2000,
-    resource: { 'service.name': service },
-    metrics: [
-      {
-        name: 'http.server.request.duration', unit: 'ms', type: 'histogram', temporality: 'delta', boundaries: [...DURATION_BOUNDARIES_MS],
-        points: [{ ...point, sum: ms.reduce((s, d) => s + d, 0), min: Math.min(...ms), max: Math.max(...ms), bucketCounts: counts }],
-      },
-      { name: 'http.server.response.body.size', unit: 'By', type: 'histogram', temporality: 'delta', boundaries: [], points: [{ ...point, sum: outBytes, bucketCounts: [ms.length] }] },
-    ],
-  };
-}
 
 /** the keys each read asked for, in order */
 let read: string[] = [];

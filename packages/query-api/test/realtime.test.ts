@@ -6,11 +6,11 @@
  * at a port nothing listens on.
  */
 import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
-import { DURATION_BOUNDARIES_MS, MINUTE_MS, REALTIME_DURATION_BUCKETS, minuteStart, realtimeField, realtimeSeriesCode, type MetricBatch } from '@otel-bandwidth/core';
+import { MINUTE_MS, REALTIME_DURATION_BUCKETS, minuteStart, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
 import { buildQueryApi, type RealtimeResponse } from '@otel-bandwidth/query-api';
 import { connectMysql, type MysqlConnection } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
-import { closedPort, createTestRedis, type TestRedis } from 'test-support';
+import { closedPort, createTestRedis, timedRequestsBatch as requests, type TestRedis } from 'test-support';
 
 /** The clock of the writer and the API: half-way through a minute of the last hour. */
 const NOW = minuteStart(Date.now()) - 10 * MINUTE_MS + 30_000;
@@ -21,29 +21,6 @@ let r: TestRedis;
 let mysql: MysqlConnection;
 let api: FastifyInstance;
 
-/** A batch of `service`'s requests to <method> <route>, taking `ms` each, in the minute that starts at `atMs`. */
-function requests(service: string, method: string, route: string, atMs: number, ms: number[], outBytes = 0): MetricBatch {
-  const counts = new Array<number>(DURATION_BOUNDARIES_MS.length + 1).fill(0);
-  for (const d of ms) {
-    const i = DURATION_BOUNDARIES_MS.findIndex((b) => d <= b);
-    counts[i === -1 ? DURATION_BOUNDARIES_MS.length : i]! += 1;
-  }
-  const attributes = { 'http.request.method': method, 'http.route': route, 'http.response.status_code': 200 };
-  const at = { attributes, startTimeMs: atMs + 1000, endTimeMs: atMs + 2000, count: ms.length };
-  return {
-    batchId: `${service}:${method}:${route}:${atMs}`,
-    startTimeMs: atMs + 1000,
-    endTimeMs: atMs + 2000,
-    resource: { 'service.name': service },
-    metrics: [
-      {
-        name: 'http.server.request.duration', unit: 'ms', type: 'histogram', temporality: 'delta', boundaries: [...DURATION_BOUNDARIES_MS],
-        points: [{ ...at, sum: ms.reduce((s, d) => s + d, 0), min: Math.min(...ms), max: Math.max(...ms), bucketCounts: counts }],
-      },
-      { name: 'http.server.response.body.size', unit: 'By', type: 'histogram', temporality: 'delta', boundaries: [], points: [{ ...at, sum: outBytes, bucketCounts: [ms.length] }] },
-    ],
-  };
-}
 
 beforeAll(async () => {
   r = await createTestRedis('query_api_realtime');
