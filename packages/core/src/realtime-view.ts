@@ -19,7 +19,9 @@
  * block's, the counts and sums added, the fastest and slowest request kept, so a block holds
  * exactly what its minutes hold together. A reader of a long window (realtimeWindowPlan) reads
  * the whole blocks inside it and only the minutes at its edges: six times fewer fields for an
- * hour. A block that does not exist was not written by this layout's writer (data written before
+ * hour. A reader of a few series' minutes finds their fields in the blocks
+ * (realtimeSeriesFieldPattern) and asks each minute for those alone, since a block has every field
+ * its minutes have. A block that does not exist was not written by this layout's writer (data written before
  * it): the reader reads its minutes instead. A block that an older aggregator wrote a part of,
  * during an upgrade, lacks that part; it is outside every window an hour and ten minutes later.
  * A block expires as a minute does, REALTIME_TTL_SECONDS after its last write: at least two hours
@@ -133,6 +135,23 @@ export function parseRealtimeField(field: string): ParsedRealtimeField | undefin
   if (!known) return undefined;
   const series = parseSeriesCode(field.slice(bar + 1));
   return series === undefined ? undefined : { stat: known.stat, series, bucket: known.bucket };
+}
+
+/** A string matched literally by Redis's glob-style patterns (SCAN's MATCH): `\`, `*`, `?`, `[` and `]` escaped. */
+function globLiteral(text: string): string {
+  return text.replace(/[\\*?[\]]/g, '\\$&');
+}
+
+/**
+ * A pattern for HSCAN's MATCH that every field of every series with the given service, method and
+ * endpoint (those given) matches: the series code is the JSON array [service, method, endpoint,
+ * protocol], so each given part is its JSON text in its place and each other part a wildcard.
+ * Fields of other series may match as well (a wildcard spans commas; an endpoint's text may hold
+ * another's): the pattern narrows what Redis sends, a reader still filters what it gets.
+ */
+export function realtimeSeriesFieldPattern(filter: Partial<Pick<SeriesIdentityKey, 'service' | 'method' | 'endpoint'>>): string {
+  const part = (value: string | undefined): string => (value === undefined ? '*' : globLiteral(JSON.stringify(value)));
+  return `*|${globLiteral('[')}${part(filter.service)},${part(filter.method)},${part(filter.endpoint)},*`;
 }
 
 /**

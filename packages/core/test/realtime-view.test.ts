@@ -13,6 +13,7 @@ import {
   realtimeField,
   realtimeHashFields,
   realtimeSeriesCode,
+  realtimeSeriesFieldPattern,
   realtimeWindowPlan,
   redisKeys,
   type RealtimeStat,
@@ -135,6 +136,47 @@ describe('queueRealtimeHash', () => {
         [null, [realtimeField('requests', code), '3', '__proto__', 'x', realtimeBucketField(0, code), '1']],
         [null, []],
       ]);
+    } finally {
+      await r.cleanup();
+    }
+  });
+});
+
+describe('realtimeSeriesFieldPattern', () => {
+  it('puts each given part as its JSON text in its place, glob characters escaped', () => {
+    expect(realtimeSeriesFieldPattern({})).toBe('*|\\[*,*,*,*');
+    expect(realtimeSeriesFieldPattern({ endpoint: '/a|b "c"' })).toBe('*|\\[*,*,"/a|b \\\\"c\\\\"",*');
+    expect(realtimeSeriesFieldPattern({ service: 'shop', method: 'GET', endpoint: '/files/*?[x]' })).toBe('*|\\["shop","GET","/files/\\*\\?\\[x\\]",*');
+  });
+
+  it("has Redis's HSCAN send every field of the series it names, and of no series that differs in a named part", async () => {
+    const r = await createTestRedis('realtime_view_field_pattern');
+    try {
+      const key = r.keys.realtimeBlock(0);
+      const series = [
+        shop,
+        { ...shop, method: 'POST' },
+        { ...shop, service: 'other' },
+        { ...shop, endpoint: '/a|b' },
+        { ...shop, endpoint: '/files/*?[x]' },
+        { ...shop, endpoint: '/files/a?[x]' },
+        { ...shop, endpoint: '/files/*?x]' },
+      ];
+      for (const s of series) {
+        const c = realtimeSeriesCode(s);
+        await r.redis.hset(key, realtimeField('requests', c), '1', realtimeBucketField(3, c), '1');
+      }
+      const matched = async (filter: Parameters<typeof realtimeSeriesFieldPattern>[0]): Promise<string[]> => {
+        const [cursor, flat] = await r.redis.hscan(key, '0', 'MATCH', realtimeSeriesFieldPattern(filter), 'COUNT', 1000);
+        expect(cursor).toBe('0');
+        return flat.filter((_, i) => i % 2 === 0).sort();
+      };
+      const fields = (s: SeriesIdentityKey): string[] => [realtimeBucketField(3, realtimeSeriesCode(s)), realtimeField('requests', realtimeSeriesCode(s))];
+      expect(await matched({ endpoint: shop.endpoint })).toEqual([...fields(series[1] as SeriesIdentityKey), ...fields(series[2] as SeriesIdentityKey), ...fields(shop)].sort());
+      expect(await matched({ service: 'shop', method: 'GET', endpoint: shop.endpoint })).toEqual(fields(shop).sort());
+      expect(await matched({ endpoint: '/files/*?[x]' })).toEqual(fields(series[4] as SeriesIdentityKey).sort());
+      expect(await matched({ method: 'POST' })).toEqual(fields(series[1] as SeriesIdentityKey).sort());
+      expect(await matched({})).toHaveLength(2 * series.length);
     } finally {
       await r.cleanup();
     }

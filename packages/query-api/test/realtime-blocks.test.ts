@@ -7,7 +7,7 @@
  */
 import { BatchRollup, updateRealtimeView } from '@otel-bandwidth/aggregator';
 import { MINUTE_MS, REALTIME_BLOCK_MS, realtimeBlockStart, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
-import { readRealtime, type RealtimeResponse } from '@otel-bandwidth/query-api';
+import { readMinutes, readRealtime, type RealtimeResponse } from '@otel-bandwidth/query-api';
 import { createTestRedis, timedRequestsBatch as requests, type TestRedis } from 'test-support';
 
 let r: TestRedis;
@@ -61,10 +61,21 @@ beforeAll(async () => {
           if (args[0] === 'HGETALL') read.push(args[1] as string);
           return call(...args);
         };
+        const hmget = pipeline.hmget.bind(pipeline) as (...args: string[]) => unknown;
+        (pipeline as unknown as { hmget: (...args: string[]) => unknown }).hmget = (...args: string[]) => {
+          read.push(`HMGET ${args[0] as string}`);
+          return hmget(...args);
+        };
         return pipeline;
       };
     },
   });
+  // the block scans of /metrics/minutes, as `HSCAN <key>` (each call: a block scanned in one has one)
+  const hscan = redis.hscan.bind(redis) as unknown as (...args: Array<string | number>) => Promise<[string, string[]]>;
+  (counting as unknown as { hscan: typeof hscan }).hscan = (...args) => {
+    read.push(`HSCAN ${args[0] as string}`);
+    return hscan(...args);
+  };
   ctx = { redis: counting, mysql: undefined as never, keys: r.keys, consumerGroup: 'aggregators', bufferWarning: 0 };
 });
 afterAll(async () => {
@@ -183,5 +194,59 @@ describe('readRealtime over ten-minute blocks', () => {
     const three = await realtime(3);
     expect(three.keys.map(kind)).toEqual(['rt:23', 'rt:24', 'rt:25']);
     expect(three.body.summary).toMatchObject({ totalRequests: 1, totalOutbound: 200, avgResponseTime: 20, p95ResponseTime: 20 });
+  });
+});
+
+describe('readMinutes with an endpoint filter, over the ten-minute blocks', () => {
+  const minutes = async (filters: Omit<Parameters<typeof readMinutes>[1], 'format'>, nowMs = NOW): Promise<{ body: Awaited<ReturnType<typeof readMinutes>>; keys: string[] }> => {
+    read = [];
+    const body = await readMinutes(ctx, { format: 'json', ...filters }, nowMs);
+    return { body, keys: read.map((k) => k.replace(/\S+$/, kind)) };
+  };
+  const served = (body: Awaited<ReturnType<typeof readMinutes>>): Array<[number, number, number, number]> =>
+    body.minutes.flatMap((m, i) => (m.totalRequests > 0 ? [[i - 4, m.totalRequests, m.totalOutbound, m.maxResponseTime] as [number, number, number, number]] : []));
+
+  it("asks each minute only for the series' fields the blocks name, and gives what the minutes' whole hashes give", async () => {
+    // T-4 to T+25: blocks T-10 to T+20 scanned, then the fields of GET /a asked of every minute
+    const a = await minutes({ minutes: 30, service: 'shop', endpoint: '/a', method: 'get' });
+    expect(a.keys.filter((k) => k.startsWith('HSCAN'))).toEqual(['HSCAN rtb:-10', 'HSCAN rtb:0', 'HSCAN rtb:10', 'HSCAN rtb:20']);
+    expect(a.keys.filter((k) => !k.startsWith('HSCAN'))).toEqual(Array.from({ length: 30 }, (_, i) => `HMGET rt:${i - 4}`));
+    // /a: 3 ms (T-3), 12 and 40 (T), 2 (T+9), 7 (T+10), 60 (T+19), 20 (T+25)
+    expect(served(a.body)).toEqual([[-3, 1, 100, 3], [0, 2, 1000, 40], [9, 1, 10, 2], [10, 1, 70, 7], [19, 1, 600, 60], [25, 1, 200, 20]]);
+    expect(a.body.minutes[4]).toEqual({
+      minuteStart: new Date(at(0)).toISOString(),
+      totalRequests: 2,
+      totalInbound: 0,
+      totalOutbound: 1000,
+      errorCount: 0,
+      avgResponseTime: 26,
+      maxResponseTime: 40,
+      // (10, 25] 1, (25, 50] 1, 12 to 40 ms: rank 1.9, 0.9 of (25, 40]
+      p95ResponseTime: 38.5,
+    });
+    const whole = await withoutBlocks(BLOCKS, () => minutes({ minutes: 30, service: 'shop', endpoint: '/a', method: 'get' }));
+    expect(whole.keys.filter((k) => k.startsWith('rt:'))).toHaveLength(30);
+    expect(JSON.stringify(whole.body)).toBe(JSON.stringify(a.body));
+  });
+
+  it("reads nothing of a block's minutes when the block has none of the series", async () => {
+    // POST /b: 0.5 ms at T+9 (block T), 0.25 at T+10 (block T+10); blocks T-10 and T+20 have no /b
+    const b = await minutes({ minutes: 30, endpoint: '/b' });
+    expect(b.keys.filter((k) => !k.startsWith('HSCAN'))).toEqual(Array.from({ length: 20 }, (_, i) => `HMGET rt:${i}`));
+    expect(served(b.body)).toEqual([[9, 1, 5, 0.5], [10, 1, 5, 0.25]]);
+    expect(JSON.stringify((await withoutBlocks(BLOCKS, () => minutes({ minutes: 30, endpoint: '/b' }))).body)).toBe(JSON.stringify(b.body));
+    // a method alone narrows the same way: GET is /a and /c
+    const get = await minutes({ minutes: 30, method: 'GET' });
+    expect(served(get.body).map(([m, n]) => [m, n])).toEqual([[-3, 1], [0, 2], [5, 1], [9, 1], [10, 1], [19, 1], [20, 2], [25, 1]]);
+    expect(JSON.stringify((await withoutBlocks(BLOCKS, () => minutes({ minutes: 30, method: 'GET' }))).body)).toBe(JSON.stringify(get.body));
+    expect(served((await minutes({ minutes: 30, endpoint: '/nowhere' })).body)).toEqual([]);
+  });
+
+  it('reads whole the minutes of the blocks without a hash', async () => {
+    // T-34 to T+25: blocks T-40 (its minutes T-34 to T-31), T-30 and T-20 were never written as blocks
+    const old = await minutes({ minutes: 60, service: 'legacy', endpoint: '/old' });
+    expect(old.keys.filter((k) => k.startsWith('rt:'))).toEqual([...Array.from({ length: 4 }, (_, i) => `rt:${i - 34}`), ...Array.from({ length: 20 }, (_, i) => `rt:${i - 30}`)]);
+    expect(old.keys.filter((k) => k.startsWith('HMGET'))).toEqual([]);
+    expect(old.body.minutes.flatMap((m, i) => (m.totalRequests > 0 ? [[i - 34, m.totalRequests, m.totalOutbound, m.avgResponseTime]] : []))).toEqual([[-33, 1, 50, 10], [-25, 2, 100, 15], [-12, 3, 150, 20]]);
   });
 });

@@ -1,4 +1,16 @@
-import { MINUTE_MS, RealtimeViewReader, minuteStart, queueRealtimeHash, realtimeHashFields, type RealtimeStat, type SeriesIdentityKey } from '@otel-bandwidth/core';
+import {
+  MINUTE_MS,
+  REALTIME_BLOCK_MS,
+  RealtimeViewReader,
+  minuteStart,
+  parseRealtimeField,
+  queueRealtimeHash,
+  realtimeBlockStart,
+  realtimeHashFields,
+  realtimeSeriesFieldPattern,
+  type RealtimeStat,
+  type SeriesIdentityKey,
+} from '@otel-bandwidth/core';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context';
 import { columnsOf, sendCsv } from '../csv';
@@ -11,21 +23,79 @@ const STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>([
   'requests', 'inboundBytes', 'outboundBytes', 'errors', 'durationSumMs', 'maxDurationMs', 'minDurationMs', 'durationBucket',
 ]);
 
+/** Fields an HSCAN asks Redis to look at a call: a ten-minute block at a full table of series has some 50,000. */
+const SCAN_COUNT = 10_000;
+
 /**
- * Reads each minute's hash: the per-service one when the filters name no endpoint or method. The
- * replies as they come (queueRealtimeHash), for a RealtimeViewReader.
+ * The fields of a ten-minute block's hash that `pattern` matches, or undefined when the block
+ * hash does not exist (minutes an aggregator from before the blocks wrote).
  */
-async function minuteHashes(ctx: ApiContext, first: number, last: number, perService: boolean): Promise<unknown[]> {
+async function blockFields(ctx: ApiContext, blockStart: number, pattern: string): Promise<string[] | undefined> {
+  const key = ctx.keys.realtimeBlock(blockStart);
+  // HSCAN may send a field twice
+  const fields = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, flat] = await ctx.redis.hscan(key, cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    for (let i = 0; i < flat.length; i += 2) fields.add(flat[i] as string);
+    cursor = next;
+  } while (cursor !== '0');
+  if (fields.size === 0 && (await ctx.redis.exists(key)) === 0) return undefined;
+  return [...fields];
+}
+
+/**
+ * The minutes' fields of the series an endpoint or method filter keeps, as flat [field, value,
+ * ...] replies, without reading the minutes' full hashes (at a full table of series some
+ * 30,000 fields each). A block holds every field any of its minutes has (the same EVAL writes
+ * both), so the block hashes of the window, scanned with a pattern that narrows by the filter
+ * (realtimeSeriesFieldPattern), name the fields to ask each minute for (HMGET). A minute whose
+ * block hash does not exist is read whole. A series whose first request lands between the scan
+ * and the reads shows from the next read.
+ */
+async function filteredMinuteHashes(ctx: ApiContext, first: number, last: number, pattern: string, wanted: (field: string) => boolean): Promise<unknown[]> {
+  const firstBlock = realtimeBlockStart(first);
+  const blockStarts: number[] = [];
+  for (let b = firstBlock; b <= last; b += REALTIME_BLOCK_MS) blockStarts.push(b);
+  const blocks = await Promise.all(blockStarts.map(async (b) => (await blockFields(ctx, b, pattern))?.filter(wanted)));
+  const pipeline = ctx.redis.pipeline();
+  /** per minute: the fields asked for, undefined for a whole hash read, null for no read */
+  const asked: Array<string[] | undefined | null> = [];
+  for (let m = first; m <= last; m += MINUTE_MS) {
+    const fields = blocks[(realtimeBlockStart(m) - firstBlock) / REALTIME_BLOCK_MS];
+    if (fields === undefined) queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
+    else if (fields.length > 0) pipeline.hmget(ctx.keys.realtimeMinute(m), ...fields);
+    asked.push(fields !== undefined && fields.length === 0 ? null : fields);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  let next = 0;
+  return asked.map((fields) => {
+    if (fields === null) return [];
+    const [err, reply] = results[next++] ?? [new Error('a pipelined read of the realtime view went unanswered'), undefined];
+    if (err) throw err;
+    if (fields === undefined) return reply;
+    const values = reply as Array<string | null>;
+    const flat: string[] = [];
+    fields.forEach((field, i) => {
+      const value = values[i];
+      if (value !== null && value !== undefined) flat.push(field, value);
+    });
+    return flat;
+  });
+}
+
+/**
+ * Reads each minute's per-service hash (filters that name no endpoint or method). The replies as
+ * they come (queueRealtimeHash), for a RealtimeViewReader.
+ */
+async function serviceMinuteHashes(ctx: ApiContext, first: number, last: number): Promise<unknown[]> {
   const pipeline = ctx.redis.pipeline();
   for (let m = first; m <= last; m += MINUTE_MS) {
-    if (perService) {
-      queueRealtimeHash(pipeline, ctx.keys.realtimeServiceMinute(m));
-      pipeline.exists(ctx.keys.realtimeMinute(m));
-    } else queueRealtimeHash(pipeline, ctx.keys.realtimeMinute(m));
+    queueRealtimeHash(pipeline, ctx.keys.realtimeServiceMinute(m));
+    pipeline.exists(ctx.keys.realtimeMinute(m));
   }
   const results = (await pipeline.exec()) ?? [];
   for (const [err] of results) if (err) throw err;
-  if (!perService) return results.map(([, reply]) => reply);
   const hashes: unknown[] = [];
   // a minute an aggregator from before the per-service hash wrote: its full hash, summed here
   const older: number[] = [];
@@ -51,22 +121,24 @@ async function minuteHashes(ctx: ApiContext, first: number, last: number, perSer
  * traffic's shape at a minute's resolution (a spike, a slowdown), where /metrics/hours has hours.
  * Without an endpoint or method filter it reads the per-service hashes (a few dozen fields a
  * service and minute), so that the dashboard's hour of minutes costs kilobytes at a full table
- * of series; with one, the minutes' full hashes. Never scans.
+ * of series; with one, the fields of the series it keeps, found in the window's block hashes
+ * (filteredMinuteHashes). Never scans the keyspace.
  */
 export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date.now()): Promise<MinutesResponse> {
   const last = minuteStart(nowMs);
   const first = last - (q.minutes - 1) * MINUTE_MS;
   const method = q.method?.toUpperCase();
   const perService = q.endpoint === undefined && method === undefined;
-  const hashes = await minuteHashes(ctx, first, last, perService);
+  const keeps = (s: SeriesIdentityKey): boolean =>
+    (q.service === undefined || s.service === q.service) && (q.endpoint === undefined || s.endpoint === q.endpoint) && (method === undefined || s.method === method);
+  const hashes = perService
+    ? await serviceMinuteHashes(ctx, first, last)
+    : await filteredMinuteHashes(ctx, first, last, realtimeSeriesFieldPattern({ service: q.service, method, endpoint: q.endpoint }), (field) => {
+        const parsed = parseRealtimeField(field);
+        return parsed !== undefined && STATS.has(parsed.stat) && keeps(parsed.series);
+      });
   // one reader for the window: each series' fields are worked out, and filtered, in the first minute that has them
-  const reader = new RealtimeViewReader<SeriesIdentityKey>({
-    stats: STATS,
-    series: (s) =>
-      (q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)
-        ? undefined
-        : s,
-  });
+  const reader = new RealtimeViewReader<SeriesIdentityKey>({ stats: STATS, series: (s) => (keeps(s) ? s : undefined) });
   const minutes: MinuteTotals[] = hashes.map((reply, i) => {
     const sums = new RealtimeSums();
     reader.read(reply, (_series, stat, n, bucket) => sums.add(stat, n, bucket));
