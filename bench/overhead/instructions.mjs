@@ -60,6 +60,10 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
                       has landed and must close before the second (else the run says so); each
                       server exports to a key prefix of its own. Without it (the default) servers
                       export every 600 s and none exports before or in the window
+  --post-export-warmup N
+                      with --after-export: requests per json run (stream a third) sent once the
+                      first export has landed, before counting (default 0: the window opens right
+                      after the export, with whatever V8 recompiles because of it)
   --out FILE          raw results JSON (default bench/results/instructions-<time>.json)
 
 Needs valgrind (apt-get install -y valgrind). Takes about 1 minute per run (2 with --cache-sim).
@@ -84,6 +88,7 @@ function parseArgs(argv) {
     memoryReducer: false,
     perFunction: 0,
     afterExportS: 0,
+    postExportWarmup: 0,
     out: undefined,
   };
   for (const { arg, flag, value, int } of cliOptions(argv, fail, HELP)) {
@@ -124,6 +129,9 @@ function parseArgs(argv) {
       case '--after-export':
         opts.afterExportS = int(60);
         break;
+      case '--post-export-warmup':
+        opts.postExportWarmup = int(0);
+        break;
       case '--out':
         opts.out = path.resolve(value());
         break;
@@ -131,6 +139,7 @@ function parseArgs(argv) {
         fail(`unknown option ${arg}\n\n${HELP}`);
     }
   }
+  if (opts.postExportWarmup > 0 && opts.afterExportS === 0) fail('--post-export-warmup needs --after-export');
   opts.variants = checkSelection(opts.handlers, opts.variants, fail);
   for (const tool of ['valgrind', 'callgrind_control']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) fail(`${tool} is not on PATH (apt-get install -y valgrind)`);
@@ -277,6 +286,7 @@ let runCounter = 0;
 async function measure(handler, variant, opts, workDir) {
   const scale = handler === 'stream' ? 3 : 1;
   const warmup = Math.round(opts.warmup / scale);
+  const postExportWarmup = Math.round(opts.postExportWarmup / scale);
   const requests = Math.round(opts.requests / scale);
   const name = `callgrind.${handler}.${variant}.${++runCounter}.out`;
   const outFile = path.join(workDir, name);
@@ -336,6 +346,7 @@ async function measure(handler, variant, opts, workDir) {
       while (def.exportsToRedis && streamLength(stream) < 1 && Date.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 1000));
       exports = { before: streamLength(stream) };
       if (def.exportsToRedis && exports.before < 1) process.stdout.write(`  warning: ${handler} ${variant}: no export landed within 120 s of the first export's time\n`);
+      if (postExportWarmup > 0) await sendRequests(port, handler, postExportWarmup, opts.connections);
     }
     callgrindControl(['-z', String(child.pid)]);
     const completed = await sendRequests(port, handler, requests, opts.connections);
@@ -362,6 +373,7 @@ async function measure(handler, variant, opts, workDir) {
       handler,
       variant,
       warmup,
+      postExportWarmup,
       requests: completed,
       instructions,
       compiling,
@@ -469,6 +481,9 @@ async function main() {
     `otel-bandwidth overhead in instructions (valgrind callgrind)\n` +
       `  ${jobs.length} runs, ${opts.jobs} at a time; json: ${fmtInt(opts.warmup)} warm-up + ${fmtInt(opts.requests)} measured requests, ` +
       `stream a third of that; ${opts.connections} keep-alive connections\n` +
+      (opts.afterExportS > 0
+        ? `  exporting every ${opts.afterExportS} s; counted after the first export${opts.postExportWarmup > 0 ? ` and ${fmtInt(opts.postExportWarmup)} requests more` : ''}\n`
+        : '') +
       `  node ${process.version}\n\n`,
   );
   const results = [];
