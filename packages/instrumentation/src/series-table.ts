@@ -272,7 +272,14 @@ export class SeriesTable {
   constructor(
     readonly limit: number,
     private readonly fold: SeriesFolder = foldServerSeries,
-  ) {}
+  ) {
+    // Changed once already, here: V8 takes a field that has held one value since its object was
+    // built for a constant, and the request path's optimized code (record, which reads the epoch)
+    // came to depend on that; the first drain's new epoch then threw that code away, and the
+    // process ran its requests unoptimized and recompiled them just after its first export
+    // (`node --trace-deopt`: "marking dependent code ... record ... reason: code dependencies").
+    this.epoch = ++lastEpoch;
+  }
 
   get size(): number {
     return this.records;
