@@ -23,7 +23,10 @@
  * (realtimeSeriesFieldPattern) and asks each minute for those alone, since a block has every field
  * its minutes have. A block that does not exist was not written by this layout's writer (data written before
  * it): the reader reads its minutes instead. A block that an older aggregator wrote a part of,
- * during an upgrade, lacks that part; it is outside every window an hour and ten minutes later.
+ * during an upgrade, lacks that part: a reader of the block misses it, and a reader of a few
+ * series' minutes misses those series' fields that only the older aggregator wrote in the
+ * block's ten minutes. The block is outside every window of /metrics/realtime an hour and ten
+ * minutes after it began, and of /metrics/minutes (up to two hours) two hours and ten minutes after.
  * A block expires as a minute does, REALTIME_TTL_SECONDS after its last write: at least two hours
  * after its first minute began, past the hour and ten minutes after which no window of
  * REALTIME_MAX_WINDOW_MINUTES holds a minute of it.

@@ -25,23 +25,35 @@ const STATS: ReadonlySet<RealtimeStat> = new Set<RealtimeStat>([
 
 /** Fields an HSCAN asks Redis to look at a call: a ten-minute block at a full table of series has some 50,000. */
 const SCAN_COUNT = 10_000;
+/**
+ * Past this many of a block's fields, and half of them, its minutes are read whole: asking each
+ * minute for most of its block's fields by name sends more than reading the minute does (a
+ * series seen in one minute of the block is asked of all ten).
+ */
+const MANY_FIELDS = 2_000;
 
 /**
- * The fields of a ten-minute block's hash that `pattern` matches, or undefined when the block
- * hash does not exist (minutes an aggregator from before the blocks wrote).
+ * The fields of a ten-minute block's hash that `pattern` matches and `wanted` keeps, or undefined
+ * when its minutes are to be read whole: the block hash does not exist (minutes an aggregator
+ * from before the blocks wrote), or the filter keeps most of a large block.
  */
-async function blockFields(ctx: ApiContext, blockStart: number, pattern: string): Promise<string[] | undefined> {
+async function blockFields(ctx: ApiContext, blockStart: number, pattern: string, wanted: (field: string) => boolean): Promise<string[] | undefined> {
   const key = ctx.keys.realtimeBlock(blockStart);
+  // Redis keeps no empty hash: 0 is a block never written (or expired)
+  const size = await ctx.redis.hlen(key);
+  if (size === 0) return undefined;
   // HSCAN may send a field twice
   const fields = new Set<string>();
   let cursor = '0';
   do {
     const [next, flat] = await ctx.redis.hscan(key, cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-    for (let i = 0; i < flat.length; i += 2) fields.add(flat[i] as string);
+    for (let i = 0; i < flat.length; i += 2) {
+      const field = flat[i] as string;
+      if (wanted(field)) fields.add(field);
+    }
     cursor = next;
   } while (cursor !== '0');
-  if (fields.size === 0 && (await ctx.redis.exists(key)) === 0) return undefined;
-  return [...fields];
+  return fields.size > MANY_FIELDS && fields.size * 2 > size ? undefined : [...fields];
 }
 
 /**
@@ -50,14 +62,14 @@ async function blockFields(ctx: ApiContext, blockStart: number, pattern: string)
  * 30,000 fields each). A block holds every field any of its minutes has (the same EVAL writes
  * both), so the block hashes of the window, scanned with a pattern that narrows by the filter
  * (realtimeSeriesFieldPattern), name the fields to ask each minute for (HMGET). A minute whose
- * block hash does not exist is read whole. A series whose first request lands between the scan
- * and the reads shows from the next read.
+ * block hash does not exist, or whose block the filter keeps most of, is read whole. A series
+ * whose first request lands between the scan and the reads shows from the next read.
  */
 async function filteredMinuteHashes(ctx: ApiContext, first: number, last: number, pattern: string, wanted: (field: string) => boolean): Promise<unknown[]> {
   const firstBlock = realtimeBlockStart(first);
   const blockStarts: number[] = [];
   for (let b = firstBlock; b <= last; b += REALTIME_BLOCK_MS) blockStarts.push(b);
-  const blocks = await Promise.all(blockStarts.map(async (b) => (await blockFields(ctx, b, pattern))?.filter(wanted)));
+  const blocks = await Promise.all(blockStarts.map((b) => blockFields(ctx, b, pattern, wanted)));
   const pipeline = ctx.redis.pipeline();
   /** per minute: the fields asked for, undefined for a whole hash read, null for no read */
   const asked: Array<string[] | undefined | null> = [];
