@@ -227,13 +227,23 @@ export class RealtimeViewReader<S extends object> {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const field = flat[i];
       if (typeof field !== 'string') continue;
-      let meaning = this.fields.get(field);
-      if (meaning === undefined) {
-        meaning = this.resolve(field);
-        this.fields.set(field, meaning);
-      }
+      const meaning = this.meaning(field);
       if (meaning !== null) add(meaning.state, meaning.stat, Number(flat[i + 1]), meaning.bucket);
     }
+  }
+
+  /** Whether `read` visits `field` (a stat asked for, of a series the caller keeps): what it learns is kept for the read. */
+  visits(field: string): boolean {
+    return this.meaning(field) !== null;
+  }
+
+  private meaning(field: string): FieldMeaning<S> | null {
+    let meaning = this.fields.get(field);
+    if (meaning === undefined) {
+      meaning = this.resolve(field);
+      this.fields.set(field, meaning);
+    }
+    return meaning;
   }
 
   private resolve(field: string): FieldMeaning<S> | null {

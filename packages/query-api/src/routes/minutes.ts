@@ -3,7 +3,6 @@ import {
   REALTIME_BLOCK_MS,
   RealtimeViewReader,
   minuteStart,
-  parseRealtimeField,
   queueRealtimeHash,
   realtimeBlockStart,
   realtimeHashFields,
@@ -141,16 +140,17 @@ export async function readMinutes(ctx: ApiContext, q: MinutesQuery, nowMs = Date
   const first = last - (q.minutes - 1) * MINUTE_MS;
   const method = q.method?.toUpperCase();
   const perService = q.endpoint === undefined && method === undefined;
-  const keeps = (s: SeriesIdentityKey): boolean =>
-    (q.service === undefined || s.service === q.service) && (q.endpoint === undefined || s.endpoint === q.endpoint) && (method === undefined || s.method === method);
+  // one reader for the window: each series' fields are worked out, and filtered, the first time they are met
+  const reader = new RealtimeViewReader<SeriesIdentityKey>({
+    stats: STATS,
+    series: (s) =>
+      (q.service !== undefined && s.service !== q.service) || (q.endpoint !== undefined && s.endpoint !== q.endpoint) || (method !== undefined && s.method !== method)
+        ? undefined
+        : s,
+  });
   const hashes = perService
     ? await serviceMinuteHashes(ctx, first, last)
-    : await filteredMinuteHashes(ctx, first, last, realtimeSeriesFieldPattern({ service: q.service, method, endpoint: q.endpoint }), (field) => {
-        const parsed = parseRealtimeField(field);
-        return parsed !== undefined && STATS.has(parsed.stat) && keeps(parsed.series);
-      });
-  // one reader for the window: each series' fields are worked out, and filtered, in the first minute that has them
-  const reader = new RealtimeViewReader<SeriesIdentityKey>({ stats: STATS, series: (s) => (keeps(s) ? s : undefined) });
+    : await filteredMinuteHashes(ctx, first, last, realtimeSeriesFieldPattern({ service: q.service, method, endpoint: q.endpoint }), (field) => reader.visits(field));
   const minutes: MinuteTotals[] = hashes.map((reply, i) => {
     const sums = new RealtimeSums();
     reader.read(reply, (_series, stat, n, bucket) => sums.add(stat, n, bucket));
