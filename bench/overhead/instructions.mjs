@@ -51,6 +51,10 @@ const HELP = `usage: node bench/overhead/instructions.mjs [options]
   --cache-sim         also simulate the caches and branch predictor (about 2x slower): L1 and
                       last-level misses, mispredicted branches and an estimated cycle count per
                       request (Ir + 10 x L1 misses + 10 x mispredicts + 100 x LL misses)
+  --last-level-kb N   with --cache-sim: simulate a last-level cache of N KiB (16-way, 64-byte
+                      lines) rather than the host's own (valgrind takes the whole shared L3 of the
+                      host, 270 MB here, which a VM among busy neighbours never has to itself);
+                      2048, this machine's L2, models a host whose L3 other tenants keep full
   --per-function N    also where the difference from bare lies: each variant's N functions whose
                       own cost (estimated cycles with --cache-sim, else instructions) differs most
                       from bare's, V8's generated code named through --perf-basic-prof (the servers
@@ -83,6 +87,7 @@ function parseArgs(argv) {
     connections: 8,
     jobs: Math.min(2, os.availableParallelism?.() ?? os.cpus().length),
     cacheSim: false,
+    lastLevelKb: 0,
     repeat: 3,
     semiSpaceMb: 16,
     memoryReducer: false,
@@ -123,6 +128,9 @@ function parseArgs(argv) {
       case '--cache-sim':
         opts.cacheSim = true;
         break;
+      case '--last-level-kb':
+        opts.lastLevelKb = int(64);
+        break;
       case '--per-function':
         opts.perFunction = int(1);
         break;
@@ -140,6 +148,8 @@ function parseArgs(argv) {
     }
   }
   if (opts.postExportWarmup > 0 && opts.afterExportS === 0) fail('--post-export-warmup needs --after-export');
+  if (opts.lastLevelKb > 0 && !opts.cacheSim) fail('--last-level-kb needs --cache-sim');
+  if (opts.lastLevelKb > 0 && (opts.lastLevelKb & (opts.lastLevelKb - 1)) !== 0) fail('--last-level-kb must be a power of two (valgrind needs a power-of-two number of sets)');
   opts.variants = checkSelection(opts.handlers, opts.variants, fail);
   for (const tool of ['valgrind', 'callgrind_control']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) fail(`${tool} is not on PATH (apt-get install -y valgrind)`);
@@ -306,7 +316,8 @@ async function measure(handler, variant, opts, workDir) {
   const stream = `{${keyPrefix}}:metrics`;
   const exportEnv = opts.afterExportS > 0 ? { OTEL_METRIC_EXPORT_INTERVAL: String(opts.afterExportS * 1000), OTEL_BANDWIDTH_KEY_PREFIX: keyPrefix } : { OTEL_METRIC_EXPORT_INTERVAL: '600000' };
   const startedAt = Date.now();
-  const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
+  const lastLevel = opts.cacheSim && opts.lastLevelKb > 0 ? [`--LL=${opts.lastLevelKb * 1024},16,64`] : [];
+  const child = spawn('valgrind', ['--tool=callgrind', `--cache-sim=${sim}`, `--branch-sim=${sim}`, ...lastLevel, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs], {
     cwd: root,
     env: { ...process.env, ...SERVER_ENV, ...(def.env ?? {}), ...exportEnv, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
