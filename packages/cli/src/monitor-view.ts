@@ -5,6 +5,7 @@
  * this renders, so the rendering is tested with exact numbers.
  */
 import { formatAlertValue, isLatencyMetric } from '@otel-bandwidth/aggregator';
+import { formatAge, formatBytes, formatCount } from '@otel-bandwidth/core';
 import type { Alert, AlertsResponse, RealtimeEndpoint, RealtimeResponse, StatusResponse } from '@otel-bandwidth/query-api';
 
 export interface MonitorFrame {
@@ -21,28 +22,6 @@ export interface MonitorFrame {
   live: boolean;
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** Bytes in binary units: 512 B, 1.50 KiB, 12.3 MiB. */
-export function formatBytes(bytes: number): string {
-  let v = bytes;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  if (u === 0) return `${Math.round(v)} B`;
-  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
-}
-
-function formatAge(seconds: number): string {
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
-
-const count = (n: number): string => n.toLocaleString('en-US');
-
 function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
@@ -57,9 +36,9 @@ function pipelineLines(status: MonitorFrame['status'], nowMs: number): string[] 
   if ('error' in status) return [`Pipeline    unknown: ${status.error}`];
   const persisted = status.lastPersist === null ? 'never' : `${formatAge(Math.max(0, nowMs - Date.parse(status.lastPersist)) / 1000)} ago`;
   const lines = [
-    `Pipeline    ${status.status.toUpperCase()}   backlog ${count(status.bufferSize)} entries` +
+    `Pipeline    ${status.status.toUpperCase()}   backlog ${formatCount(status.bufferSize)} entries` +
       (status.bufferSize > 0 ? ` (oldest ${formatAge(status.backlogAgeSeconds)})` : '') +
-      `   aggregators ${status.activeConsumers} active   dead-lettered ${count(status.deadLetters)}   last persist ${persisted}`,
+      `   aggregators ${status.activeConsumers} active   dead-lettered ${formatCount(status.deadLetters)}   last persist ${persisted}`,
   ];
   for (const p of status.problems) lines.push(`  ! ${p}`);
   return lines;
@@ -84,7 +63,7 @@ function openedWhen(openedAt: string, nowMs: number): string {
  * (p95 812.5 ms); a row from before alerts named their metric, the bare number.
  */
 function alertValue(a: Alert, value: number): string {
-  if (a.metric === null) return count(value);
+  if (a.metric === null) return formatCount(value);
   const formatted = formatAlertValue(a.metric, value);
   return isLatencyMetric(a.metric) ? `${a.metric} ${formatted}` : formatted;
 }
@@ -94,7 +73,7 @@ function alertLines(alerts: MonitorFrame['alerts'], nowMs: number): string[] {
   if ('error' in alerts) return [`Alerts      unknown: ${alerts.error}`];
   if (alerts.open === 0) return ['Alerts      none open'];
   const shown = alerts.alerts.filter((a) => a.resolvedAt === null);
-  const head = `Alerts      ${count(alerts.open)} open` + (shown.length < alerts.open ? `, the ${shown.length} newest shown` : '');
+  const head = `Alerts      ${formatCount(alerts.open)} open` + (shown.length < alerts.open ? `, the ${shown.length} newest shown` : '');
   if (shown.length === 0) return [head];
   return [
     head,
@@ -147,11 +126,11 @@ function trafficLines(realtime: MonitorFrame['realtime'], nowMs: number, top: nu
         e.service,
         e.method,
         e.endpoint,
-        count(e.totalRequests),
+        formatCount(e.totalRequests),
         formatBytes(e.totalInbound),
         formatBytes(e.totalOutbound),
         `${s.totalBandwidth === 0 ? '0.0' : ((bandwidthOf(e) / s.totalBandwidth) * 100).toFixed(1)} %`,
-        count(e.errorCount),
+        formatCount(e.errorCount),
         e.avgResponseTime.toFixed(2),
         latency(e.p95ResponseTime),
         e.maxResponseTime.toFixed(2),

@@ -10,3 +10,4 @@ export * from './duration-percentiles';
 export * from './duration-tally';
 export * from './prometheus-text';
 export * from './process-metrics';
+export * from './display-format';

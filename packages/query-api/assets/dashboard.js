@@ -8,24 +8,9 @@
   const REFRESH_MS = 5000;
   const HOUR_MS = 3600000;
 
-  const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  /** Bytes in binary units: 512 B, 1.50 KiB, 12.3 MiB (as the terminal monitor writes them). */
-  function bytes(n) {
-    let v = n;
-    let u = 0;
-    while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
-      v /= 1024;
-      u++;
-    }
-    if (u === 0) return `${Math.round(v)} B`;
-    return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
-  }
-  const count = (n) => n.toLocaleString('en-US');
-  function age(seconds) {
-    if (seconds < 120) return `${Math.round(seconds)} s`;
-    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-    return `${(seconds / 3600).toFixed(1)} h`;
-  }
+  // formatBytes and the rest, shared with the terminal monitor: @otel-bandwidth/core's display-format,
+  // which dashboard-format.js (loaded first) puts on the window
+  const { formatBytes: bytes, formatCount: count, formatAge: age } = window.otelBandwidthFormat;
   /** An alert's value in its metric's unit: a rate a second, or a latency percentile named, in ms (p95 812.50 ms). */
   function alertValue(metric, v) {
     if (v === null) return '–';

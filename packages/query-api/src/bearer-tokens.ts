@@ -1,17 +1,18 @@
 /**
  * Bearer tokens for the query API (OTEL_BANDWIDTH_API_TOKENS): with any set, every route but
- * /healthz and the dashboard's own files (a page, a script and a style, none of them data) wants
+ * /healthz and the dashboard's own files (a page, its scripts and style, none of them data) wants
  * `Authorization: Bearer <one of them>`. Several tokens, so that one can be replaced without a
  * moment when neither works. Compared in constant time, as digests of equal length.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { DASHBOARD_PATHS } from './routes/dashboard';
 
 /** The shortest token accepted: guessing 24 characters of a random token is out of reach. */
 export const MIN_TOKEN_LENGTH = 24;
 /** What a token may hold: RFC 6750's token68 characters. */
 const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Routes that answer without a token: the health check and the dashboard's files. */
-const OPEN_PATHS = new Set(['/healthz', '/', '/dashboard', '/dashboard.js', '/dashboard.css']);
+const OPEN_PATHS = new Set(['/healthz', ...DASHBOARD_PATHS]);
 
 /** The tokens of a comma-separated list, or why it cannot be used. */
 export function parseTokens(list: string): { tokens: string[] } | { problem: string } {

@@ -29,7 +29,9 @@ describe('bearer tokens', () => {
   it('lets through a request with any of the tokens, and the open paths without one', () => {
     const tokens = new BearerTokens([A, B]);
     expect([`Bearer ${A}`, `bearer ${B}`, `Bearer ${A}x`, `Basic ${A}`, A, undefined].map((h) => tokens.allows('/metrics/realtime', h))).toEqual([true, true, false, false, false, false]);
-    expect(['/healthz', '/', '/dashboard', '/dashboard.js', '/dashboard.css', '/openapi.json', '/metrics'].map((p) => tokens.allows(p, undefined))).toEqual([true, true, true, true, true, false, false]);
+    expect(['/healthz', '/', '/dashboard', '/dashboard.js', '/dashboard-format.js', '/dashboard.css', '/openapi.json', '/metrics'].map((p) => tokens.allows(p, undefined))).toEqual([
+      true, true, true, true, true, true, false, false,
+    ]);
   });
 });
 
@@ -69,5 +71,6 @@ describe('an API with tokens', () => {
     expect((await api.inject({ url: '/healthz' })).statusCode).toBe(503);
     expect((await api.inject({ url: '/dashboard' })).statusCode).toBe(200);
     expect((await api.inject({ url: '/dashboard.js' })).statusCode).toBe(200);
+    expect((await api.inject({ url: '/dashboard-format.js' })).statusCode).toBe(200);
   });
 });

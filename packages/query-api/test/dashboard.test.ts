@@ -8,6 +8,7 @@
  * Chromium: Debian's /usr/bin/chromium (apt-get install chromium), or CHROMIUM_PATH.
  */
 import fs from 'node:fs';
+import vm from 'node:vm';
 import { MINUTE_MS, realtimeBucketField, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import { bandwidthAlerts, connectMysql, metricsHourly, metricsUsersHourly } from '@otel-bandwidth/storage';
@@ -145,6 +146,12 @@ describe('the web dashboard', () => {
     );
     expect((await api.inject({ url: '/dashboard.js' })).headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect((await api.inject({ url: '/dashboard.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
+    const format = await api.inject({ url: '/dashboard-format.js' });
+    expect(format.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    // the same functions as the terminal monitor's, run as a page runs them
+    const window: { otelBandwidthFormat?: { formatBytes(n: number): string; formatAge(s: number): string; formatCount(n: number): string } } = {};
+    vm.runInNewContext(format.body, { window });
+    expect([window.otelBandwidthFormat?.formatBytes(1536), window.otelBandwidthFormat?.formatAge(90), window.otelBandwidthFormat?.formatCount(4567)]).toEqual(['1.50 KiB', '90 s', '4,567']);
     const root = await api.inject({ url: '/' });
     expect([root.statusCode, root.headers.location]).toEqual([302, 'dashboard']);
   });

@@ -11,6 +11,23 @@ const FILES = {
   '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
 } as const;
 
+const DASHBOARD_FORMAT_PATH = '/dashboard-format.js';
+
+/** The dashboard's own files (page, scripts, style; none of them data), and / which sends a browser to it. */
+export const DASHBOARD_PATHS: readonly string[] = ['/', ...Object.keys(FILES), DASHBOARD_FORMAT_PATH];
+
+/**
+ * The page's figures formatted as the terminal monitor formats them: @otel-bandwidth/core's
+ * display-format, its compiled CommonJS file as it is, given an `exports` of its own and put on
+ * the window as `otelBandwidthFormat` (DASHBOARD_FORMAT_PATH, loaded before dashboard.js).
+ */
+export function dashboardFormatScript(): string {
+  const file = require.resolve('@otel-bandwidth/core/dist/display-format.js');
+  const compiled = fs.readFileSync(file, 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+  if (/\brequire\(/.test(compiled)) throw new Error(`${file} requires another module: a browser cannot load it`);
+  return `window.otelBandwidthFormat = (function (exports) {\n${compiled}\nreturn exports;\n})({});\n`;
+}
+
 /**
  * Only the page's own files, and requests to its own origin: the page never loads anything from
  * elsewhere, and a text from the API that slipped into markup could run no script.
@@ -18,12 +35,16 @@ const FILES = {
 const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
- * GET /dashboard: the web dashboard, a page and its script and style read once from the assets,
- * which reads the API's own /metrics/* routes. GET / sends a browser there.
+ * GET /dashboard: the web dashboard, a page and its script and style read once from the assets
+ * (with the figures' formatting, from core), which reads the API's own /metrics/* routes. GET /
+ * sends a browser there.
  */
 export function dashboardRoutes(): FastifyPluginAsync {
   return async (app) => {
-    const bodies = new Map(Object.entries(FILES).map(([url, f]) => [url, { ...f, body: fs.readFileSync(path.join(ASSETS, f.file)) }]));
+    const bodies = new Map<string, { type: string; body: string | Buffer }>(
+      Object.entries(FILES).map(([url, f]) => [url, { type: f.type, body: fs.readFileSync(path.join(ASSETS, f.file)) }]),
+    );
+    bodies.set(DASHBOARD_FORMAT_PATH, { type: 'text/javascript; charset=utf-8', body: dashboardFormatScript() });
     for (const [url, f] of bodies) {
       app.get(url, { schema: { hide: true } }, async (_req, reply) =>
         reply
