@@ -37,6 +37,7 @@ export const REALTIME_TTL_SECONDS = 2 * 60 * 60;
 export const REALTIME_MAX_WINDOW_MINUTES = 60;
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
 /** The minutes of a block hash (`{prefix}:rtb:<blockStartMs>`): ten, aligned to multiples of ten since the epoch. */
 export const REALTIME_BLOCK_MINUTES = 10;
 export const REALTIME_BLOCK_MS = REALTIME_BLOCK_MINUTES * MINUTE_MS;
@@ -307,4 +308,9 @@ export function realtimeBlockMinutes(blockStartMs: number): number[] {
 
 export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
+}
+
+/** The UTC day holding ms, as metrics_daily's date column writes it: 2026-12-06. */
+export function utcDate(ms: number): string {
+  return new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
 }

@@ -111,6 +111,35 @@ export const HourlyRow = Type.Object({
 export type HourlyRow = Static<typeof HourlyRow>;
 export const HourlyResponse = Type.Array(HourlyRow);
 
+export const DailyQuery = Type.Object({
+  days: Type.Integer({ minimum: 1, maximum: 3660, default: 30, description: 'rows of the UTC days overlapping the last N days (N x 24 hours)' }),
+  service: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  format: ResponseFormat,
+});
+export type DailyQuery = Static<typeof DailyQuery>;
+
+export const DailyRow = Type.Object({
+  id: Type.Integer(),
+  service: Type.String(),
+  date: Type.String({ format: 'date', description: 'the UTC day' }),
+  protocol: Type.String(),
+  total_bandwidth: Type.Integer({ description: 'body bytes in and out' }),
+  total_inbound: Type.Integer({ description: 'request body bytes' }),
+  total_outbound: Type.Integer({ description: 'response body bytes' }),
+  total_inbound_wire: Type.Integer({ description: 'bytes on the wire, headers and framing included' }),
+  total_outbound_wire: Type.Integer({ description: 'bytes on the wire, headers and framing included' }),
+  total_requests: Type.Integer(),
+  error_count: Type.Integer(),
+  avg_response_time: Type.Number({ description: 'ms' }),
+  peak_bandwidth: Type.Integer({ description: "the day's busiest hour: its body bytes in and out" }),
+  peak_hour: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: "the start of the day's busiest hour" }),
+  unique_users: Type.Integer({ description: 'distinct user ids of the day (exact)' }),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+export type DailyRow = Static<typeof DailyRow>;
+export const DailyResponse = Type.Array(DailyRow);
+
 export const ENDPOINT_SORTS = ['bandwidth', 'requests', 'errors', 'p95', 'p99'] as const;
 export type EndpointSort = (typeof ENDPOINT_SORTS)[number];
 

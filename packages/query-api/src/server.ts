@@ -6,6 +6,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { ApiContext } from './api-context';
 import { BearerTokens } from './bearer-tokens';
 import { alertsRoutes } from './routes/alerts';
+import { dailyRoutes } from './routes/daily';
 import { dashboardRoutes } from './routes/dashboard';
 import { endpointsRoutes } from './routes/endpoints';
 import { hourlyRoutes } from './routes/hourly';
@@ -120,6 +121,7 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
   app.register(realtimeRoutes(ctx));
   app.register(hourlyRoutes(ctx));
   app.register(hoursRoutes(ctx));
+  app.register(dailyRoutes(ctx));
   app.register(minutesRoutes(ctx));
   app.register(endpointsRoutes(ctx));
   app.register(usersRoutes(ctx));

@@ -44,7 +44,7 @@ describe('GET /openapi.json', () => {
     const doc = res.json() as Document;
     expect([doc.openapi, doc.info.title]).toEqual(['3.1.0', 'otel-bandwidth query API']);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/metrics', '/metrics/alerts', '/metrics/endpoints', '/metrics/hourly', '/metrics/hours', '/metrics/minutes', '/metrics/realtime', '/metrics/status', '/metrics/users'],
+      ['/healthz', '/metrics', '/metrics/alerts', '/metrics/daily', '/metrics/endpoints', '/metrics/hourly', '/metrics/hours', '/metrics/minutes', '/metrics/realtime', '/metrics/status', '/metrics/users'],
     );
     // the Prometheus scrape answers text, not JSON
     expect(Object.keys(doc.paths['/metrics']?.get.responses['200']?.content ?? {})).toEqual(['text/plain; version=0.0.4; charset=utf-8']);
