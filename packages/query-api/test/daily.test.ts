@@ -3,10 +3,10 @@
  * derives from the hours it writes, read back per service and UTC day, exactly.
  */
 import { RollupWriter } from '@otel-bandwidth/aggregator';
-import { DAY_MS, HOUR_MS, type HistogramPoint, type MetricBatch } from '@otel-bandwidth/core';
+import { DAY_MS, HOUR_MS, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import type { FastifyInstance } from 'fastify';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
+import { createTestDatabase, createTestRedis, timedRequestsBatch, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -15,26 +15,10 @@ let api: FastifyInstance;
 const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
 const isoDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
-/** count requests of 10 ms each to GET `route` of `service`, `outBytes` of response bodies in all, by `users`. */
-function batch(id: string, service: string, atMs: number, route: string, count: number, outBytes: number, users: string[] = []): MetricBatch {
-  const point = (extra: Pick<HistogramPoint, 'sum' | 'bucketCounts'> & Partial<HistogramPoint>): HistogramPoint => ({
-    attributes: { 'http.request.method': 'GET', 'http.route': route, 'http.response.status_code': 200 },
-    startTimeMs: atMs,
-    endTimeMs: atMs + 1000,
-    count,
-    ...extra,
-  });
-  return {
-    batchId: id,
-    startTimeMs: atMs,
-    endTimeMs: atMs + 1000,
-    resource: { 'service.name': service },
-    metrics: [
-      { name: 'http.server.request.duration', unit: 's', type: 'histogram', temporality: 'delta', boundaries: [], points: [point({ sum: count * 0.01, min: 0.01, max: 0.01, bucketCounts: [count] })] },
-      { name: 'http.server.response.body.size', unit: 'By', type: 'histogram', temporality: 'delta', boundaries: [], points: [point({ sum: outBytes, bucketCounts: [count] })] },
-    ],
-    users: users.map((u) => ({ id: u, requests: 1, inboundBytes: 0, outboundBytes: 1 })),
-  };
+/** `count` requests of 10 ms each to GET `route` of `service`, `outBytes` of response bodies in all, by `users`. */
+function batch(service: string, atMs: number, route: string, count: number, outBytes: number, users: string[] = []): MetricBatch {
+  const requests = timedRequestsBatch(service, 'GET', route, atMs, new Array<number>(count).fill(10), outBytes);
+  return { ...requests, users: users.map((u) => ({ id: u, requests: 1, inboundBytes: 0, outboundBytes: 1 })) };
 }
 
 beforeAll(async () => {
@@ -42,11 +26,11 @@ beforeAll(async () => {
   r = await createTestRedis('query_daily');
   api = buildQueryApi({ redis: r.redis, mysql: db.conn, keyPrefix: r.prefix });
   await new RollupWriter(db.conn).apply([
-    { streamId: '1-1', batch: batch('d:1', 'shop', today + 60_000, '/a', 3, 300, ['u1', 'u2']) },
-    { streamId: '1-2', batch: batch('d:2', 'shop', today + HOUR_MS + 60_000, '/b', 1, 1000, ['u1']) },
-    { streamId: '1-3', batch: batch('d:3', 'shop', today - DAY_MS + 60_000, '/a', 2, 20) },
-    { streamId: '1-4', batch: batch('d:4', 'shop', today - 10 * DAY_MS + 60_000, '/a', 5, 50) },
-    { streamId: '1-5', batch: batch('d:5', 'admin', today + 60_000, '/x', 1, 7) },
+    { streamId: '1-1', batch: batch('shop', today + 60_000, '/a', 3, 300, ['u1', 'u2']) },
+    { streamId: '1-2', batch: batch('shop', today + HOUR_MS + 60_000, '/b', 1, 1000, ['u1']) },
+    { streamId: '1-3', batch: batch('shop', today - DAY_MS + 60_000, '/a', 2, 20) },
+    { streamId: '1-4', batch: batch('shop', today - 10 * DAY_MS + 60_000, '/a', 5, 50) },
+    { streamId: '1-5', batch: batch('admin', today + 60_000, '/x', 1, 7) },
   ]);
 });
 afterAll(async () => {
