@@ -330,6 +330,22 @@
   /** Milliseconds as the tables write them: 0.412, 12.5, 1,250. */
   const ms = (v) => (v === null ? '–' : v < 100 ? String(Number(v.toPrecision(3))) : count(Math.round(v)));
 
+  function renderDaily(rows) {
+    learnServices(rows.map((x) => x.service));
+    fillTable('daily-table', 'daily-none', rows, (tr, x) => {
+      cell(tr, x.date);
+      cell(tr, x.service);
+      cell(tr, count(x.total_requests), 'num');
+      cell(tr, bytes(x.total_inbound), 'num');
+      cell(tr, bytes(x.total_outbound), 'num');
+      cell(tr, count(x.error_count), 'num');
+      cell(tr, ms(x.avg_response_time), 'num');
+      cell(tr, x.peak_hour === null ? '–' : hhmm(Date.parse(x.peak_hour)), 'num');
+      cell(tr, bytes(x.peak_bandwidth), 'num');
+      cell(tr, count(x.unique_users), 'num');
+    });
+  }
+
   function renderLatency(e) {
     learnServices(e.endpoints.map((x) => x.service));
     $('latency-shown').textContent = e.total > e.endpoints.length ? `top ${count(e.endpoints.length)} of ${count(e.total)}` : '';
@@ -348,7 +364,7 @@
   let inFlight;
   /** per panel: the query its figures answer, or undefined when it shows none */
   const drawnFor = new Map();
-  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'minutely', 'hourly', 'latency', 'users'];
+  const PANELS = ['pipeline', 'summary', 'alerts', 'endpoints', 'minutely', 'hourly', 'daily', 'latency', 'users'];
 
   /** A panel whose route failed: its figures are marked stale, or cleared when they answered another filter. */
   function panelFailed(panels, key) {
@@ -387,6 +403,7 @@
         ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
         [`metrics/minutes?minutes=60${q}`, ['minutely'], renderMinutes],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
+        [`metrics/daily?days=14${q}`, ['daily'], renderDaily],
         [`metrics/endpoints?hours=24&sort=p95&limit=10${q}`, ['latency'], renderLatency],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],
       ];

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import vm from 'node:vm';
 import { MINUTE_MS, realtimeBucketField, realtimeField, realtimeSeriesCode } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
-import { bandwidthAlerts, connectMysql, metricsHourly, metricsUsersHourly } from '@otel-bandwidth/storage';
+import { bandwidthAlerts, connectMysql, metricsDaily, metricsHourly, metricsUsersHourly } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { closedPort, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from 'test-support';
@@ -70,6 +70,16 @@ beforeAll(async () => {
     { service: 'shop', hourStart: hour(0), userId: 'alice', requests: 250, totalInbound: 1_000_000, totalOutbound: 2_500_000 },
     { service: 'shop', hourStart: hour(0), userId: 'bob', requests: 150, totalInbound: 48_576, totalOutbound: 550_000 },
     { service: 'admin', hourStart: hour(1), userId: 'root', requests: 7, totalInbound: 0, totalOutbound: 70_000 },
+  ]);
+  // the days as the aggregator derives them from the hours (not all of these hours are above)
+  await db.conn.db.insert(metricsDaily).values([
+    {
+      service: 'shop', date: '2026-12-05', totalBandwidth: 4_098_576, totalInbound: 1_048_576, totalOutbound: 3_050_000, totalRequests: 400, durationSumMs: 1000,
+      peakBandwidth: 4_098_576, peakHour: hour(0), uniqueUsers: 2,
+    },
+    { service: 'admin', date: '2026-12-05', totalBandwidth: 70_000, totalOutbound: 70_000, totalRequests: 7, durationSumMs: 1260, peakBandwidth: 70_000, peakHour: hour(1), uniqueUsers: 1 },
+    { service: 'shop', date: '2026-12-04', totalBandwidth: 1, totalOutbound: 1, totalRequests: 1, errorCount: 1, peakBandwidth: 1, peakHour: hour(30) },
+    { service: 'shop', date: '2026-11-20', totalBandwidth: 9, totalOutbound: 9, totalRequests: 9, peakBandwidth: 9, peakHour: new Date('2026-11-20T12:00:00Z') }, // before the 14 days
   ]);
   await db.conn.db.insert(bandwidthAlerts).values([
     {
@@ -156,7 +166,7 @@ describe('the web dashboard', () => {
     expect([root.statusCode, root.headers.location]).toEqual([302, 'dashboard']);
   });
 
-  it('draws the pipeline, the window, open alerts, endpoints, hours, the slowest endpoints and users with exact figures', async () => {
+  it('draws the pipeline, the window, open alerts, endpoints, hours, days, the slowest endpoints and users with exact figures', async () => {
     const { page, trouble } = await open(`${apiUrl}/`);
     expect(page.url()).toBe(`${apiUrl}/dashboard`);
     // every element the script finds by id is the only one with it
@@ -223,6 +233,12 @@ describe('the web dashboard', () => {
       ['bob', 'shop', '150', '47.4 KiB', '537 KiB', '585 KiB'],
       ['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB'],
     ]);
+    // the days overlapping the last 14, newest first: the average from the day's duration sum, the busiest hour's start and bytes
+    expect(await rows(page, '#daily-table')).toEqual([
+      ['2026-12-05', 'admin', '7', '0 B', '68.4 KiB', '0', '180', '09:00', '68.4 KiB', '1'],
+      ['2026-12-05', 'shop', '400', '1.00 MiB', '2.91 MiB', '0', '2.5', '10:00', '3.91 MiB', '2'],
+      ['2026-12-04', 'shop', '1', '0 B', '1 B', '1', '0', '04:00', '1 B', '0'],
+    ]);
     expect(await page.locator('#service option').allTextContents()).toEqual(['all services', 'admin', 'shop']);
     expect(await page.locator('#errors').isHidden()).toBe(true);
     expect(trouble).toEqual([]);
@@ -240,6 +256,7 @@ describe('the web dashboard', () => {
     expect(await page.locator('#alerts-count').innerText()).toBe('(1)');
     expect((await rows(page, '#alerts-table')).map((row) => row[1])).toEqual(['all-errors']);
     expect(await rows(page, '#users-table')).toEqual([['root', 'admin', '7', '0 B', '68.4 KiB', '68.4 KiB']]);
+    expect(await rows(page, '#daily-table')).toEqual([['2026-12-05', 'admin', '7', '0 B', '68.4 KiB', '0', '180', '09:00', '68.4 KiB', '1']]);
     expect(await rows(page, '#latency-table')).toEqual([['admin', 'GET', '/reports', '7', '180', '234', '239', '240', '0']]);
     expect(await page.locator('#hourly-total').innerText()).toBe('since 2026-12-04 10:00 UTC: in 0 B, out 68.4 KiB, 7 requests');
     expect(await page.locator('#minutes-total').innerText()).toBe('since 09:02 UTC: in 0 B, out 97.7 KiB, 20 requests');
@@ -292,7 +309,7 @@ describe('the web dashboard', () => {
       const { page } = await open(`${url}/dashboard`);
       const said = await texts(page, '#errors p');
       expect(said.sort()).toEqual(
-        ['/metrics/alerts', '/metrics/endpoints', '/metrics/hours', '/metrics/users'].map(
+        ['/metrics/alerts', '/metrics/daily', '/metrics/endpoints', '/metrics/hours', '/metrics/users'].map(
           (route) => `${route} answered 503: MySQL at mysql://root@127.0.0.1:${port}/nothing does not answer (ECONNREFUSED); GET /healthz says which stores are down`,
         ),
       );
@@ -300,7 +317,7 @@ describe('the web dashboard', () => {
       expect(await texts(page, '.tile .value')).toEqual(['17.1 KiB/s', '4.27 KiB/s', '12.8 KiB/s', '1.8/s', '2.4 %', '2.98 ms', '6.50 ms']);
       expect(await page.locator('#updated').innerText()).toBe('tried 10:01:00 UTC; never complete');
       // the panels MySQL feeds say they have nothing, rather than show figures of another answer
-      expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'latency', 'users']);
+      expect(await page.locator('section.cleared').evaluateAll((s) => s.map((x) => x.id))).toEqual(['alerts', 'hourly', 'daily', 'latency', 'users']);
       await page.close();
     } finally {
       await halfApi.close();
