@@ -13,10 +13,10 @@
  * `ledgerDays` after the oldest entry still in the stream was added, not only after now: an
  * aggregator that was down for days still finds the ids of what it applied before.
  */
+import { DAY_MS, dayStart } from '@otel-bandwidth/core';
 import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 
-export const DAY_MS = 86_400_000;
 export const DEFAULT_RETENTION_DAYS = 90;
 export const DEFAULT_LEDGER_RETENTION_DAYS = 7;
 export const DEFAULT_RETENTION_CHUNK_ROWS = 5000;
@@ -54,7 +54,7 @@ export interface RetentionRunOptions {
 /** Hourly rows before this are expired: the start of the UTC day `days` days before today. */
 export function hourlyRetentionCutoff(nowMs: number, days: number): number | undefined {
   if (days <= 0) return undefined;
-  return Math.floor(nowMs / DAY_MS) * DAY_MS - days * DAY_MS;
+  return dayStart(nowMs) - days * DAY_MS;
 }
 
 /** Ledger ids applied before this are expired: `days` before now or before the stream's oldest entry. */

@@ -8,7 +8,7 @@
  * are rebuilt inside the transaction, so a batch is still counted once.
  */
 import { randomBytes } from 'node:crypto';
-import { DAY_MS, type MetricBatch } from '@otel-bandwidth/core';
+import { DAY_MS, dayStart, type MetricBatch } from '@otel-bandwidth/core';
 import {
   DURATION_BUCKET_COLUMNS,
   metricsBatchLedger,
@@ -306,7 +306,7 @@ export class RollupWriter {
     const days = new Map<string, { service: string; protocol: string; dayStart: Date }>();
     for (const b of rollup.hourly.values()) {
       if (b.key.direction !== 'server') continue;
-      const dayStartMs = Math.floor(b.startMs / DAY_MS) * DAY_MS;
+      const dayStartMs = dayStart(b.startMs);
       const k = `${b.key.service}\u0000${b.key.protocol}\u0000${dayStartMs}`;
       if (!days.has(k)) days.set(k, { service: b.key.service, protocol: b.key.protocol, dayStart: new Date(dayStartMs) });
     }
@@ -348,7 +348,7 @@ export class RollupWriter {
     // unique users of each day the flush brought users for: exact, from the per-user hours
     const userDays = new Map<string, { service: string; dayStart: Date }>();
     for (const u of rollup.users.values()) {
-      const dayStartMs = Math.floor(u.hourStartMs / DAY_MS) * DAY_MS;
+      const dayStartMs = dayStart(u.hourStartMs);
       userDays.set(`${u.service}\u0000${dayStartMs}`, { service: u.service, dayStart: new Date(dayStartMs) });
     }
     const orderedUserDays = [...userDays.values()].sort((a, b) =>

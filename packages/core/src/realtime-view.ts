@@ -310,7 +310,12 @@ export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
 
+/** The start of the UTC day holding ms. */
+export function dayStart(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
 /** The UTC day holding ms, as metrics_daily's date column writes it: 2026-12-06. */
 export function utcDate(ms: number): string {
-  return new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
+  return new Date(dayStart(ms)).toISOString().slice(0, 10);
 }

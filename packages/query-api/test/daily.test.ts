@@ -3,7 +3,7 @@
  * derives from the hours it writes, read back per service and UTC day, exactly.
  */
 import { RollupWriter } from '@otel-bandwidth/aggregator';
-import { DAY_MS, HOUR_MS, type MetricBatch } from '@otel-bandwidth/core';
+import { DAY_MS, HOUR_MS, dayStart, utcDate, type MetricBatch } from '@otel-bandwidth/core';
 import { buildQueryApi } from '@otel-bandwidth/query-api';
 import type { FastifyInstance } from 'fastify';
 import { createTestDatabase, createTestRedis, timedRequestsBatch, type TestDatabase, type TestRedis } from 'test-support';
@@ -12,8 +12,7 @@ let db: TestDatabase;
 let r: TestRedis;
 let api: FastifyInstance;
 
-const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-const isoDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+const today = dayStart(Date.now());
 
 /** `count` requests of 10 ms each to GET `route` of `service`, `outBytes` of response bodies in all, by `users`. */
 function batch(service: string, atMs: number, route: string, count: number, outBytes: number, users: string[] = []): MetricBatch {
@@ -49,10 +48,10 @@ describe('GET /metrics/daily', () => {
     expect(res.statusCode).toBe(200);
     const rows = res.json() as Row[];
     expect(figures(rows)).toEqual([
-      [isoDate(today), 'admin', 1, 7, 7, 10, 7, new Date(today).toISOString(), 0],
+      [utcDate(today), 'admin', 1, 7, 7, 10, 7, new Date(today).toISOString(), 0],
       // the busiest hour is the second (1,000 bytes against 300); u1 and u2 are two users, not three
-      [isoDate(today), 'shop', 4, 1300, 1300, 10, 1000, new Date(today + HOUR_MS).toISOString(), 2],
-      [isoDate(today - DAY_MS), 'shop', 2, 20, 20, 10, 20, new Date(today - DAY_MS).toISOString(), 0],
+      [utcDate(today), 'shop', 4, 1300, 1300, 10, 1000, new Date(today + HOUR_MS).toISOString(), 2],
+      [utcDate(today - DAY_MS), 'shop', 2, 20, 20, 10, 20, new Date(today - DAY_MS).toISOString(), 0],
     ]);
     expect(Object.keys(rows[0]!)).toEqual([
       'id', 'service', 'date', 'protocol', 'total_bandwidth', 'total_inbound', 'total_outbound', 'total_inbound_wire', 'total_outbound_wire',
@@ -64,9 +63,9 @@ describe('GET /metrics/daily', () => {
   it('filters by service and reaches back as far as asked', async () => {
     const rows = (await api.inject({ url: '/metrics/daily?days=30&service=shop' })).json() as Row[];
     expect(rows.map((row) => [row.date, row.total_requests])).toEqual([
-      [isoDate(today), 4],
-      [isoDate(today - DAY_MS), 2],
-      [isoDate(today - 10 * DAY_MS), 5],
+      [utcDate(today), 4],
+      [utcDate(today - DAY_MS), 2],
+      [utcDate(today - 10 * DAY_MS), 5],
     ]);
   });
 
@@ -78,7 +77,7 @@ describe('GET /metrics/daily', () => {
     expect(header).toBe(
       'id,service,date,protocol,total_bandwidth,total_inbound,total_outbound,total_inbound_wire,total_outbound_wire,total_requests,error_count,avg_response_time,peak_bandwidth,peak_hour,unique_users,created_at,updated_at',
     );
-    expect(first!.split(',').slice(1, 15)).toEqual(['admin', isoDate(today), 'http', '7', '0', '7', '0', '0', '1', '0', '10', '7', new Date(today).toISOString(), '0']);
+    expect(first!.split(',').slice(1, 15)).toEqual(['admin', utcDate(today), 'http', '7', '0', '7', '0', '0', '1', '0', '10', '7', new Date(today).toISOString(), '0']);
     expect(end).toBe('');
   });
 
