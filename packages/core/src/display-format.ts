@@ -1,21 +1,20 @@
 /**
  * Figures as people read them, in the terminal monitor and the web dashboard alike. The query API
- * serves this module's compiled file to the dashboard's page as it is (GET /dashboard-format.js),
- * so it imports nothing and uses nothing a browser lacks.
+ * serves these functions' own source to the dashboard's page (GET /dashboard-format.js), so each
+ * is whole in itself: it refers to nothing outside its body and uses nothing a browser lacks.
  */
 
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** Bytes in binary units, three significant digits past 1 KiB: 512 B, 1.50 KiB, 12.3 MiB, 500 KiB. */
+/** Bytes in binary units, two decimals below 10 of a unit, one below 100, none above: 512 B, 1.50 KiB, 12.3 MiB, 500 KiB. */
 export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;
   let u = 0;
-  while (Math.abs(v) >= 1024 && u < BYTE_UNITS.length - 1) {
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
     v /= 1024;
     u++;
   }
   if (u === 0) return `${Math.round(v)} B`;
-  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${BYTE_UNITS[u] as string}`;
+  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u] as string}`;
 }
 
 /** A time ago or a length of time: 45 s, 12 min, 3.5 h. */
@@ -29,3 +28,6 @@ export function formatAge(seconds: number): string {
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/** The functions the dashboard's page is given, by the names it calls them. */
+export const DISPLAY_FORMATS = { formatBytes, formatAge, formatCount } as const;

@@ -1,7 +1,7 @@
 import { formatAge, formatBytes, formatCount } from '@otel-bandwidth/core';
 
 describe('display formats', () => {
-  it('bytes in binary units, three significant digits past 1 KiB', () => {
+  it('bytes in binary units: two decimals below 10 of a unit, one below 100, none above', () => {
     expect([0, 1023, 1024, 1536, 10 * 1024 * 1024 + 1, 500 * 1024, 5 * 1024 ** 3, 3 * 1024 ** 5, -2048].map(formatBytes)).toEqual([
       '0 B',
       '1023 B',

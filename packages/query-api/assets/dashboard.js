@@ -9,7 +9,14 @@
   const HOUR_MS = 3600000;
 
   // formatBytes and the rest, shared with the terminal monitor: @otel-bandwidth/core's display-format,
-  // which dashboard-format.js (loaded first) puts on the window
+  // which dashboard-format.js (loaded first) puts on the window. Without it (an API from before it,
+  // answering behind the same address during an upgrade) the page says so rather than stop blank.
+  if (window.otelBandwidthFormat === undefined) {
+    $('errors').textContent = 'dashboard-format.js did not load: reload the page (an API of another version may have answered)';
+    $('errors').hidden = false;
+    $('updated').textContent = 'not started';
+    return;
+  }
   const { formatBytes: bytes, formatCount: count, formatAge: age } = window.otelBandwidthFormat;
   /** An alert's value in its metric's unit: a rate a second, or a latency percentile named, in ms (p95 812.50 ms). */
   function alertValue(metric, v) {
@@ -403,7 +410,8 @@
         ['metrics/alerts?status=open&limit=200', ['alerts'], renderAlerts],
         [`metrics/minutes?minutes=60${q}`, ['minutely'], renderMinutes],
         [`metrics/hours?hours=24${q}`, ['hourly'], renderHourly],
-        [`metrics/daily?days=14${q}`, ['daily'], renderDaily],
+        // days=13: the days overlapping the last 13 x 24 h, today and the 13 before
+        [`metrics/daily?days=13${q}`, ['daily'], renderDaily],
         [`metrics/endpoints?hours=24&sort=p95&limit=10${q}`, ['latency'], renderLatency],
         [`metrics/users?hours=24&limit=10${q}`, ['users'], renderUsers],
       ];

@@ -12,7 +12,9 @@ let db: TestDatabase;
 let r: TestRedis;
 let api: FastifyInstance;
 
-const today = dayStart(Date.now());
+/** The clock of the API: 10:01 UTC, so no midnight falls between writing the days and reading them. */
+const NOW = Date.UTC(2026, 11, 5, 10, 1);
+const today = dayStart(NOW);
 
 /** `count` requests of 10 ms each to GET `route` of `service`, `outBytes` of response bodies in all, by `users`. */
 function batch(service: string, atMs: number, route: string, count: number, outBytes: number, users: string[] = []): MetricBatch {
@@ -31,8 +33,11 @@ beforeAll(async () => {
     { streamId: '1-4', batch: batch('shop', today - 10 * DAY_MS + 60_000, '/a', 5, 50) },
     { streamId: '1-5', batch: batch('admin', today + 60_000, '/x', 1, 7) },
   ]);
+  // the API's clock, once the days are written
+  jest.spyOn(Date, 'now').mockReturnValue(NOW);
 });
 afterAll(async () => {
+  jest.restoreAllMocks();
   await api.close();
   await db.drop();
   await r.cleanup();

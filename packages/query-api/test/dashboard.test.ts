@@ -71,7 +71,7 @@ beforeAll(async () => {
     { service: 'shop', hourStart: hour(0), userId: 'bob', requests: 150, totalInbound: 48_576, totalOutbound: 550_000 },
     { service: 'admin', hourStart: hour(1), userId: 'root', requests: 7, totalInbound: 0, totalOutbound: 70_000 },
   ]);
-  // the days as the aggregator derives them from the hours (not all of these hours are above)
+  // days as the aggregator writes them, their figures chosen for the panel (not summed from the hours above)
   await db.conn.db.insert(metricsDaily).values([
     {
       service: 'shop', date: '2026-12-05', totalBandwidth: 4_098_576, totalInbound: 1_048_576, totalOutbound: 3_050_000, totalRequests: 400, durationSumMs: 1000,
@@ -263,6 +263,19 @@ describe('the web dashboard', () => {
     // 18 in (2.5, 5] ms and 2 in (25, 50], 3 to 30 ms: rank 19, 1 of the 2, cut at 30
     expect(await page.locator('#minutes-chart text.p95').textContent()).toBe('p95 up to 27.5 ms');
     expect(trouble).toEqual([]);
+    await page.close();
+  });
+
+  it('says so, rather than stop blank, when its formatting script does not load (an API of another version answered it)', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.route('**/dashboard-format.js', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: '{"statusCode":404}' }));
+    await page.goto(`${apiUrl}/dashboard`);
+    await page.locator('#errors').waitFor({ state: 'visible' });
+    expect(await page.locator('#errors').innerText()).toBe('dashboard-format.js did not load: reload the page (an API of another version may have answered)');
+    expect(await page.locator('#updated').innerText()).toBe('not started');
+    expect(pageErrors).toEqual([]);
     await page.close();
   });
 

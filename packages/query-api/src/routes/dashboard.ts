@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { DISPLAY_FORMATS } from '@otel-bandwidth/core';
 import type { FastifyPluginAsync } from 'fastify';
 
 /** The dashboard's files, in the package's assets folder (shipped with it: package.json "files"). */
@@ -18,14 +19,13 @@ export const DASHBOARD_PATHS: readonly string[] = ['/', ...Object.keys(FILES), D
 
 /**
  * The page's figures formatted as the terminal monitor formats them: @otel-bandwidth/core's
- * display-format, its compiled CommonJS file as it is, given an `exports` of its own and put on
- * the window as `otelBandwidthFormat` (DASHBOARD_FORMAT_PATH, loaded before dashboard.js).
+ * display formats, each function's own source, put on the window as `otelBandwidthFormat`
+ * (DASHBOARD_FORMAT_PATH, loaded before dashboard.js). Built from the functions this process runs,
+ * so the page and the monitor cannot format differently.
  */
 export function dashboardFormatScript(): string {
-  const file = require.resolve('@otel-bandwidth/core/dist/display-format.js');
-  const compiled = fs.readFileSync(file, 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
-  if (/\brequire\(/.test(compiled)) throw new Error(`${file} requires another module: a browser cannot load it`);
-  return `window.otelBandwidthFormat = (function (exports) {\n${compiled}\nreturn exports;\n})({});\n`;
+  const members = Object.entries(DISPLAY_FORMATS).map(([name, fn]) => `  ${name}: ${fn.toString()},`);
+  return `'use strict';\nwindow.otelBandwidthFormat = Object.freeze({\n${members.join('\n')}\n});\n`;
 }
 
 /**
