@@ -11,7 +11,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/cookie@)(?!cookie/)'],
   // in-process tests run the TypeScript sources; child processes run the built packages
   moduleNameMapper: {
-    '^@otel-bandwidth/(core|storage|exporter|instrumentation|aggregator|query-api)$': '<rootDir>/packages/$1/src',
+    '^@otel-bandwidth/(core|storage|exporter|instrumentation|aggregator|query-api|cli)$': '<rootDir>/packages/$1/src',
     '^test-support$': '<rootDir>/test/support/index.ts',
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],

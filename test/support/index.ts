@@ -87,3 +87,4 @@ export * from './silent-servers';
 export * from './promtool';
 export * from './webhook-receiver';
 export * from './metric-batches';
+export * from './tcp-proxy';

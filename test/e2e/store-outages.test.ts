@@ -1,0 +1,158 @@
+/**
+ * The aggregator's stores go away under load and come back. A server under the preload keeps
+ * receiving traffic and the exporter keeps shipping it to Redis, while a running aggregator's
+ * connections to MySQL, or to Redis, go through a relay the test cuts (every connection reset,
+ * every new one refused) for a few of its flushes. Either way it must end with every request in
+ * metrics_hourly exactly once: nothing lost while its flushes or reads failed, nothing counted
+ * twice when they were tried again.
+ */
+import path from 'node:path';
+import { Aggregator } from '@otel-bandwidth/aggregator';
+import { connectRedis } from '@otel-bandwidth/cli';
+import { connectMysql, type MysqlConnection } from '@otel-bandwidth/storage';
+import {
+  REDIS_URL,
+  createTestDatabase,
+  createTestRedis,
+  request,
+  startInstrumented,
+  stopAllInstrumented,
+  tcpProxy,
+  waitFor,
+  type ClientResult,
+  type TcpProxy,
+  type TestDatabase,
+  type TestRedis,
+} from 'test-support';
+
+
+let db: TestDatabase;
+let r: TestRedis;
+let mysqlProxy: TcpProxy;
+let viaProxy: MysqlConnection;
+beforeAll(async () => {
+  db = await createTestDatabase('e2e_store_outages');
+  r = await createTestRedis('e2e_store_outages');
+  const url = new URL(db.url);
+  mysqlProxy = await tcpProxy(Number(url.port || 3306), url.hostname);
+  url.port = String(mysqlProxy.port);
+  viaProxy = connectMysql(url.toString(), { connectTimeoutMs: 1000 });
+});
+afterAll(async () => {
+  await stopAllInstrumented();
+  await viaProxy.close().catch(() => undefined);
+  await mysqlProxy.close();
+  await db.drop();
+  await r.cleanup();
+});
+
+interface Totals {
+  requests: number;
+  inbound: number;
+  outbound: number;
+}
+
+const add = (t: Totals, results: ClientResult[]): Totals =>
+  results.reduce((s, x) => ({ requests: s.requests + 1, inbound: s.inbound + x.sent, outbound: s.outbound + x.received }), t);
+
+/** What metrics_hourly holds for `service`, read directly (not through a relay). */
+async function stored(service: string): Promise<Totals> {
+  const [rows] = await db.conn.pool.query(
+    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
+    [service],
+  );
+  const row = (rows as Array<{ requests: string | null; inbound: string | null; outbound: string | null }>)[0];
+  return { requests: Number(row?.requests ?? 0), inbound: Number(row?.inbound ?? 0), outbound: Number(row?.outbound ?? 0) };
+}
+
+const sameTotals = (service: string, want: Totals) => async (): Promise<true | undefined> => {
+  const got = await stored(service);
+  return got.requests === want.requests && got.inbound === want.inbound && got.outbound === want.outbound ? true : undefined;
+};
+
+/** `n` rounds of a chunked GET and an upload, on the server at `port`. */
+async function traffic(port: number, n: number): Promise<ClientResult[]> {
+  const results: ClientResult[] = [];
+  for (let i = 0; i < n; i++) {
+    results.push(await request(port, 'GET', '/reports'));
+    results.push(await request(port, 'POST', `/users/${i}`, 'x'.repeat(100 + i)));
+  }
+  return results;
+}
+
+/**
+ * 10 rounds of traffic applied; the relay cut; 15 rounds while it is down, until the aggregator has
+ * failed 3 flushes (or reads) more and read on; the relay restored; 5 rounds more and the server
+ * stopped (its last interval flushed): then MySQL must hold exactly the 60 requests sent.
+ */
+async function outageUnderLoad(service: string, relay: TcpProxy, aggregator: Aggregator, logged: string[]): Promise<void> {
+  await aggregator.start();
+  const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
+    OTEL_SERVICE_NAME: service,
+    OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+    OTEL_METRIC_EXPORT_INTERVAL: '300',
+  });
+  try {
+    let sent: Totals = { requests: 0, inbound: 0, outbound: 0 };
+    sent = add(sent, await traffic(server.port, 10));
+    await waitFor('the first requests in MySQL', sameTotals(service, sent));
+
+    relay.cut();
+    const before = aggregator.stats();
+    sent = add(sent, await traffic(server.port, 15));
+    await waitFor('failed flushes during the outage', async () => (aggregator.stats().failedFlushes >= before.failedFlushes + 3 ? true : undefined));
+    expect(aggregator.stats().lastError).toEqual(expect.any(String));
+    // nothing of the outage's traffic applied, nor part of it
+    expect(await stored(service)).toEqual({ requests: 20, inbound: 10 * 100 + 45, outbound: 10 * 3256 + 10 * '{"id":"0","received":100}'.length });
+
+    relay.restore();
+    sent = add(sent, await traffic(server.port, 5));
+    expect(await server.stop()).toBe(null);
+    await waitFor('every request in MySQL after the outage', sameTotals(service, sent), 30_000);
+    expect(sent.requests).toBe(60);
+    // ... and it stays so: what was tried again is not applied a second time
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await stored(service)).toEqual(sent);
+    expect(aggregator.stats().deadLettered).toBe(0);
+    expect(logged.some((line) => line.startsWith('warn ') || line.startsWith('error '))).toBe(true);
+  } finally {
+    await aggregator.stop();
+  }
+  const pending = (await r.redis.xpending(r.keys.stream, 'aggregators')) as unknown[];
+  expect(pending[0]).toBe(0);
+}
+
+describe('outages of the aggregator\'s stores under load', () => {
+  it('MySQL: every request reaches metrics_hourly exactly once, through failed flushes and a reconnect', async () => {
+    const logged: string[] = [];
+    const aggregator = new Aggregator({
+      redis: r.redis,
+      mysql: viaProxy,
+      keyPrefix: r.prefix,
+      consumer: 'mysql-outage',
+      flushIntervalMs: 300,
+      log: (level, message) => logged.push(`${level} ${message}`),
+    });
+    await outageUnderLoad('e2e-mysql-outage', mysqlProxy, aggregator, logged);
+  });
+
+  it('Redis: every request reaches metrics_hourly exactly once, through failed reads and acknowledgements and a reconnect', async () => {
+    const redisProxy = await tcpProxy(Number(new URL(REDIS_URL).port || 6379), new URL(REDIS_URL).hostname);
+    const viaRedisProxy = await connectRedis(`redis://127.0.0.1:${redisProxy.port}`);
+    const logged: string[] = [];
+    const aggregator = new Aggregator({
+      redis: viaRedisProxy,
+      mysql: db.conn,
+      keyPrefix: r.prefix,
+      consumer: 'redis-outage',
+      flushIntervalMs: 300,
+      log: (level, message) => logged.push(`${level} ${message}`),
+    });
+    try {
+      await outageUnderLoad('e2e-redis-outage', redisProxy, aggregator, logged);
+    } finally {
+      viaRedisProxy.disconnect();
+      await redisProxy.close();
+    }
+  });
+});
