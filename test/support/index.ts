@@ -88,3 +88,4 @@ export * from './promtool';
 export * from './webhook-receiver';
 export * from './metric-batches';
 export * from './tcp-proxy';
+export * from './certificates';

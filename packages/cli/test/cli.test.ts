@@ -147,4 +147,63 @@ describe('otel-bandwidth CLI', () => {
       await conn.end();
     }
   });
+
+  it('api serves HTTPS with OTEL_BANDWIDTH_API_TLS_CERT and _KEY, and nothing in plain HTTP', async () => {
+    const { spawn } = await import('node:child_process');
+    const https = await import('node:https');
+    const http = await import('node:http');
+    const { createTestDatabase, selfSignedCertificate } = await import('test-support');
+    const db = await createTestDatabase('cli_tls');
+    const certificate = selfSignedCertificate();
+    const child = spawn(process.execPath, [BIN, 'api'], {
+      env: {
+        ...process.env,
+        MYSQL_URL: db.url,
+        OTEL_BANDWIDTH_API_PORT: '0',
+        OTEL_BANDWIDTH_KEY_PREFIX: 'obw-test-cli-tls',
+        OTEL_BANDWIDTH_API_TLS_CERT: certificate.certFile,
+        OTEL_BANDWIDTH_API_TLS_KEY: certificate.keyFile,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (b: Buffer) => {
+          stdout += b.toString();
+          if (stdout.includes('\n')) resolve();
+        });
+        void exited.then(() => resolve());
+      });
+      expect([stdout, stderr]).toEqual([expect.stringMatching(/^query API listening on https:\/\/127\.0\.0\.1:\d+\n$/), '']);
+      const port = Number(/:(\d+)\n$/.exec(stdout)?.[1]);
+      // the client trusts the test's certificate, and nothing else
+      const answer = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port, path: '/healthz', ca: certificate.cert }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+          })
+          .on('error', reject);
+      });
+      expect(answer).toEqual({ status: 200, body: JSON.stringify({ status: 'ok', redis: 'ok', mysql: 'ok' }) });
+      // a plain HTTP request is not answered as one
+      const plain = await new Promise<string>((resolve) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/healthz' }, (res) => resolve(`answered ${res.statusCode}`))
+          .on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+      expect(plain).not.toMatch(/^answered 200/);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      certificate.remove();
+      await db.drop();
+    }
+  });
 });

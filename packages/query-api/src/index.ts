@@ -1,5 +1,5 @@
 export { buildQueryApi, type QueryApiOptions } from './server';
-export { readApiConfig, DEFAULT_API_PORT, type ApiConfig } from './api-config';
+export { readApiConfig, DEFAULT_API_PORT, type ApiConfig, type ApiTls } from './api-config';
 export { readRealtime } from './routes/realtime';
 export { readHourly } from './routes/hourly';
 export { readStatus } from './routes/status';

@@ -3,6 +3,7 @@ import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
+import type { ApiTls } from './api-config';
 import type { ApiContext } from './api-context';
 import { BearerTokens } from './bearer-tokens';
 import { alertsRoutes } from './routes/alerts';
@@ -28,6 +29,8 @@ export interface QueryApiOptions {
   logger?: boolean;
   /** with any, every route but /healthz and the dashboard's files wants `Authorization: Bearer <one of them>` */
   tokens?: readonly string[];
+  /** serve HTTPS (HTTP/1.1 over TLS) with this certificate chain and key, PEM; plain HTTP without */
+  tls?: ApiTls;
 }
 
 type ValidationErrors = Parameters<NonNullable<FastifyServerOptions['schemaErrorFormatter']>>[0];
@@ -78,7 +81,12 @@ export function buildQueryApi(options: QueryApiOptions): FastifyInstance {
     consumerGroup: options.consumerGroup ?? 'aggregators',
     bufferWarning: options.bufferWarning ?? 5000,
   };
-  const app = Fastify({ logger: options.logger ?? false, schemaErrorFormatter: validationMessage }).withTypeProvider<TypeBoxTypeProvider>();
+  const serverOptions = { logger: options.logger ?? false, schemaErrorFormatter: validationMessage };
+  // Over TLS, Fastify types the instance with https.Server; its requests and replies are the same
+  // node:http ones as without, so the routes below serve either way (HTTP/1.1 both)
+  const app = (
+    options.tls === undefined ? Fastify(serverOptions) : (Fastify({ ...serverOptions, https: options.tls }) as unknown as FastifyInstance)
+  ).withTypeProvider<TypeBoxTypeProvider>();
   /** an error its caller is not told the text of (a failed query's SQL, say): to the API's log */
   const logError = (what: string, err: unknown): void => {
     if (options.logger) app.log.error({ err }, what);

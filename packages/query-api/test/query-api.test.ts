@@ -4,7 +4,7 @@ import { buildQueryApi, readApiConfig } from '@otel-bandwidth/query-api';
 import { connectMysql, databaseName } from '@otel-bandwidth/storage';
 import type { FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
-import { closedPort, createTestDatabase, createTestRedis, hangingServer, type TestDatabase, type TestRedis } from 'test-support';
+import { closedPort, createTestDatabase, createTestRedis, hangingServer, selfSignedCertificate, type TestDatabase, type TestRedis } from 'test-support';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -181,6 +181,27 @@ describe('the API configuration', () => {
   it('refuses a key prefix with braces at start, as the aggregator and the preload do', () => {
     expect(() => readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: '{shop}' })).toThrow('OTEL_BANDWIDTH_KEY_PREFIX="{shop}" must not contain { or }');
     expect(readApiConfig({ OTEL_BANDWIDTH_KEY_PREFIX: 'shop' }).keyPrefix).toBe('shop');
+  });
+
+  it('reads a TLS certificate and key that are a pair, and says what is wrong with any that are not', () => {
+    const a = selfSignedCertificate();
+    const b = selfSignedCertificate();
+    try {
+      expect(readApiConfig({}).tls).toBeUndefined();
+      expect(readApiConfig({ OTEL_BANDWIDTH_API_TLS_CERT: a.certFile, OTEL_BANDWIDTH_API_TLS_KEY: a.keyFile }).tls).toEqual({ cert: a.cert, key: a.key });
+      expect(() => readApiConfig({ OTEL_BANDWIDTH_API_TLS_CERT: a.certFile })).toThrow(
+        'OTEL_BANDWIDTH_API_TLS_CERT and OTEL_BANDWIDTH_API_TLS_KEY go together: the key is missing',
+      );
+      expect(() => readApiConfig({ OTEL_BANDWIDTH_API_TLS_CERT: a.certFile, OTEL_BANDWIDTH_API_TLS_KEY: '/nonexistent/key.pem' })).toThrow(
+        'OTEL_BANDWIDTH_API_TLS_KEY: cannot read /nonexistent/key.pem: ENOENT',
+      );
+      expect(() => readApiConfig({ OTEL_BANDWIDTH_API_TLS_CERT: a.certFile, OTEL_BANDWIDTH_API_TLS_KEY: b.keyFile })).toThrow(
+        `OTEL_BANDWIDTH_API_TLS_CERT and OTEL_BANDWIDTH_API_TLS_KEY (${a.certFile}, ${b.keyFile}) are not a PEM certificate and its key: `,
+      );
+    } finally {
+      a.remove();
+      b.remove();
+    }
   });
 });
 

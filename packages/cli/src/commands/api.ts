@@ -8,10 +8,10 @@ export const apiCommand: Command = {
   help: `Usage: otel-bandwidth api
 
 Serves GET /metrics/realtime and /metrics/endpoints (both with p50/p95/p99), /metrics/minutes,
-/metrics/hourly, /metrics/hours, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard,
+/metrics/hourly, /metrics/hours, /metrics/daily, /metrics/users, /metrics/alerts, /metrics/status and /healthz; the web dashboard at /dashboard,
 the API's OpenAPI 3.1 document at /openapi.json, which describes every parameter, and the pipeline's
 health for Prometheus to scrape at /metrics (text exposition format).
-/metrics/hourly, /metrics/endpoints, /metrics/minutes and /metrics/users answer CSV too (format=csv).
+/metrics/hourly, /metrics/daily, /metrics/endpoints, /metrics/minutes and /metrics/users answer CSV too (format=csv).
 
 ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_REDIS_CLUSTER    true: REDIS_URL lists Redis Cluster seed nodes, comma-separated
@@ -20,7 +20,9 @@ ${ENVIRONMENT_HELP}
   OTEL_BANDWIDTH_CONSUMER_GROUP   the aggregators' group, for /metrics/status (default aggregators)
   OTEL_BANDWIDTH_STATUS_WARNING_ENTRIES  unapplied entries from which status says "warning" (default 5000)
   OTEL_BANDWIDTH_API_TOKENS       bearer tokens, comma-separated, at least 24 characters each: then every
-                                  route but /healthz and the dashboard's files wants one (default: none asked)`,
+                                  route but /healthz and the dashboard's files wants one (default: none asked)
+  OTEL_BANDWIDTH_API_TLS_CERT     a PEM certificate (chain) file: with OTEL_BANDWIDTH_API_TLS_KEY, serve HTTPS
+  OTEL_BANDWIDTH_API_TLS_KEY      its PEM private key file (read at start; default: plain HTTP)`,
   async run(args) {
     if (wantsHelp(args)) {
       process.stdout.write(`${this.help}\n`);
@@ -30,7 +32,7 @@ ${ENVIRONMENT_HELP}
     // a frozen Redis: a 503 within 2 s, not requests that hang
     const redis = await connectRedis(config.redisUrl, { cluster: config.redisCluster, commandTimeoutMs: 2000 });
     const mysql = await connectCheckedMysql(config.mysqlUrl);
-    const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning, tokens: config.tokens });
+    const app = buildQueryApi({ redis, mysql, keyPrefix: config.keyPrefix, consumerGroup: config.consumerGroup, bufferWarning: config.bufferWarning, tokens: config.tokens, tls: config.tls });
     // listening for the signals before saying it runs: a signal sent on that word is not missed
     const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
