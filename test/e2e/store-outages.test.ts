@@ -80,47 +80,76 @@ async function traffic(port: number, n: number): Promise<ClientResult[]> {
   return results;
 }
 
+/** `promise`, or a failure naming `what` once `ms` have passed without it settling. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * 10 rounds of traffic applied; the relay cut; 15 rounds while it is down, until the aggregator has
  * failed 3 flushes (or reads) more and read on; the relay restored; 5 rounds more and the server
- * stopped (its last interval flushed): then MySQL must hold exactly the 60 requests sent.
+ * stopped (its last interval flushed): then MySQL must hold exactly the 60 requests sent. A failure
+ * says which step it reached and what the aggregator counted and logged by then.
  */
 async function outageUnderLoad(service: string, relay: TcpProxy, aggregator: Aggregator, logged: string[]): Promise<void> {
-  await aggregator.start();
-  const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
-    OTEL_SERVICE_NAME: service,
-    OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-    OTEL_METRIC_EXPORT_INTERVAL: '300',
-  });
+  const t0 = Date.now();
+  const steps: string[] = [];
+  const step = (what: string): void => {
+    steps.push(`+${Date.now() - t0} ms ${what}: ${JSON.stringify(aggregator.stats())}`);
+  };
   try {
-    let sent: Totals = { requests: 0, inbound: 0, outbound: 0 };
-    sent = add(sent, await traffic(server.port, 10));
-    await waitFor('the first requests in MySQL', sameTotals(service, sent));
+    await within(20_000, 'aggregator.start()', aggregator.start());
+    step('started');
+    const server = await startInstrumented(path.join(__dirname, 'fixtures', 'plain-server.js'), {
+      OTEL_SERVICE_NAME: service,
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '300',
+    });
+    try {
+      let sent: Totals = { requests: 0, inbound: 0, outbound: 0 };
+      sent = add(sent, await traffic(server.port, 10));
+      await waitFor('the first requests in MySQL', sameTotals(service, sent));
+      step('the first requests applied');
 
-    relay.cut();
-    const before = aggregator.stats();
-    sent = add(sent, await traffic(server.port, 15));
-    await waitFor('failed flushes during the outage', async () => (aggregator.stats().failedFlushes >= before.failedFlushes + 3 ? true : undefined));
-    expect(aggregator.stats().lastError).toEqual(expect.any(String));
-    // nothing of the outage's traffic applied, nor part of it
-    expect(await stored(service)).toEqual({ requests: 20, inbound: 10 * 100 + 45, outbound: 10 * 3256 + 10 * '{"id":"0","received":100}'.length });
+      relay.cut();
+      const before = aggregator.stats();
+      sent = add(sent, await traffic(server.port, 15));
+      await waitFor('failed flushes during the outage', async () => (aggregator.stats().failedFlushes >= before.failedFlushes + 3 ? true : undefined));
+      step('three failures more');
+      expect(aggregator.stats().lastError).toEqual(expect.any(String));
+      // nothing of the outage's traffic applied, nor part of it
+      expect(await stored(service)).toEqual({ requests: 20, inbound: 10 * 100 + 45, outbound: 10 * 3256 + 10 * '{"id":"0","received":100}'.length });
 
-    relay.restore();
-    sent = add(sent, await traffic(server.port, 5));
-    expect(await server.stop()).toBe(null);
-    await waitFor('every request in MySQL after the outage', sameTotals(service, sent), 30_000);
-    expect(sent.requests).toBe(60);
-    // ... and it stays so: what was tried again is not applied a second time
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(await stored(service)).toEqual(sent);
-    expect(aggregator.stats().deadLettered).toBe(0);
-    expect(logged.some((line) => line.startsWith('warn ') || line.startsWith('error '))).toBe(true);
-  } finally {
-    await aggregator.stop();
+      relay.restore();
+      sent = add(sent, await traffic(server.port, 5));
+      expect(await within(20_000, 'the instrumented server stopping', server.stop())).toBe(null);
+      step('restored, the last traffic sent, the server stopped');
+      await waitFor('every request in MySQL after the outage', sameTotals(service, sent), 30_000);
+      step('every request applied');
+      expect(sent.requests).toBe(60);
+      // ... and it stays so: what was tried again is not applied a second time
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await stored(service)).toEqual(sent);
+      expect(aggregator.stats().deadLettered).toBe(0);
+      expect(logged.some((line) => line.startsWith('warn ') || line.startsWith('error '))).toBe(true);
+    } finally {
+      await within(20_000, 'aggregator.stop()', aggregator.stop());
+      step('stopped');
+    }
+    const pending = (await r.redis.xpending(r.keys.stream, 'aggregators')) as unknown[];
+    expect(pending[0]).toBe(0);
+  } catch (err) {
+    step('failed');
+    throw new Error(`${(err as Error).message}\nsteps:\n${steps.join('\n')}\naggregator's log:\n${logged.join('\n')}`);
   }
-  const pending = (await r.redis.xpending(r.keys.stream, 'aggregators')) as unknown[];
-  expect(pending[0]).toBe(0);
 }
+
+/** Longer than the waits above together: a failure is theirs, with its steps, not jest's timeout. */
+const OUTAGE_TEST_TIMEOUT_MS = 150_000;
 
 describe('outages of the aggregator\'s stores under load', () => {
   it('MySQL: every request reaches metrics_hourly exactly once, through failed flushes and a reconnect', async () => {
@@ -134,11 +163,11 @@ describe('outages of the aggregator\'s stores under load', () => {
       log: (level, message) => logged.push(`${level} ${message}`),
     });
     await outageUnderLoad('e2e-mysql-outage', mysqlProxy, aggregator, logged);
-  });
+  }, OUTAGE_TEST_TIMEOUT_MS);
 
   it('Redis: every request reaches metrics_hourly exactly once, through failed reads and acknowledgements and a reconnect', async () => {
     const redisProxy = await tcpProxy(Number(new URL(REDIS_URL).port || 6379), new URL(REDIS_URL).hostname);
-    const viaRedisProxy = await connectRedis(`redis://127.0.0.1:${redisProxy.port}`);
+    const viaRedisProxy = await within(20_000, 'connecting to Redis through the relay', connectRedis(`redis://127.0.0.1:${redisProxy.port}`));
     const logged: string[] = [];
     const aggregator = new Aggregator({
       redis: viaRedisProxy,
@@ -154,5 +183,5 @@ describe('outages of the aggregator\'s stores under load', () => {
       viaRedisProxy.disconnect();
       await redisProxy.close();
     }
-  });
+  }, OUTAGE_TEST_TIMEOUT_MS);
 });
