@@ -9,6 +9,7 @@ import { Aggregator } from '@otel-bandwidth/aggregator';
 import {
   REGISTER,
   clientTotals,
+  storedTotals,
   sleep,
   type ClientTotals,
   createTestDatabase,
@@ -54,14 +55,7 @@ async function trafficFor(port: number, ms: number): Promise<ClientResult[]> {
   return out;
 }
 
-async function stored(service: string): Promise<Totals> {
-  const [rows] = await db.conn.pool.query(
-    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
-    [service],
-  );
-  const x = (rows as Array<Record<string, unknown>>)[0] ?? {};
-  return { requests: Number(x.requests ?? 0), inbound: Number(x.inbound ?? 0), outbound: Number(x.outbound ?? 0) };
-}
+const stored = (service: string): Promise<Totals> => storedTotals(db.conn, service);
 
 describe('back-pressure end to end', () => {
   it('the stream stops at OTEL_BANDWIDTH_STREAM_MAX_LENGTH, the exporter holds and merges, and an aggregator draining it gets everything exactly once', async () => {

@@ -12,6 +12,7 @@ import type Redis from 'ioredis';
 import {
   REGISTER,
   clientTotals,
+  storedTotals,
   sleep,
   type ClientTotals,
   createTestDatabase,
@@ -86,14 +87,7 @@ async function applyStream(prefix: string): Promise<AggregatorStats> {
   return aggregator.stats();
 }
 
-async function stored(service: string): Promise<Totals> {
-  const [rows] = await db.conn.pool.query(
-    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
-    [service],
-  );
-  const x = (rows as Array<Record<string, unknown>>)[0] ?? {};
-  return { requests: Number(x.requests ?? 0), inbound: Number(x.inbound ?? 0), outbound: Number(x.outbound ?? 0) };
-}
+const stored = (service: string): Promise<Totals> => storedTotals(db.conn, service);
 
 function startApp(service: string, prefix: string): Promise<InstrumentedProcess> {
   return startInstrumented(APP_PATH, {

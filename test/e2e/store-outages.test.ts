@@ -12,14 +12,17 @@ import { connectRedis } from '@otel-bandwidth/cli';
 import { connectMysql, type MysqlConnection } from '@otel-bandwidth/storage';
 import {
   REDIS_URL,
+  clientTotals,
   createTestDatabase,
   createTestRedis,
   request,
   startInstrumented,
   stopAllInstrumented,
+  storedTotals,
   tcpProxy,
   waitFor,
   type ClientResult,
+  type ClientTotals,
   type TcpProxy,
   type TestDatabase,
   type TestRedis,
@@ -46,24 +49,10 @@ afterAll(async () => {
   await r.cleanup();
 });
 
-interface Totals {
-  requests: number;
-  inbound: number;
-  outbound: number;
-}
-
-const add = (t: Totals, results: ClientResult[]): Totals =>
-  results.reduce((s, x) => ({ requests: s.requests + 1, inbound: s.inbound + x.sent, outbound: s.outbound + x.received }), t);
+type Totals = ClientTotals;
 
 /** What metrics_hourly holds for `service`, read directly (not through a relay). */
-async function stored(service: string): Promise<Totals> {
-  const [rows] = await db.conn.pool.query(
-    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
-    [service],
-  );
-  const row = (rows as Array<{ requests: string | null; inbound: string | null; outbound: string | null }>)[0];
-  return { requests: Number(row?.requests ?? 0), inbound: Number(row?.inbound ?? 0), outbound: Number(row?.outbound ?? 0) };
-}
+const stored = (service: string): Promise<Totals> => storedTotals(db.conn, service);
 
 const sameTotals = (service: string, want: Totals) => async (): Promise<true | undefined> => {
   const got = await stored(service);
@@ -110,14 +99,14 @@ async function outageUnderLoad(service: string, relay: TcpProxy, aggregator: Agg
       OTEL_METRIC_EXPORT_INTERVAL: '300',
     });
     try {
-      let sent: Totals = { requests: 0, inbound: 0, outbound: 0 };
-      sent = add(sent, await traffic(server.port, 10));
-      await waitFor('the first requests in MySQL', sameTotals(service, sent));
+      const results: ClientResult[] = [];
+      results.push(...(await traffic(server.port, 10)));
+      await waitFor('the first requests in MySQL', sameTotals(service, clientTotals(results)));
       step('the first requests applied');
 
       relay.cut();
       const before = aggregator.stats();
-      sent = add(sent, await traffic(server.port, 15));
+      results.push(...(await traffic(server.port, 15)));
       await waitFor('failed flushes during the outage', async () => (aggregator.stats().failedFlushes >= before.failedFlushes + 3 ? true : undefined));
       step('three failures more');
       expect(aggregator.stats().lastError).toEqual(expect.any(String));
@@ -125,7 +114,8 @@ async function outageUnderLoad(service: string, relay: TcpProxy, aggregator: Agg
       expect(await stored(service)).toEqual({ requests: 20, inbound: 10 * 100 + 45, outbound: 10 * 3256 + 10 * '{"id":"0","received":100}'.length });
 
       relay.restore();
-      sent = add(sent, await traffic(server.port, 5));
+      results.push(...(await traffic(server.port, 5)));
+      const sent = clientTotals(results);
       expect(await within(20_000, 'the instrumented server stopping', server.stop())).toBe(null);
       step('restored, the last traffic sent, the server stopped');
       await waitFor('every request in MySQL after the outage', sameTotals(service, sent), 30_000);

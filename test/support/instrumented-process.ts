@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
+import type { MysqlConnection } from '@otel-bandwidth/storage';
 import type { PreloadStats } from '../../packages/instrumentation/src/register';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -107,6 +108,16 @@ export interface ClientTotals {
 
 export function clientTotals(results: ClientResult[]): ClientTotals {
   return results.reduce((t, x) => ({ requests: t.requests + 1, inbound: t.inbound + x.sent, outbound: t.outbound + x.received }), { requests: 0, inbound: 0, outbound: 0 });
+}
+
+/** What metrics_hourly holds for `service`, in the same shape as a client's count. */
+export async function storedTotals(conn: MysqlConnection, service: string): Promise<ClientTotals> {
+  const [rows] = await conn.pool.query(
+    'SELECT SUM(total_requests) AS requests, SUM(total_inbound) AS inbound, SUM(total_outbound) AS outbound FROM metrics_hourly WHERE service = ?',
+    [service],
+  );
+  const x = (rows as Array<Record<string, unknown>>)[0] ?? {};
+  return { requests: Number(x.requests ?? 0), inbound: Number(x.inbound ?? 0), outbound: Number(x.outbound ?? 0) };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
