@@ -1,4 +1,4 @@
-import { WireFormatError, decodeBatch, encodeBatch, encodeBatchStepwise, type MetricBatch } from '@otel-bandwidth/core';
+import { WireFormatError, decodeBatch, encodeBatch, encodeBatchStepwise, type HistogramMetric, type MetricBatch } from '@otel-bandwidth/core';
 
 function sampleBatch(): MetricBatch {
   // one object per attribute set, shared by the metrics of a series, as the producer does
@@ -89,7 +89,88 @@ describe('wire format', () => {
     let step = steps.next();
     for (; step.done !== true; step = steps.next()) yields++;
     expect(yields).toBe(3);
-    expect(step.value).toEqual(fields);
+    expect({ ...step.value, body: step.value.body.toString('utf8') }).toEqual(fields);
+    expect(step.value.body.toString('utf8')).toBe(fields.body);
+  });
+
+  it('writes awkward numbers and strings as JSON.stringify of the whole body does', () => {
+    const at = (route: string) => ({ 'http.route': route, 'http.response.status_code': 200, ok: true });
+    const attributes = [at('/a'), at('/ünïcødé/"quoted"\\back\nline\u0001'), at('/lone\ud800surrogate'), at('/😀')];
+    const values = [0, -0, 1, 9, 10, 99, 100, 2147483647, -2147483648, 2147483648, -2147483649, 2 ** 53, 2 ** 53 + 2, 1e21, 1.5e-7, -0.001, 0.1 + 0.2, 123.456, Number.MAX_VALUE, Number.MIN_VALUE];
+    const batch: MetricBatch = {
+      batchId: 'x:1',
+      startTimeMs: 1_700_000_000_000,
+      endTimeMs: 1_700_000_005_000,
+      resource: { 'service.name': 'sérvice "x"', 'k8s.pod.uid': 'a\tb' },
+      metrics: [
+        {
+          name: 'h',
+          unit: 's',
+          description: 'a "described" metric\n',
+          scope: 'scöpe',
+          type: 'histogram',
+          temporality: 'delta',
+          boundaries: [0.005, 1, 2.5, 1e21],
+          points: values.map((v, i) => ({
+            attributes: attributes[i % attributes.length]!,
+            startTimeMs: i % 3 === 0 ? 1_699_999_999_999 : 1_700_000_000_000,
+            endTimeMs: i % 5 === 0 ? 1_700_000_005_001 : 1_700_000_005_000,
+            count: i,
+            sum: v,
+            ...(i % 2 === 0 ? { min: v, max: -v } : {}),
+            bucketCounts: [v, i, 0, 2147483648, -3],
+          })),
+        },
+        { name: 's', unit: 'By', type: 'sum', temporality: 'cumulative', monotonic: false, points: values.map((v, i) => ({ attributes: attributes[(i + 1) % 4]!, startTimeMs: 1_700_000_000_000, endTimeMs: 1_700_000_005_000 + (i % 2), value: v })) },
+        { name: 'g', unit: '', type: 'gauge', points: [{ attributes: attributes[0]!, startTimeMs: 1_700_000_000_000, endTimeMs: 1_700_000_005_000, value: -1.25 }] },
+      ],
+      users: [{ id: 'ü"1', requests: 1, inboundBytes: 0, outboundBytes: 2 ** 40 }],
+    };
+    // the body as JSON.stringify writes the object it describes (the encoder's former way): the
+    // attribute sets in the order points first use them
+    const sorted = [...new Set(batch.metrics.flatMap((m) => m.points.map((p) => p.attributes)))];
+    const expected = JSON.stringify({
+      start: batch.startTimeMs,
+      end: batch.endTimeMs,
+      resource: batch.resource,
+      attrs: sorted,
+      metrics: batch.metrics.map((m) => ({
+        name: m.name,
+        unit: m.unit,
+        type: m.type,
+        points: m.points.map((p) => {
+          const o: Record<string, unknown> = { a: sorted.indexOf(p.attributes) };
+          if ('count' in p) Object.assign(o, { c: p.count, S: p.sum, b: p.bucketCounts });
+          else o.v = p.value;
+          if (p.startTimeMs !== batch.startTimeMs) o.s = p.startTimeMs;
+          if (p.endTimeMs !== batch.endTimeMs) o.e = p.endTimeMs;
+          if ('count' in p && p.min !== undefined) o.m = p.min;
+          if ('count' in p && p.max !== undefined) o.M = p.max;
+          return o;
+        }),
+        ...(m.description ? { desc: m.description } : {}),
+        ...(m.scope ? { scope: m.scope } : {}),
+        ...(m.type === 'histogram' ? { temporality: m.temporality, boundaries: m.boundaries } : {}),
+        ...(m.type === 'sum' ? { temporality: m.temporality, monotonic: m.monotonic } : {}),
+      })),
+      users: batch.users!.map((u) => [u.id, u.requests, u.inboundBytes, u.outboundBytes]),
+    });
+    const fields = encodeBatch(batch);
+    expect(fields.body).toBe(expected);
+    expect(fields.n).toBe(String(values.length * 2 + 1));
+    // -0 as 0, non-finite as null, 2^31 and past it, exponents, escapes, surrogates: as JSON.stringify
+    expect(fields.body).toContain('"S":0,');
+    expect(fields.body).toContain('"S":1e+21,');
+    expect(fields.body).toContain('"b":[2147483648,');
+    expect(fields.body).toContain('\\ud800');
+  });
+
+  it('writes a non-finite number as null, which the reader rejects by name', () => {
+    const batch = sampleBatch();
+    (batch.metrics[0] as HistogramMetric).points[0]!.sum = Number.NaN;
+    const fields = encodeBatch(batch);
+    expect(fields.body).toContain('"S":null');
+    expect(() => decodeBatch(fields)).toThrow('body.metrics[0].points[0].S: expected a finite number');
   });
 
   it('round-trips the largest entry of a 2,000-series interval', () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, type InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatchStepwise, fieldsToArray, redisKeys, type StreamFields, type UserUsage } from '@otel-bandwidth/core';
+import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatchStepwise, fieldsToArray, redisKeys, type EncodedEntry, type UserUsage } from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
 import { MAX_HELD_USERS, addHeldUsers, countBatchPoints, mergeInto, type UnsentBatch } from './batch-merge';
 import { createOwnedClient } from './redis-client';
@@ -82,7 +82,7 @@ class StreamFullError extends Error {}
 /** A batch being sent: encoded once, so that every attempt sends the same id and bytes. */
 interface Attempt {
   batchId: string;
-  fields: string[];
+  fields: Array<string | Buffer>;
   points: number;
   batch: UnsentBatch;
   /** an attempt ended without an answer: the entry may be in the stream already */
@@ -374,7 +374,7 @@ export class RedisMetricExporter implements PushMetricExporter {
         try {
           // nor the encoding in the same turn as the conversion, nor its metrics in one turn
           const steps = encodeBatchStepwise({ ...batch, batchId });
-          let step: IteratorResult<void, StreamFields>;
+          let step: IteratorResult<void, EncodedEntry>;
           do {
             await nextTurn();
             step = steps.next();
