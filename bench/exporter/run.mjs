@@ -181,7 +181,11 @@ async function main() {
       // conversion and encoding alone: what an export does before any I/O
       encode: async (i) => {
         const batch = resourceMetricsToBatch(rm);
-        const fields = core.fieldsToArray(core.encodeBatch({ ...batch, batchId: `bench:${i}` }));
+        // as the exporter encodes: the body as bytes, ready for the socket
+        const steps = core.encodeBatchStepwise({ ...batch, batchId: `bench:${i}` });
+        let step = steps.next();
+        while (step.done !== true) step = steps.next();
+        const fields = core.fieldsToArray(step.value);
         entryBytes = fields.reduce((sum, f) => sum + Buffer.byteLength(f), 0);
       },
       // a periodic export: export() then forceFlush(), into Redis
