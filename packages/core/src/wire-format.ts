@@ -100,6 +100,8 @@ export class WireFormatError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // Encoded body shape (what is inside `body`). Short keys: this is the part repeated per point.
+// encodeBatchStepwise writes it as text (a metric's keys: name, unit, type, points, then the
+// optional ones; a point's: a, c, S, b or a, v, then the optional ones); decodeBatch reads it back.
 
 interface EncodedHistogramPoint {
   a: number; // index into attrs
