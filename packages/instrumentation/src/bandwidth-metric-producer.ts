@@ -74,8 +74,8 @@ function histogramMetric(name: string, unit: string, description: string, points
  */
 const NO_BOUNDARIES: number[] = [];
 
-function sizeHistogram(count: number, sum: number, min?: number, max?: number): Histogram {
-  return { count, sum, min, max, buckets: { boundaries: NO_BOUNDARIES, counts: [count] } };
+function sizeHistogram(count: number, buckets: Histogram['buckets'], sum: number, min?: number, max?: number): Histogram {
+  return { count, sum, min, max, buckets };
 }
 
 /**
@@ -106,10 +106,13 @@ function metricsOf(series: DrainedSeries, names: MetricNames, startTime: HrTime,
         buckets: { boundaries: DURATION_BOUNDARIES_SECONDS as number[], counts: series.durationBuckets(i) },
       },
     };
-    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.requestBytes), series.read(i, F.requestBytesMin), series.read(i, F.requestBytesMax)) };
-    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.responseBytes), series.read(i, F.responseBytesMin), series.read(i, F.responseBytesMax)) };
-    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.requestWireBytes)) };
-    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, series.read(i, F.responseWireBytes)) };
+    // the four size histograms of a series have the same single bucket: one object for the four,
+    // as they share the attributes (read-only data, as all collected data is)
+    const buckets = { boundaries: NO_BOUNDARIES, counts: [count] };
+    requestBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, buckets, series.read(i, F.requestBytes), series.read(i, F.requestBytesMin), series.read(i, F.requestBytesMax)) };
+    responseBodies[i] = { startTime, endTime, attributes, value: sizeHistogram(count, buckets, series.read(i, F.responseBytes), series.read(i, F.responseBytesMin), series.read(i, F.responseBytesMax)) };
+    requestWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, buckets, series.read(i, F.requestWireBytes)) };
+    responseWire[i] = { startTime, endTime, attributes, value: sizeHistogram(count, buckets, series.read(i, F.responseWireBytes)) };
   }
   const what = names.side === 'server' ? 'HTTP server' : 'outbound HTTP client';
   return [
