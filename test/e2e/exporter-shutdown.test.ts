@@ -30,7 +30,8 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 
 // A node:http app: answers with what it read, after ?delay= ms; tells the test (IPC) when a
 // request arrives and, asked "stats", the preload's counters. With APP_SIGTERM=close it handles
-// SIGTERM itself: closes its server and lets the process end.
+// SIGTERM itself: closes its server and lets the process end; with APP_SIGTERM=exit, its handler
+// calls process.exit(0). Once it has answered /exit it calls process.exit(3), /crash it throws.
 const APP = `'use strict';
 const http = require('node:http');
 const preload = require(process.env.OBW_REGISTER);
@@ -43,7 +44,11 @@ const server = http.createServer((req, res) => {
     setTimeout(() => {
       const body = JSON.stringify({ url: req.url, received });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+      res.end(body, () => {
+        // ends the process once the answer is out: /exit with process.exit(3), /crash by throwing
+        if (req.url.startsWith('/exit')) setTimeout(() => process.exit(3), 20);
+        if (req.url.startsWith('/crash')) setTimeout(() => { throw new Error('crash on purpose'); }, 20);
+      });
     }, delay);
   });
 });
@@ -56,6 +61,7 @@ if (process.env.APP_SIGTERM === 'close') {
     process.disconnect();
   });
 }
+if (process.env.APP_SIGTERM === 'exit') process.on('SIGTERM', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
 `;
 
@@ -210,6 +216,60 @@ describe('shutdown under the preload', () => {
     expect(sent).toMatchObject({ requests: 6, inbound: 1811 });
     // what was recorded by the signal went out at once, the rest as the process ended
     expect(await streamTotals(r.prefix, 'own-sigterm-app')).toEqual({ ...sent, entries: 2 });
+  });
+
+  it.each([
+    ['process.exit(3) after a request', '/exit', { code: 3, signal: null }, ''],
+    ['an uncaught exception after a request', '/crash', { code: 1, signal: null }, 'Error: crash on purpose'],
+  ] as const)('%s: the process ends as it would have, and the last interval was exported first', async (_what, path, ending, stderr) => {
+    const service = `exit-app${path.replace('/', '-')}`;
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      OTEL_SERVICE_NAME: service,
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000', // only the exit exports
+    });
+    const before = await someTraffic(app.port);
+    const last = await request(app.port, 'POST', `${path}/1`, 'z'.repeat(300), { connection: 'close' });
+    expect(last.status).toBe(200);
+    expect(await exitOf(app.child)).toEqual(ending);
+    if (stderr === '') expect(app.stderr()).toBe('');
+    else expect(app.stderr()).toContain(stderr);
+    const sent = clientTotals([...before, last]);
+    expect(sent).toMatchObject({ requests: 6, inbound: 1611 });
+    expect(await streamTotals(r.prefix, service)).toEqual({ ...sent, entries: 1 });
+  });
+
+  it('an app whose SIGTERM handler calls process.exit(0): everything it served is exported before it ends', async () => {
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      APP_SIGTERM: 'exit',
+      OTEL_SERVICE_NAME: 'exit-on-sigterm-app',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+    });
+    const sent = clientTotals(await someTraffic(app.port));
+    app.child.kill('SIGTERM');
+    expect(await exitOf(app.child)).toEqual({ code: 0, signal: null });
+    expect(app.stderr()).toBe('');
+    expect(await streamTotals(r.prefix, 'exit-on-sigterm-app')).toEqual({ ...sent, entries: 1 });
+  });
+
+  it('process.exit() with Redis gone: the process still ends, at OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT, saying what it could not deliver', async () => {
+    await stopped.kill();
+    const app = await startInstrumented(appPath, {
+      OBW_REGISTER: REGISTER,
+      REDIS_URL: stopped.url,
+      OTEL_SERVICE_NAME: 'exit-unreachable-app',
+      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+      OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500',
+    });
+    await someTraffic(app.port);
+    await request(app.port, 'GET', '/exit/1', undefined, { connection: 'close' });
+    expect(await exitOf(app.child)).toEqual({ code: 3, signal: null });
+    expect(app.stderr()).toMatch(/otel-bandwidth exporter: shutting down with 15 data points not delivered/);
+    await stopped.start();
   });
 
   it.each([

@@ -42,6 +42,12 @@ export interface ExportWorkerHandle {
    * first word). Blocks this thread while it waits: for diagnostics, not for the request path.
    */
   stats(): ExporterStats;
+  /**
+   * For a process that is exiting without its event loop (process.exit(), an uncaught
+   * exception): hands the worker what the tables hold and blocks this thread until the worker
+   * has exported it and what it held, or `deadlineMillis` pass. Does nothing once shut down.
+   */
+  exportAtExit(deadlineMillis: number): void;
 }
 
 /**
@@ -129,6 +135,16 @@ export function startExportWorker(
   // last: a 'message' listener added to an unref'd worker refs it again
   worker.unref();
 
+  /** Blocks until the worker has answered request `id` in the shared buffer, or `millis` pass. */
+  const awaitAnswer = (id: number, millis: number): boolean => {
+    const deadline = Date.now() + millis;
+    for (let seen = Atomics.load(statsHeader, 0); seen !== id; seen = Atomics.load(statsHeader, 0)) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(statsHeader, 0, seen, left) === 'timed-out') return Atomics.load(statsHeader, 0) === id;
+    }
+    return true;
+  };
+
   let stopped: Promise<void> | undefined;
   return {
     forceFlush: () => ask('flush'),
@@ -143,12 +159,7 @@ export function startExportWorker(
       const id = nextId++;
       if (failed === undefined && !ending) {
         send({ type: 'stats', id });
-        const deadline = Date.now() + STATS_WAIT_MILLIS;
-        for (let seen = Atomics.load(statsHeader, 0); seen !== id; seen = Atomics.load(statsHeader, 0)) {
-          const left = deadline - Date.now();
-          if (left <= 0 || Atomics.wait(statsHeader, 0, seen, left) === 'timed-out') break;
-        }
-        if (Atomics.load(statsHeader, 0) === id) {
+        if (awaitAnswer(id, STATS_WAIT_MILLIS)) {
           // copied out of the shared memory first: TextDecoder does not read a shared buffer
           const text = Buffer.from(statsBytes.subarray(0, Atomics.load(statsHeader, 1))).toString('utf8');
           try {
@@ -159,6 +170,17 @@ export function startExportWorker(
         }
       }
       return { ...(lastStats ?? BEFORE_FIRST_WORD) };
+    },
+    exportAtExit: (deadlineMillis) => {
+      if (failed !== undefined || stopped !== undefined) return;
+      const id = nextId++;
+      try {
+        send({ type: 'exit', id, snapshot: instrumentation.drainTablesPacked(), users: instrumentation.collectUserUsage() });
+      } catch {
+        return; // the worker is gone: nothing to wait for
+      }
+      ending = true;
+      awaitAnswer(id, deadlineMillis);
     },
   };
 }

@@ -14,9 +14,10 @@ export interface ExportWorkerData {
 }
 
 /**
- * The exporter's counters, read by the app's thread synchronously: it asks with a 'stats'
- * message and waits (Atomics.wait, bounded) until the worker has written them as JSON into the
- * shared buffer: word 0 is the number of the answer, word 1 its length in bytes, then the bytes.
+ * What the app's thread waits for synchronously (Atomics.wait, bounded), answered in a shared
+ * buffer: word 0 is the number of the request answered, word 1 the length in bytes of what
+ * follows. A 'stats' request is answered with the exporter's counters as JSON; an 'exit' request
+ * when the last export has ended, with nothing.
  */
 export const STATS_BUFFER_BYTES = 8 + 16_384;
 export const STATS_HEADER_WORDS = 2;
@@ -26,7 +27,12 @@ export type ToExportWorker =
   | { type: 'collected'; id: number; snapshot: PackedTablesSnapshot; users: UserUsage[] }
   | { type: 'flush'; id: number }
   | { type: 'shutdown'; id: number }
-  | { type: 'stats'; id: number };
+  | { type: 'stats'; id: number }
+  /**
+   * The app's thread is exiting (process.exit(), an uncaught exception) and waits, blocked: the
+   * last of its tables comes with the message, since it can no longer answer a 'collect'.
+   */
+  | { type: 'exit'; id: number; snapshot: PackedTablesSnapshot; users: UserUsage[] };
 
 /** The export worker to the app's thread. */
 export type FromExportWorker =

@@ -10,13 +10,16 @@
  * several percent of CPU that their instruction counts do not show; in a worker, about none.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import fs from 'node:fs';
+import { format } from 'node:util';
+import { DiagConsoleLogger, DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
 import type { Attributes, UserUsage } from '@otel-bandwidth/core';
 import { SnapshotMetricProducer } from './bandwidth-metric-producer';
 import { startExportPipeline } from './export-pipeline';
 import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
-import { unpackSeries } from './packed-snapshot';
+import { unpackSeries, type PackedTablesSnapshot } from './packed-snapshot';
 import type { TablesSnapshot } from './series-snapshot';
+import { DrainedSeries } from './series-table';
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -31,8 +34,23 @@ const LOG_LEVELS: Record<string, DiagLogLevel> = {
 /** How often the worker checks whether the exporter's counters changed, to push them. */
 const STATS_PUSH_MILLIS = 1000;
 
+/** A table's drain that found nothing. */
+const NO_SERIES = new DrainedSeries([], new Float64Array(0));
+
 /** Parsed series attributes kept: some times the series two default-sized tables hold. */
 const MAX_PARSED_ATTRIBUTES = 16_384;
+
+/** A diag logger writing each line to the process's stderr at once (fd 2), as console would. */
+function immediateStderrLogger(): DiagLogger {
+  const write = (message: string, ...args: unknown[]): void => {
+    try {
+      fs.writeSync(2, `${format(message, ...args)}\n`);
+    } catch {
+      // stderr closed: nothing to tell
+    }
+  };
+  return { error: write, warn: write, info: write, debug: write, verbose: write };
+}
 
 function logLevelOf(value: string | undefined): DiagLogLevel {
   return LOG_LEVELS[(value ?? '').trim().toLowerCase()] ?? DiagLogLevel.WARN;
@@ -43,7 +61,8 @@ function run(): void {
   if (port === null) throw new Error('the export worker runs only as a worker thread');
   const data = workerData as ExportWorkerData;
   // no app setup runs in this thread to install a diag logger: this one, at OTEL_LOG_LEVEL (default warn)
-  diag.setLogger(new DiagConsoleLogger(), { logLevel: logLevelOf(process.env.OTEL_LOG_LEVEL), suppressOverrideMessage: true });
+  const logLevel = logLevelOf(process.env.OTEL_LOG_LEVEL);
+  diag.setLogger(new DiagConsoleLogger(), { logLevel, suppressOverrideMessage: true });
   // This thread keeps the app's CPU priority. At nice 19 it was starved on a core the app's
   // process shared with another, and then held up the app's thread for tens to hundreds of ms
   // (p99 65-228 ms in 4 of 8 side-by-side rounds, bench:overhead --side-by-side): a starved
@@ -56,12 +75,25 @@ function run(): void {
   let users: UserUsage[] = [];
   /** series attributes by the JSON the app's thread sends them as (packed-snapshot.ts) */
   const parsedAttributes = new Map<string, Attributes>();
-  const collectFromApp = (): Promise<TablesSnapshot> =>
-    new Promise<TablesSnapshot>((resolve) => {
+  /**
+   * Once the app's thread is exiting ('exit'), it answers no more collections: the first one
+   * after gets the tables it sent with the message, any other nothing.
+   */
+  let exiting = false;
+  let exitSnapshot: TablesSnapshot | undefined;
+  const takeExitSnapshot = (): TablesSnapshot => {
+    const snapshot = exitSnapshot ?? { startMs: Date.now(), endMs: Date.now(), server: NO_SERIES, client: NO_SERIES };
+    exitSnapshot = undefined;
+    return snapshot;
+  };
+  const collectFromApp = (): Promise<TablesSnapshot> => {
+    if (exiting) return Promise.resolve(takeExitSnapshot());
+    return new Promise<TablesSnapshot>((resolve) => {
       const id = nextId++;
       collecting.set(id, resolve);
       send({ type: 'collect', id });
     });
+  };
   const takeUsers = (): UserUsage[] => {
     const taken = users;
     users = [];
@@ -69,6 +101,8 @@ function run(): void {
   };
 
   const { exporter, meterProvider } = startExportPipeline(new SnapshotMetricProducer(collectFromApp), takeUsers, data.pipeline);
+  let shuttingDown: Promise<void> | undefined;
+  const shutdownOnce = (): Promise<void> => (shuttingDown ??= meterProvider.shutdown());
 
   // the exporter's counters, pushed when they change: what the app's thread shows when its
   // synchronous ask (stats()) is not answered in time. Checked each second and after each export:
@@ -99,27 +133,29 @@ function run(): void {
 
   const statsHeader = new Int32Array(data.stats, 0, STATS_HEADER_WORDS);
   const statsBytes = new Uint8Array(data.stats, STATS_HEADER_WORDS * 4);
-  const answerStats = (id: number): void => {
-    const written = new TextEncoder().encodeInto(JSON.stringify(exporter.stats()), statsBytes).written;
-    Atomics.store(statsHeader, 1, written);
+  /** Answers a request the app's thread waits for, blocked (export-worker-protocol.ts). */
+  const answerWaiting = (id: number, text: string): void => {
+    Atomics.store(statsHeader, 1, new TextEncoder().encodeInto(text, statsBytes).written);
     Atomics.store(statsHeader, 0, id);
     Atomics.notify(statsHeader, 0);
+  };
+  const unpack = (snapshot: PackedTablesSnapshot): TablesSnapshot => {
+    // a service whose routes keep changing would grow this without end: past a few times
+    // what two tables can hold, start again (each JSON is parsed again once)
+    if (parsedAttributes.size > MAX_PARSED_ATTRIBUTES) parsedAttributes.clear();
+    return { startMs: snapshot.startMs, endMs: snapshot.endMs, server: unpackSeries(snapshot.server, parsedAttributes), client: unpackSeries(snapshot.client, parsedAttributes) };
   };
 
   port.on('message', (message: ToExportWorker) => {
     switch (message.type) {
       case 'stats':
-        answerStats(message.id);
+        answerWaiting(message.id, JSON.stringify(exporter.stats()));
         break;
       case 'collected': {
         users = users.concat(message.users);
         const resolve = collecting.get(message.id);
         collecting.delete(message.id);
-        const { startMs, endMs, server, client } = message.snapshot;
-        // a service whose routes keep changing would grow this without end: past a few times
-        // what two tables can hold, start again (each JSON is parsed again once)
-        if (parsedAttributes.size > MAX_PARSED_ATTRIBUTES) parsedAttributes.clear();
-        resolve?.({ startMs, endMs, server: unpackSeries(server, parsedAttributes), client: unpackSeries(client, parsedAttributes) });
+        resolve?.(unpack(message.snapshot));
         break;
       }
       case 'flush':
@@ -127,8 +163,24 @@ function run(): void {
         break;
       case 'shutdown':
         // collects and exports the last interval, then shuts the exporter down
-        answer(message.id, meterProvider.shutdown());
+        answer(message.id, shutdownOnce());
         break;
+      case 'exit': {
+        // this thread's console goes out through the app's thread, which is blocked now and then
+        // gone: what the exporter says from here on (what it could not deliver) is written at once
+        diag.setLogger(immediateStderrLogger(), { logLevel, suppressOverrideMessage: true });
+        users = users.concat(message.users);
+        exiting = true;
+        exitSnapshot = unpack(message.snapshot);
+        // a collection already asked of the app's thread is answered with what it sent now
+        for (const [id, resolve] of collecting) {
+          collecting.delete(id);
+          resolve(takeExitSnapshot());
+        }
+        const done = (): void => answerWaiting(message.id, '');
+        shutdownOnce().then(done, done);
+        break;
+      }
     }
   });
 }

@@ -31,6 +31,11 @@ export interface PreloadMonitoring {
   shutdown(): Promise<void>;
   /** The exporter's counters. */
   exporterStats(): ExporterStats;
+  /**
+   * With the export worker only: exports what is left while the process exits without its event
+   * loop (process.exit(), an uncaught exception), blocking the exit for at most `deadlineMillis`.
+   */
+  exportAtExit?(deadlineMillis: number): void;
 }
 
 type GlobalWithPreload = typeof globalThis & { [GLOBAL_KEY]?: PreloadMonitoring | null };
@@ -77,6 +82,7 @@ function monitorWithExportWorker(recording: BandwidthInstrumentationOptions, pip
     forceFlush: () => worker.forceFlush(),
     shutdown: stopOnce(instrumentation, () => worker.shutdown()),
     exporterStats: () => worker.stats(),
+    exportAtExit: (deadlineMillis) => worker.exportAtExit(deadlineMillis),
   };
 }
 

@@ -7,9 +7,12 @@
  * - A signal the app handles itself (closing its servers, finishing requests): export what is
  *   recorded so far at once, and the rest when the process runs out of work (`beforeExit`).
  * - `beforeExit` (the app ended by itself): shut down, exporting the rest.
+ * - `exit` with none of these begun (process.exit(), an uncaught exception; also an app's own
+ *   signal handler that calls process.exit()): nothing asynchronous runs any more, so a target
+ *   that can export synchronously (the export worker, waited for) exports the rest now.
  *
- * Each of these keeps the process alive only until the export ends or the deadline passes;
- * past the deadline the process goes on stopping, whatever Redis does.
+ * Each of these keeps the process alive (or, at `exit`, blocked) only until the export ends or
+ * the deadline passes; past the deadline the process goes on stopping, whatever Redis does.
  */
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -18,6 +21,8 @@ export interface ShutdownTarget {
   forceFlush(): Promise<void>;
   /** stops recording and exports the rest */
   shutdown(): Promise<void>;
+  /** exports the rest while the process exits, blocking it for at most deadlineMillis */
+  exportAtExit?(deadlineMillis: number): void;
 }
 
 /** Runs work, holding the process open (one ref'd timer) until it ends or deadlineMillis pass. */
@@ -62,10 +67,17 @@ export function installShutdownHooks(target: ShutdownTarget, deadlineMillis: num
     void shutdownOnce();
   };
 
+  const onExit = (): void => {
+    // after a shutdown was begun (beforeExit, a signal) the process has waited for it already
+    if (!finalExport) target.exportAtExit?.(deadlineMillis);
+  };
+
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('beforeExit', onBeforeExit);
+  process.on('exit', onExit);
   return () => {
     for (const s of SIGNALS) process.removeListener(s, onSignal);
     process.removeListener('beforeExit', onBeforeExit);
+    process.removeListener('exit', onExit);
   };
 }
