@@ -169,6 +169,20 @@ function nextMessage<T>(app: InstrumentedProcess, pick: (m: unknown) => T | unde
   });
 }
 
+/**
+ * The app under the preload as service `service`, exporting only when it stops (an interval of an
+ * hour) unless `env` says otherwise.
+ */
+function startApp(service: string, env: Record<string, string> = {}): Promise<InstrumentedProcess> {
+  return startInstrumented(appPath, {
+    OBW_REGISTER: REGISTER,
+    OTEL_SERVICE_NAME: service,
+    OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
+    OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+    ...env,
+  });
+}
+
 async function someTraffic(port: number): Promise<ClientResult[]> {
   return [
     ...(await Promise.all([1, 2, 3].map((i) => request(port, 'GET', `/items/${i}`)))),
@@ -179,12 +193,7 @@ async function someTraffic(port: number): Promise<ClientResult[]> {
 
 describe('shutdown under the preload', () => {
   it('SIGINT: the last interval is exported, then the process ends of SIGINT', async () => {
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      OTEL_SERVICE_NAME: 'sigint-app',
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000', // only the shutdown exports
-    });
+    const app = await startApp('sigint-app');
     const sent = clientTotals(await someTraffic(app.port));
     expect(sent).toEqual({ requests: 5, inbound: 1311, outbound: expect.any(Number) });
     app.child.kill('SIGINT');
@@ -194,13 +203,7 @@ describe('shutdown under the preload', () => {
   });
 
   it('an app that handles SIGTERM itself (server.close()) ends on its own, with the request in flight at the signal exported', async () => {
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      APP_SIGTERM: 'close',
-      OTEL_SERVICE_NAME: 'own-sigterm-app',
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
-    });
+    const app = await startApp('own-sigterm-app', { APP_SIGTERM: 'close' });
     const before = await someTraffic(app.port);
     const arrived = nextMessage(app, (m) => ((m as { arrived?: string }).arrived?.startsWith('/slow/') ? (m as { arrived: string }).arrived : undefined));
     // (connection: close, so that no idle keep-alive connection outlives the response)
@@ -223,12 +226,7 @@ describe('shutdown under the preload', () => {
     ['an uncaught exception after a request', '/crash', { code: 1, signal: null }, 'Error: crash on purpose'],
   ] as const)('%s: the process ends as it would have, and the last interval was exported first', async (_what, path, ending, stderr) => {
     const service = `exit-app${path.replace('/', '-')}`;
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      OTEL_SERVICE_NAME: service,
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000', // only the exit exports
-    });
+    const app = await startApp(service);
     const before = await someTraffic(app.port);
     const last = await request(app.port, 'POST', `${path}/1`, 'z'.repeat(300), { connection: 'close' });
     expect(last.status).toBe(200);
@@ -241,13 +239,7 @@ describe('shutdown under the preload', () => {
   });
 
   it('an app whose SIGTERM handler calls process.exit(0): everything it served is exported before it ends', async () => {
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      APP_SIGTERM: 'exit',
-      OTEL_SERVICE_NAME: 'exit-on-sigterm-app',
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
-    });
+    const app = await startApp('exit-on-sigterm-app', { APP_SIGTERM: 'exit' });
     const sent = clientTotals(await someTraffic(app.port));
     app.child.kill('SIGTERM');
     expect(await exitOf(app.child)).toEqual({ code: 0, signal: null });
@@ -257,14 +249,7 @@ describe('shutdown under the preload', () => {
 
   it('process.exit() with Redis gone: the process still ends, at OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT, saying what it could not deliver', async () => {
     await stopped.kill();
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      REDIS_URL: stopped.url,
-      OTEL_SERVICE_NAME: 'exit-unreachable-app',
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
-      OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500',
-    });
+    const app = await startApp('exit-unreachable-app', { REDIS_URL: stopped.url, OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500' });
     await someTraffic(app.port);
     await request(app.port, 'GET', '/exit/1', undefined, { connection: 'close' });
     expect(await exitOf(app.child)).toEqual({ code: 3, signal: null });
@@ -282,14 +267,7 @@ describe('shutdown under the preload', () => {
     } else {
       await stopped.kill();
     }
-    const app = await startInstrumented(appPath, {
-      OBW_REGISTER: REGISTER,
-      REDIS_URL: stopped.url,
-      OTEL_SERVICE_NAME: 'unreachable-app',
-      OTEL_BANDWIDTH_KEY_PREFIX: r.prefix,
-      OTEL_METRIC_EXPORT_INTERVAL: '200',
-      OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500',
-    });
+    const app = await startApp('unreachable-app', { REDIS_URL: stopped.url, OTEL_METRIC_EXPORT_INTERVAL: '200', OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '1500' });
     await someTraffic(app.port);
     // exports have been tried and are held (the counters, through the preload)
     let s = await preloadStatsOf(app);

@@ -166,17 +166,18 @@ export function encodeBatch(batch: MetricBatch): StreamFields {
   }
 }
 
-/**
- * Attribute sets' JSON by object: the exporter keeps a series' wire attributes from one export to
- * the next, so each is written out once, not at every export.
- */
-const attributesJson = new WeakMap<Attributes, string>();
+const attributesJsonCache = new WeakMap<Attributes, string>();
 
-function attributesText(attributes: Attributes): string {
-  let json = attributesJson.get(attributes);
+/**
+ * An attribute set's JSON, made once per object: a set is never changed once made, and a series
+ * keeps its set across collections (the instrumentation's records, the exporter's wire
+ * attributes), so each is written out once, not at every export.
+ */
+export function attributesJson(attributes: Attributes): string {
+  let json = attributesJsonCache.get(attributes);
   if (json === undefined) {
     json = JSON.stringify(attributes);
-    attributesJson.set(attributes, json);
+    attributesJsonCache.set(attributes, json);
   }
   return json;
 }
@@ -215,7 +216,7 @@ export function* encodeBatchStepwise(batch: MetricBatch): Generator<void, Encode
   out.ascii('{"start":').number(bs).ascii(',"end":').number(be).ascii(',"resource":').json(JSON.stringify(batch.resource)).ascii(',"attrs":[');
   for (let i = 0; i < attrs.length; i++) {
     if (i > 0) out.comma();
-    out.json(attributesText(attrs[i] as Attributes));
+    out.json(attributesJson(attrs[i] as Attributes));
   }
   out.ascii('],"metrics":[');
   let first = true;

@@ -15,7 +15,7 @@
  * attributes parsed, once per series), and the in-thread collection reads its own drain the same
  * way (drainSeries).
  */
-import type { Attributes } from '@otel-bandwidth/core';
+import { attributesJson, type Attributes } from '@otel-bandwidth/core';
 import { DrainedSeries, RECORD_NUMBERS, type SeriesRecord, type SeriesTable } from './series-table';
 
 /** A series' numbers in a pack: laid out as a record keeps them (series-table.ts). */
@@ -33,18 +33,6 @@ export interface PackedTablesSnapshot {
   endMs: number;
   server: PackedSeries;
   client: PackedSeries;
-}
-
-/** Each series' attributes as JSON, made once: a record's attributes object is its own for its life. */
-const attributesJson = new WeakMap<Attributes, string>();
-
-function jsonOf(attributes: Attributes): string {
-  let json = attributesJson.get(attributes);
-  if (json === undefined) {
-    json = JSON.stringify(attributes);
-    attributesJson.set(attributes, json);
-  }
-  return json;
 }
 
 function pack(rec: SeriesRecord, numbers: Float64Array, at: number): void {
@@ -70,7 +58,7 @@ function drainNumbers<T>(table: SeriesTable | undefined, label: (rec: SeriesReco
 
 /** Drains a table into a pack, for another thread. */
 export function drainPacked(table: SeriesTable | undefined): PackedSeries {
-  const { labels, numbers } = drainNumbers(table, (rec) => jsonOf(rec.attributes));
+  const { labels, numbers } = drainNumbers(table, (rec) => attributesJson(rec.attributes));
   return { attributes: labels, numbers };
 }
 
