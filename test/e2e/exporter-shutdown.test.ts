@@ -31,7 +31,8 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 // A node:http app: answers with what it read, after ?delay= ms; tells the test (IPC) when a
 // request arrives and, asked "stats", the preload's counters. With APP_SIGTERM=close it handles
 // SIGTERM itself: closes its server and lets the process end; with APP_SIGTERM=exit, its handler
-// calls process.exit(0). Once it has answered /exit it calls process.exit(3), /crash it throws.
+// calls process.exit(0); with APP_BEFORE_EXIT=exit, it calls process.exit(0) at beforeExit. Once it
+// has answered /exit it calls process.exit(3), /crash it throws.
 const APP = `'use strict';
 const http = require('node:http');
 const preload = require(process.env.OBW_REGISTER);
@@ -62,6 +63,7 @@ if (process.env.APP_SIGTERM === 'close') {
   });
 }
 if (process.env.APP_SIGTERM === 'exit') process.on('SIGTERM', () => process.exit(0));
+if (process.env.APP_BEFORE_EXIT === 'exit') process.on('beforeExit', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => process.send({ listening: server.address().port }));
 `;
 
@@ -202,8 +204,13 @@ describe('shutdown under the preload', () => {
     expect(await streamTotals(r.prefix, 'sigint-app')).toEqual({ ...sent, entries: 1 });
   });
 
-  it('an app that handles SIGTERM itself (server.close()) ends on its own, with the request in flight at the signal exported', async () => {
-    const app = await startApp('own-sigterm-app', { APP_SIGTERM: 'close' });
+  it.each([
+    ['ends on its own', {}],
+    // the preload's final export has begun at beforeExit when the app's listener exits
+    ['calls process.exit(0) at beforeExit', { APP_BEFORE_EXIT: 'exit' }],
+  ])('an app that handles SIGTERM itself (server.close()) and %s: the request in flight at the signal is exported', async (_how, env) => {
+    const service = `own-sigterm-app-${Object.keys(env).length}`;
+    const app = await startApp(service, { APP_SIGTERM: 'close', ...env });
     const before = await someTraffic(app.port);
     const arrived = nextMessage(app, (m) => ((m as { arrived?: string }).arrived?.startsWith('/slow/') ? (m as { arrived: string }).arrived : undefined));
     // (connection: close, so that no idle keep-alive connection outlives the response)
@@ -218,7 +225,7 @@ describe('shutdown under the preload', () => {
     const sent = clientTotals([...before, last]);
     expect(sent).toMatchObject({ requests: 6, inbound: 1811 });
     // what was recorded by the signal went out at once, the rest as the process ended
-    expect(await streamTotals(r.prefix, 'own-sigterm-app')).toEqual({ ...sent, entries: 2 });
+    expect(await streamTotals(r.prefix, service)).toEqual({ ...sent, entries: 2 });
   });
 
   it.each([

@@ -146,10 +146,13 @@ export function startExportWorker(
   };
 
   let stopped: Promise<void> | undefined;
+  /** the worker has answered 'shutdown' (or failed to): nothing is left for exportAtExit */
+  let stopEnded = false;
   return {
     forceFlush: () => ask('flush'),
     shutdown: () => {
       stopped ??= ask('shutdown').finally(() => {
+        stopEnded = true;
         ending = true;
         void worker.terminate();
       });
@@ -172,10 +175,15 @@ export function startExportWorker(
       return { ...(lastStats ?? BEFORE_FIRST_WORD) };
     },
     exportAtExit: (deadlineMillis) => {
-      if (failed !== undefined || stopped !== undefined) return;
+      if (failed !== undefined || stopEnded) return;
       const id = nextId++;
       try {
-        send({ type: 'exit', id, snapshot: instrumentation.drainTablesPacked(), users: instrumentation.collectUserUsage() });
+        const snapshot = instrumentation.drainTablesPacked();
+        const users = instrumentation.collectUserUsage();
+        // a worker that has not said a word yet holds nothing: with nothing recorded either, the
+        // exit need not wait for it to start
+        if (lastStats === undefined && snapshot.server.attributes.length === 0 && snapshot.client.attributes.length === 0 && users.length === 0) return;
+        send({ type: 'exit', id, snapshot, users });
       } catch {
         return; // the worker is gone: nothing to wait for
       }

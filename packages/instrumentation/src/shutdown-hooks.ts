@@ -7,9 +7,10 @@
  * - A signal the app handles itself (closing its servers, finishing requests): export what is
  *   recorded so far at once, and the rest when the process runs out of work (`beforeExit`).
  * - `beforeExit` (the app ended by itself): shut down, exporting the rest.
- * - `exit` with none of these begun (process.exit(), an uncaught exception; also an app's own
- *   signal handler that calls process.exit()): nothing asynchronous runs any more, so a target
- *   that can export synchronously (the export worker, waited for) exports the rest now.
+ * - `exit` before any of these has ended (process.exit(), an uncaught exception; also an app's
+ *   own signal or beforeExit handler that calls process.exit()): nothing asynchronous runs any
+ *   more, so a target that can export synchronously (the export worker, waited for) exports the
+ *   rest now, within what is left of the deadline.
  *
  * Each of these keeps the process alive (or, at `exit`, blocked) only until the export ends or
  * the deadline passes; past the deadline the process goes on stopping, whatever Redis does.
@@ -45,8 +46,17 @@ function withinDeadline(work: () => Promise<void>, deadlineMillis: number): Prom
 
 export function installShutdownHooks(target: ShutdownTarget, deadlineMillis: number): () => void {
   let finalExport: Promise<void> | undefined;
+  /** when the final export's wait ends; set once it has begun */
+  let finalExportDeadline = 0;
+  /** it has ended, or its wait has */
+  let finalExportEnded = false;
   const shutdownOnce = (): Promise<void> => {
-    finalExport ??= withinDeadline(() => target.shutdown(), deadlineMillis);
+    if (!finalExport) {
+      finalExportDeadline = Date.now() + deadlineMillis;
+      finalExport = withinDeadline(() => target.shutdown(), deadlineMillis).finally(() => {
+        finalExportEnded = true;
+      });
+    }
     return finalExport;
   };
 
@@ -68,8 +78,11 @@ export function installShutdownHooks(target: ShutdownTarget, deadlineMillis: num
   };
 
   const onExit = (): void => {
-    // after a shutdown was begun (beforeExit, a signal) the process has waited for it already
-    if (!finalExport) target.exportAtExit?.(deadlineMillis);
+    // after the final export (beforeExit, a signal) ended, or its wait did, there is nothing left
+    if (finalExportEnded) return;
+    // none begun, or one begun that the app's process.exit() or a throw cut short (an app's own
+    // beforeExit listener that exits, say): done here, within what is left of its deadline
+    target.exportAtExit?.(finalExport ? Math.max(0, finalExportDeadline - Date.now()) : deadlineMillis);
   };
 
   for (const s of SIGNALS) process.on(s, onSignal);
