@@ -14,6 +14,8 @@ const ZERO = 0x30;
 const MINUS = 0x2d;
 /** Up to this many characters, ascii() copies them itself (bench:exporter: a third faster encode). */
 const SHORT_TEXT = 32;
+/** Past this many characters, json() measures its text's UTF-8 length. */
+const LONG_TEXT = 1024;
 
 export class JsonBytes {
   private buf: Buffer;
@@ -63,7 +65,8 @@ export class JsonBytes {
 
   /** Text that is already JSON (a cached JSON.stringify), in UTF-8. */
   json(text: string): this {
-    this.room(text.length * 3);
+    // a long text measured rather than reserved at its worst (3 bytes a UTF-16 unit)
+    this.room(text.length > LONG_TEXT ? Buffer.byteLength(text) : text.length * 3);
     this.len += this.buf.write(text, this.len, 'utf8');
     return this;
   }
@@ -109,8 +112,13 @@ export class JsonBytes {
     return this.byte(0x5d);
   }
 
-  /** What has been written: a view of the writer's buffer, valid until the writer writes again. */
+  /**
+   * What has been written: a view of the writer's buffer, valid until the writer writes again; a
+   * copy when more than half the buffer is unused, so that a body held for a while (an export
+   * retried through an outage) does not keep twice its size.
+   */
   bytes(): Buffer {
-    return this.buf.subarray(0, this.len);
+    const view = this.buf.subarray(0, this.len);
+    return this.buf.length - this.len > this.len ? Buffer.from(view) : view;
   }
 }

@@ -157,7 +157,11 @@ export type EncodedEntry = {
   body: Buffer;
 };
 
-/** An entry's fields, its body as a string (as Redis gives them back to a reader). */
+/**
+ * An entry's fields, its body as a string (as Redis gives them back to a reader). Attribute sets
+ * are taken to be immutable, as OpenTelemetry's are: their JSON is kept per object
+ * (attributesJson), so a set changed after one encoding would be written as it was.
+ */
 export function encodeBatch(batch: MetricBatch): StreamFields {
   const steps = encodeBatchStepwise(batch);
   for (;;) {
