@@ -267,6 +267,17 @@ export class RedisMetricExporter implements PushMetricExporter {
     return this.shuttingDown;
   }
 
+  /**
+   * Starts the shutdown's clock without shutting down yet: from now on no attempt runs past
+   * shutdownTimeoutMillis from now, and shutdown() keeps that deadline. For a MeterProvider's
+   * shutdown, which flushes the exporter (an attempt on its own sendTimeoutMillis, up to an
+   * export interval) before it shuts it down: called first, the whole of it ends by the
+   * deadline, and what could not be delivered is said.
+   */
+  startShutdownClock(): void {
+    this.shutdownDeadline ??= Date.now() + this.shutdownTimeoutMillis;
+  }
+
   stats(): ExporterStats {
     return {
       ...this.counters,
@@ -280,13 +291,16 @@ export class RedisMetricExporter implements PushMetricExporter {
   private async shutdownNow(): Promise<void> {
     this.isShutdown = true;
     this.clearRetry();
-    const deadline = Date.now() + this.shutdownTimeoutMillis;
+    // a clock started earlier (startShutdownClock) had its chance in the flush before this: past
+    // its deadline, no wait at all
+    const clockStartedEarlier = this.shutdownDeadline !== undefined;
+    const deadline = this.shutdownDeadline ?? Date.now() + this.shutdownTimeoutMillis;
     this.shutdownDeadline = deadline;
     let pause = 100;
     for (;;) {
       // an attempt that started before the shutdown runs on its own timeout: not waited for past
       // the deadline (the first wait at least 250 ms, so that no time to wait is still one chance)
-      const budget = Math.max(this.shutdownFirstAttempt ? 250 : 0, deadline - Date.now());
+      const budget = Math.max(this.shutdownFirstAttempt && !clockStartedEarlier ? 250 : 0, deadline - Date.now());
       if (await Promise.race([this.drain(), sleepUnref(budget).then(() => false)])) break;
       // another attempt only while there is time for one
       this.shutdownFirstAttempt = false;

@@ -23,13 +23,14 @@ export interface BandwidthMonitoring {
  */
 export function startBandwidthMonitoring(options: BandwidthMonitoringOptions = {}): BandwidthMonitoring {
   const instrumentation = new BandwidthInstrumentation(options).enable();
-  const { exporter, meterProvider } = startExportPipeline(instrumentation.metricProducer, instrumentation.collectUserUsage, options);
+  const pipeline = startExportPipeline(instrumentation.metricProducer, instrumentation.collectUserUsage, options);
+  const { exporter, meterProvider } = pipeline;
   return {
     instrumentation,
     exporter,
     meterProvider,
     forceFlush: () => meterProvider.forceFlush(),
     // collects and exports the last interval, then shuts the exporter down
-    shutdown: stopOnce(instrumentation, () => meterProvider.shutdown()),
+    shutdown: stopOnce(instrumentation, () => pipeline.shutdown()),
   };
 }

@@ -15,6 +15,12 @@ export interface ExportPipelineOptions {
 export interface ExportPipeline {
   readonly exporter: RedisMetricExporter;
   readonly meterProvider: MeterProvider;
+  /**
+   * Collects and exports the last interval, then shuts the exporter down, all within the
+   * exporter's shutdownTimeoutMillis (its clock started first: the provider flushes the exporter
+   * before shutting it down).
+   */
+  shutdown(): Promise<void>;
 }
 
 /**
@@ -33,5 +39,13 @@ export function startExportPipeline(producer: MetricProducer, collectUserUsage: 
     exportTimeoutMillis: Math.min(options.exportTimeoutMillis ?? 30_000, exportIntervalMillis),
     metricProducers: [producer],
   });
-  return { exporter, meterProvider: new MeterProvider({ resource, readers: [reader] }) };
+  const meterProvider = new MeterProvider({ resource, readers: [reader] });
+  return {
+    exporter,
+    meterProvider,
+    shutdown: () => {
+      exporter.startShutdownClock();
+      return meterProvider.shutdown();
+    },
+  };
 }

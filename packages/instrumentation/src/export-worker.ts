@@ -100,9 +100,10 @@ function run(): void {
     return taken;
   };
 
-  const { exporter, meterProvider } = startExportPipeline(new SnapshotMetricProducer(collectFromApp), takeUsers, data.pipeline);
+  const pipeline = startExportPipeline(new SnapshotMetricProducer(collectFromApp), takeUsers, data.pipeline);
+  const { exporter, meterProvider } = pipeline;
   let shuttingDown: Promise<void> | undefined;
-  const shutdownOnce = (): Promise<void> => (shuttingDown ??= meterProvider.shutdown());
+  const shutdownOnce = (): Promise<void> => (shuttingDown ??= pipeline.shutdown());
 
   // the exporter's counters, pushed when they change: what the app's thread shows when its
   // synchronous ask (stats()) is not answered in time. Checked each second and after each export:
