@@ -10,16 +10,18 @@ const { BandwidthInstrumentation, RedisMetricExporter } = require('@otel-bandwid
 
 const bandwidth = new BandwidthInstrumentation({ userIdHeader: 'x-user-id' }).enable();
 
+const exporter = new RedisMetricExporter({
+  url: process.env.REDIS_URL,
+  keyPrefix: process.env.OTEL_BANDWIDTH_KEY_PREFIX,
+  collectUserUsage: bandwidth.collectUserUsage,
+});
+
 const sdk = new NodeSDK({
   serviceName: process.env.OTEL_SERVICE_NAME ?? 'orders',
   instrumentations: [new HttpInstrumentation()],
   metricReaders: [
     new PeriodicExportingMetricReader({
-      exporter: new RedisMetricExporter({
-        url: process.env.REDIS_URL,
-        keyPrefix: process.env.OTEL_BANDWIDTH_KEY_PREFIX,
-        collectUserUsage: bandwidth.collectUserUsage,
-      }),
+      exporter,
       exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL ?? 5000),
       metricProducers: [bandwidth.metricProducer],
     }),
@@ -29,5 +31,7 @@ sdk.start();
 
 // the service decides how it stops: flush telemetry, then exit
 process.once('SIGTERM', () => {
+  // the whole shutdown within the exporter's shutdownTimeoutMillis, even with Redis hanging
+  exporter.startShutdownClock();
   sdk.shutdown().finally(() => process.exit(0));
 });
