@@ -278,11 +278,12 @@ function record(request: TrackedRequest, response: TrackedResponse, socket: Trac
     const requestMethod = request.method ?? '';
     const encrypted = socket.encrypted === true;
     // everything but the route, as one small integer: status, method, version, scheme, aborted
+    // (in int32 bit operations, which compile to no overflow checks: a status Node has sent is 100-999)
     const code =
-      status * 1024 +
-      methodIndex(requestMethod) * 32 +
-      versionIndex(request.httpVersionMajor, request.httpVersionMinor) * 4 +
-      (encrypted ? 2 : 0) +
+      (status << 10) |
+      (methodIndex(requestMethod) << 5) |
+      (versionIndex(request.httpVersionMajor, request.httpVersionMinor) << 2) |
+      (encrypted ? 2 : 0) |
       (aborted ? 1 : 0);
     const table = rec.table;
     const last = state.last;

@@ -36,9 +36,7 @@ export interface PackedTablesSnapshot {
 }
 
 function pack(rec: SeriesRecord, numbers: Float64Array, at: number): void {
-  const values = rec.values;
-  const from = rec.at;
-  for (let i = 0; i < NUMBERS_PER_SERIES; i++) numbers[at + i] = values[from + i] as number;
+  numbers.set(rec.values, at);
 }
 
 /**
