@@ -3,11 +3,22 @@ import os from 'node:os';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, type InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL, encodeBatchStepwise, fieldsToArray, redisKeys, type EncodedEntry, type UserUsage } from '@otel-bandwidth/core';
+import {
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_REDIS_URL,
+  WIRE_POINTS,
+  encodeBatchOfStepwise,
+  fieldsToArray,
+  redisKeys,
+  type BatchOf,
+  type EncodedEntry,
+  type PointReader,
+  type UserUsage,
+} from '@otel-bandwidth/core';
 import type { Cluster, Redis } from 'ioredis';
 import { MAX_HELD_USERS, addHeldUsers, countBatchPoints, mergeInto, type UnsentBatch } from './batch-merge';
 import { createOwnedClient } from './redis-client';
-import { resourceMetricsToBatch } from './resource-metrics-to-batch';
+import { OTEL_POINTS, resourceMetricsToBatch, resourceMetricsView, toUnsentBatch } from './resource-metrics-to-batch';
 
 export interface RedisMetricExporterOptions {
   /** A client to use (Redis or Cluster). The exporter never closes a client it was given. */
@@ -84,9 +95,23 @@ interface Attempt {
   batchId: string;
   fields: Array<string | Buffer>;
   points: number;
-  batch: UnsentBatch;
+  /** the batch as data to hold again, should Redis add nothing (converted only then) */
+  unsent: () => UnsentBatch;
   /** an attempt ended without an answer: the entry may be in the stream already */
   maybeSent: boolean;
+}
+
+/** A batch to encode next, whatever holds its points. */
+interface Encodable {
+  points: number;
+  encode(batchId: string): Generator<void, EncodedEntry, void>;
+  unsent: () => UnsentBatch;
+}
+
+function encodable<P>(batch: Omit<BatchOf<P>, 'batchId'>, read: PointReader<P>, unsent: () => UnsentBatch): Encodable {
+  let points = 0;
+  for (const m of batch.metrics) points += m.points.length;
+  return { points, encode: (batchId) => encodeBatchOfStepwise({ ...batch, batchId }, read), unsent };
 }
 
 /** `name`, or host-pid, with a random part unique to this exporter. */
@@ -154,7 +179,9 @@ function isReplyError(err: unknown): boolean {
  * An OpenTelemetry PushMetricExporter that XADDs one entry per export to a Redis Stream.
  *
  * Delta temporality for every instrument. `export` only takes the data and answers at once; the
- * conversion, encoding and sending happen beside it. Nothing is lost while Redis is down or the
+ * encoding and sending happen beside it. A collection with nothing held before it is encoded from
+ * OpenTelemetry's points where they are, with no copy; data that must be held is copied into the
+ * wire format's objects (UnsentBatch). Nothing is lost while Redis is down or the
  * stream is full: data not yet sent is merged into one pending batch (bounded by the number of
  * series) and retried with exponential backoff and jitter, on unref'd timers. A batch whose send got no answer (timeout,
  * lost connection) may be in the stream already: it is sent again as it was, under the same id,
@@ -183,9 +210,10 @@ export class RedisMetricExporter implements PushMetricExporter {
   private sequence = 0;
   private attempt: Attempt | undefined;
   /**
-   * Collections taken by export() and not yet converted: converted by the next send, in a turn of
-   * the event loop of their own, or at once while sending is backing off (so that what is held
-   * stays one merged batch however long Redis is away).
+   * Collections taken by export() and not yet encoded or held: the next send encodes one that
+   * comes alone with nothing held (nextToEncode) and converts and merges the rest into what is
+   * held, in a turn of the event loop of their own; while sending is backing off each is converted
+   * at once (so that what is held stays one merged batch however long Redis is away).
    */
   private unconverted: Array<{ metrics: ResourceMetrics; users: UserUsage[] }> = [];
   /** data not yet sent, merged across intervals */
@@ -227,10 +255,11 @@ export class RedisMetricExporter implements PushMetricExporter {
   }
 
   /**
-   * Takes the interval's data and answers at once; converting and sending happen beside it, from
-   * the next turn of the event loop on: the collection, its conversion to the wire format, the
-   * encoding of each of its metrics and the send each run in a turn of their own (in the app's
-   * thread, several short holds of its event loop instead of two long ones). Never throws.
+   * Takes the interval's data and answers at once; encoding and sending happen beside it, from
+   * the next turn of the event loop on: the collection, the grouping of its points into the wire
+   * format's metrics, the encoding of each of those and the send each run in a turn of their own
+   * (in the app's thread, several short holds of its event loop instead of two long ones). Never
+   * throws.
    */
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
     if (this.isShutdown) {
@@ -343,12 +372,16 @@ export class RedisMetricExporter implements PushMetricExporter {
       try {
         this.take(metrics, users);
       } catch (err) {
-        const points = dataPointsIn(metrics);
-        this.counters.pointsDropped += points;
-        this.lastError = `collection not convertible: ${messageOf(err)}`;
-        diag.error(`otel-bandwidth exporter: ${this.lastError} (${points} data points dropped)`);
+        this.dropUnconvertible(metrics, err);
       }
     }
+  }
+
+  private dropUnconvertible(metrics: ResourceMetrics, err: unknown): void {
+    const points = dataPointsIn(metrics);
+    this.counters.pointsDropped += points;
+    this.lastError = `collection not convertible: ${messageOf(err)}`;
+    diag.error(`otel-bandwidth exporter: ${this.lastError} (${points} data points dropped)`);
   }
 
   private hold(batch: UnsentBatch): void {
@@ -368,32 +401,57 @@ export class RedisMetricExporter implements PushMetricExporter {
     return this.sending;
   }
 
+  /**
+   * What to encode next: a collection that comes alone, with nothing held before it (the usual
+   * case), as OpenTelemetry's own data, read in place; else what is held, the collections taken
+   * since merged into it.
+   */
+  private nextToEncode(): Encodable | undefined {
+    if (!this.pending && this.unconverted.length === 1) {
+      const { metrics, users } = this.unconverted.pop() as { metrics: ResourceMetrics; users: UserUsage[] };
+      try {
+        const view = resourceMetricsView(metrics);
+        if (view !== undefined) {
+          if (users.length > 0) view.users = users;
+          return encodable(view, OTEL_POINTS, () => toUnsentBatch(view, OTEL_POINTS));
+        }
+      } catch (err) {
+        this.dropUnconvertible(metrics, err);
+      }
+    }
+    this.convertQueued();
+    const batch = this.pending;
+    if (!batch) return undefined;
+    this.pending = undefined;
+    return encodable(batch, WIRE_POINTS, () => batch);
+  }
+
   private async sendAll(): Promise<boolean> {
     for (;;) {
       if (this.unconverted.length > 0) {
         // not in the same turn of the event loop as the collection that came before it
         await nextTurn();
-        this.convertQueued();
+        // behind an attempt still to be answered: merged into what is held
+        if (this.attempt) this.convertQueued();
       }
       if (!this.attempt) {
-        if (!this.pending) {
+        const next = this.nextToEncode();
+        if (!next) {
           this.onAllDelivered();
           return true;
         }
-        const batch = this.pending;
-        this.pending = undefined;
         const batchId = `${this.instanceId}:${++this.sequence}`;
-        const points = countBatchPoints(batch);
+        const points = next.points;
         this.encodingPoints = points;
         try {
-          // nor the encoding in the same turn as the conversion, nor its metrics in one turn
-          const steps = encodeBatchStepwise({ ...batch, batchId });
+          // nor the encoding's metrics in one turn
+          const steps = next.encode(batchId);
           let step: IteratorResult<void, EncodedEntry>;
           do {
             await nextTurn();
             step = steps.next();
           } while (step.done !== true);
-          this.attempt = { batchId, fields: fieldsToArray(step.value), points, batch, maybeSent: false };
+          this.attempt = { batchId, fields: fieldsToArray(step.value), points, unsent: next.unsent, maybeSent: false };
         } catch (err) {
           // data the wire format cannot carry would fail the same way forever
           this.sequence--;
@@ -504,8 +562,9 @@ export class RedisMetricExporter implements PushMetricExporter {
     if (nothingAdded && attempt && !attempt.maybeSent) {
       this.attempt = undefined;
       this.sequence--; // the id was never seen outside this process
-      if (this.pending) this.counters.usersDropped += mergeInto(attempt.batch, this.pending);
-      this.pending = attempt.batch;
+      const batch = attempt.unsent();
+      if (this.pending) this.counters.usersDropped += mergeInto(batch, this.pending);
+      this.pending = batch;
     }
     this.scheduleRetry();
   }
