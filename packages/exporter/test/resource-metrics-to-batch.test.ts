@@ -4,13 +4,22 @@
  */
 import { ValueType, type Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AggregationTemporality, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { decodeBatch, encodeBatch, encodeBatchOfStepwise, type EncodedEntry, type StreamFields } from '@otel-bandwidth/core';
 import { OTEL_POINTS, resourceMetricsToBatch, resourceMetricsView } from '@otel-bandwidth/exporter';
 
 const START: [number, number] = [1_700_000_000, 0];
 const END: [number, number] = [1_700_000_005, 250_000_000];
 const NO_BOUNDARIES: number[] = [];
+
+function deltaHistogram(name: string, unit: string, description: string, dataPoints: Array<DataPoint<Histogram>>): HistogramMetricData {
+  return {
+    descriptor: { name, unit, description, valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.DELTA,
+    dataPointType: DataPointType.HISTOGRAM,
+    dataPoints,
+  };
+}
 
 function collection(routeAttributes: Attributes): ResourceMetrics {
   const other = { 'http.route': '/empty' };
@@ -20,16 +29,11 @@ function collection(routeAttributes: Attributes): ResourceMetrics {
       {
         scope: { name: 'scope-a' },
         metrics: [
-          {
-            descriptor: { name: 'size', unit: 'By', description: 'Sizes.', valueType: ValueType.DOUBLE },
-            aggregationTemporality: AggregationTemporality.DELTA,
-            dataPointType: DataPointType.HISTOGRAM,
-            dataPoints: [
-              { startTime: START, endTime: END, attributes: routeAttributes, value: { count: 2, sum: 300, min: 100, max: 200, buckets: { boundaries: NO_BOUNDARIES, counts: [2] } } },
-              // an empty delta point is left out
-              { startTime: START, endTime: END, attributes: other, value: { count: 0, sum: 0, buckets: { boundaries: NO_BOUNDARIES, counts: [0] } } },
-            ],
-          },
+          deltaHistogram('size', 'By', 'Sizes.', [
+            { startTime: START, endTime: END, attributes: routeAttributes, value: { count: 2, sum: 300, min: 100, max: 200, buckets: { boundaries: NO_BOUNDARIES, counts: [2] } } },
+            // an empty delta point is left out
+            { startTime: START, endTime: END, attributes: other, value: { count: 0, sum: 0, buckets: { boundaries: NO_BOUNDARIES, counts: [0] } } },
+          ]),
           {
             descriptor: { name: 'calls', unit: '1', description: '', valueType: ValueType.INT },
             aggregationTemporality: AggregationTemporality.DELTA,
@@ -139,16 +143,11 @@ describe('resourceMetricsView, encoded in place', () => {
     rm.scopeMetrics.push({
       scope: { name: 'scope-b' },
       metrics: [
-        {
-          descriptor: { name: 'duration', unit: 's', description: 'Durations.', valueType: ValueType.DOUBLE },
-          aggregationTemporality: AggregationTemporality.DELTA,
-          dataPointType: DataPointType.HISTOGRAM,
-          dataPoints: [
-            { startTime: START, endTime: END, attributes: a, value: { count: 3, sum: 0.1 + 0.2, min: 1e-7, max: 12.5, buckets: { boundaries: [0.005, 0.1], counts: [1, 1, 1] } } },
-            { startTime: [1_699_999_999, 999_999_999], endTime: END, attributes: b, value: { count: 1, sum: 5e-324, min: Number.NaN, max: Number.POSITIVE_INFINITY, buckets: { boundaries: [1], counts: [1, 0] } } },
-            { startTime: START, endTime: END, attributes: b, value: { count: 2, sum: 1.5e300, buckets: { boundaries: [0.005, 0.1], counts: [0, 0, 2] } } },
-          ],
-        },
+        deltaHistogram('duration', 's', 'Durations.', [
+          { startTime: START, endTime: END, attributes: a, value: { count: 3, sum: 0.1 + 0.2, min: 1e-7, max: 12.5, buckets: { boundaries: [0.005, 0.1], counts: [1, 1, 1] } } },
+          { startTime: [1_699_999_999, 999_999_999], endTime: END, attributes: b, value: { count: 1, sum: 5e-324, min: Number.NaN, max: Number.POSITIVE_INFINITY, buckets: { boundaries: [1], counts: [1, 0] } } },
+          { startTime: START, endTime: END, attributes: b, value: { count: 2, sum: 1.5e300, buckets: { boundaries: [0.005, 0.1], counts: [0, 0, 2] } } },
+        ]),
         {
           descriptor: { name: 'heap', unit: 'By', description: '', valueType: ValueType.INT },
           aggregationTemporality: AggregationTemporality.CUMULATIVE,
