@@ -145,7 +145,7 @@ export function mergeUsers(a: readonly UserUsage[], b: readonly UserUsage[], lim
   return { users: into.users ?? [], dropped };
 }
 
-export function countBatchPoints(b: UnsentBatch): number {
+export function countBatchPoints(b: { readonly metrics: ReadonlyArray<{ readonly points: readonly unknown[] }> }): number {
   let n = 0;
   for (const m of b.metrics) n += m.points.length;
   return n;

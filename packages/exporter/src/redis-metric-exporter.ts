@@ -109,9 +109,7 @@ interface Encodable {
 }
 
 function encodable<P>(batch: Omit<BatchOf<P>, 'batchId'>, read: PointReader<P>, unsent: () => UnsentBatch): Encodable {
-  let points = 0;
-  for (const m of batch.metrics) points += m.points.length;
-  return { points, encode: (batchId) => encodeBatchOfStepwise({ ...batch, batchId }, read), unsent };
+  return { points: countBatchPoints(batch), encode: (batchId) => encodeBatchOfStepwise({ ...batch, batchId }, read), unsent };
 }
 
 /** `name`, or host-pid, with a random part unique to this exporter. */
