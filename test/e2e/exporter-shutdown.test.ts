@@ -32,10 +32,23 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 // request arrives and, asked "stats", the preload's counters. With APP_SIGTERM=close it handles
 // SIGTERM itself: closes its server and lets the process end; with APP_SIGTERM=exit, its handler
 // calls process.exit(0); with APP_BEFORE_EXIT=exit, it calls process.exit(0) at beforeExit. Once it
-// has answered /exit it calls process.exit(3), /crash it throws.
+// has answered /exit it calls process.exit(3), /crash it throws. Once it has answered /break-worker,
+// it breaks the export worker: the next collection it hands over is one the worker throws on, and
+// this thread stays busy until the worker has ended, then calls process.exit(3), its event loop
+// never having run to tell it the worker is gone.
 const APP = `'use strict';
 const http = require('node:http');
+const { Worker } = require('node:worker_threads');
 const preload = require(process.env.OBW_REGISTER);
+let breakWorker = false;
+const post = Worker.prototype.postMessage;
+Worker.prototype.postMessage = function (message, transfer) {
+  if (!breakWorker || message === null || typeof message !== 'object' || message.type !== 'collected') return post.call(this, message, transfer);
+  post.call(this, { ...message, snapshot: null }, transfer);
+  const until = Date.now() + 1000;
+  while (Date.now() < until);
+  process.exit(3);
+};
 const server = http.createServer((req, res) => {
   if (process.connected) process.send({ arrived: req.url });
   let received = 0;
@@ -49,6 +62,7 @@ const server = http.createServer((req, res) => {
         // ends the process once the answer is out: /exit with process.exit(3), /crash by throwing
         if (req.url.startsWith('/exit')) setTimeout(() => process.exit(3), 20);
         if (req.url.startsWith('/crash')) setTimeout(() => { throw new Error('crash on purpose'); }, 20);
+        if (req.url.startsWith('/break-worker')) breakWorker = true;
       });
     }, delay);
   });
@@ -243,6 +257,15 @@ describe('shutdown under the preload', () => {
     const sent = clientTotals([...before, last]);
     expect(sent).toMatchObject({ requests: 6, inbound: 1611 });
     expect(await streamTotals(r.prefix, service)).toEqual({ ...sent, entries: 1 });
+  });
+
+  it("process.exit() after the export worker ended unseen: the exit does not wait out its deadline (ten minutes here) for a worker that cannot answer", async () => {
+    const app = await startApp('exit-after-worker-died', { OTEL_METRIC_EXPORT_INTERVAL: '200', OTEL_BANDWIDTH_SHUTDOWN_TIMEOUT: '600000' });
+    await someTraffic(app.port);
+    const last = await request(app.port, 'GET', '/break-worker/1', undefined, { connection: 'close' });
+    expect(last.status).toBe(200);
+    expect(await exitOf(app.child)).toEqual({ code: 3, signal: null });
+    expect(app.stderr()).not.toMatch(/Unhandled|\bat /);
   });
 
   it('an app whose SIGTERM handler calls process.exit(0): everything it served is exported before it ends', async () => {

@@ -7,6 +7,7 @@ import {
   EXPORT_WORKER_MARK,
   STATS_BUFFER_BYTES,
   STATS_HEADER_WORDS,
+  WORKER_GONE,
   type ExportWorkerData,
   type FromExportWorker,
   type ToExportWorker,
@@ -135,10 +136,14 @@ export function startExportWorker(
   // last: a 'message' listener added to an unref'd worker refs it again
   worker.unref();
 
-  /** Blocks until the worker has answered request `id` in the shared buffer, or `millis` pass. */
+  /**
+   * Blocks until the worker has answered request `id` in the shared buffer, or `millis` pass, or
+   * the worker's thread has ended (WORKER_GONE).
+   */
   const awaitAnswer = (id: number, millis: number): boolean => {
     const deadline = Date.now() + millis;
     for (let seen = Atomics.load(statsHeader, 0); seen !== id; seen = Atomics.load(statsHeader, 0)) {
+      if (seen === WORKER_GONE) return false;
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(statsHeader, 0, seen, left) === 'timed-out') return Atomics.load(statsHeader, 0) === id;
     }

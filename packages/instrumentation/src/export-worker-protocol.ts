@@ -21,6 +21,13 @@ export interface ExportWorkerData {
  */
 export const STATS_BUFFER_BYTES = 8 + 16_384;
 export const STATS_HEADER_WORDS = 2;
+/**
+ * Word 0 once the worker's thread is ending (its `exit` event: an uncaught exception, or the
+ * thread's own end): nothing will be answered any more, and whoever waits stops waiting. The app's
+ * thread sees the worker's end as an event of its own loop, which a blocked thread (an exiting
+ * one: exportAtExit) does not run.
+ */
+export const WORKER_GONE = -1;
 
 /** The app's thread to the export worker. */
 export type ToExportWorker =

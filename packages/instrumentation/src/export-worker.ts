@@ -16,7 +16,7 @@ import { DiagConsoleLogger, DiagLogLevel, diag, type DiagLogger } from '@opentel
 import type { Attributes, UserUsage } from '@otel-bandwidth/core';
 import { SnapshotMetricProducer } from './bandwidth-metric-producer';
 import { startExportPipeline } from './export-pipeline';
-import { STATS_HEADER_WORDS, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
+import { STATS_HEADER_WORDS, WORKER_GONE, type ExportWorkerData, type FromExportWorker, type ToExportWorker } from './export-worker-protocol';
 import { unpackSeries, type PackedTablesSnapshot } from './packed-snapshot';
 import type { TablesSnapshot } from './series-snapshot';
 import { DrainedSeries } from './series-table';
@@ -140,6 +140,12 @@ function run(): void {
     Atomics.store(statsHeader, 0, id);
     Atomics.notify(statsHeader, 0);
   };
+  // an uncaught exception ends this thread through its `exit` event too: an app's thread blocked
+  // in its own exit, waiting for an answer, would otherwise wait its whole deadline for nothing
+  process.once('exit', () => {
+    Atomics.store(statsHeader, 0, WORKER_GONE);
+    Atomics.notify(statsHeader, 0);
+  });
   const unpack = (snapshot: PackedTablesSnapshot): TablesSnapshot => {
     // a service whose routes keep changing would grow this without end: past a few times
     // what two tables can hold, start again (each JSON is parsed again once)
