@@ -8,6 +8,7 @@
 //                               [--handlers json,stream,routes] [--variants bare,preload,...]
 //                               [--server-cpu N] [--load-cpu N] [--side-by-side] [--restarts N]
 //                               [--memory-reducer] [--out FILE]
+//   node bench/overhead/run.mjs --summarise FILE[,FILE...]
 //
 // Per handler, every variant's server starts once, pinned to one core, and gets an uncounted
 // warm-up load; then rounds of short measured runs alternate between the servers (the order
@@ -23,6 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { cliOptions } from './cli-options.mjs';
 import { medianInterval, verdict } from './median-interval.cjs';
 import { EXPORT_INTERVAL_MS, HANDLERS, REDIS_URL, ROUTES_PREFIX, SERVER_ENV, STREAM_KEY, VARIANTS, checkSelection, here, root, serverScript } from './variants.mjs';
@@ -62,6 +64,10 @@ const HELP = `usage: node bench/overhead/run.mjs [options]
                         the rest of the process's life, bare included; each process falls into
                         that state at a moment of its own, which skews the comparison (bench/README.md)
   --out FILE            raw results JSON (default bench/results/overhead-<time>.json)
+  --summarise FILES     run nothing: pool the rounds of earlier runs' raw results (comma-separated
+                        files, .json or .json.gz, or folders of them; all alternating or all side by
+                        side) and print their summary and verdicts, each set of fresh processes
+                        kept as one sample (bench/records/ holds the runs the README cites)
 
 Targets for the preload (information only, never the exit status): >= 0.97x bare throughput,
 <= 3% added CPU per request, <= +0.2 ms p99, <= +25 MB RSS.
@@ -86,6 +92,7 @@ function parseArgs(argv) {
     quick: false,
     sideBySide: false,
     memoryReducer: false,
+    summarise: undefined,
   };
   const explicit = new Set();
   for (const { arg, flag, value, num } of cliOptions(argv, fail, HELP)) {
@@ -135,10 +142,18 @@ function parseArgs(argv) {
       case '--memory-reducer':
         opts.memoryReducer = true;
         break;
+      case '--summarise':
+        opts.summarise = value()
+          .split(',')
+          .filter(Boolean)
+          .flatMap((f) => (isDirectory(f) ? fs.readdirSync(f).filter((n) => /\.json(\.gz)?$/.test(n)).sort().map((n) => path.join(f, n)) : [f]))
+          .map((f) => path.resolve(f));
+        break;
       default:
         fail(`unknown option ${arg}\n\n${HELP}`);
     }
   }
+  if (opts.summarise !== undefined) return opts;
   if (opts.quick) {
     if (!explicit.has('rounds')) opts.rounds = 1;
     if (!explicit.has('duration')) opts.duration = 2;
@@ -157,6 +172,14 @@ function parseArgs(argv) {
 function fail(message) {
   process.stderr.write(`bench:overhead: ${message}\n`);
   process.exit(2);
+}
+
+function isDirectory(file) {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function onPath(cmd) {
@@ -446,7 +469,7 @@ function summarise(runs, opts) {
       // hold for a process's life, so these, not the rounds, are the independent samples
       const perProcess = new Map();
       for (const [m, b] of pairs) {
-        const restart = Math.ceil(m.round / opts.rounds);
+        const restart = m.restart ?? Math.ceil(m.round / opts.rounds);
         perProcess.set(restart, [...(perProcess.get(restart) ?? []), m.cpuUsPerRequest / b.cpuUsPerRequest]);
       }
       const cpuProcessRatios = [...perProcess.values()].map((r) => r.reduce((x, y) => x + y, 0) / r.length);
@@ -624,7 +647,7 @@ function checkTargets(summary, opts) {
   );
   if (opts.restarts >= MIN_PROCESSES_FOR_INTERVAL) {
     process.stdout.write(
-      `"CPU, per process": each of the ${opts.restarts} sets of fresh processes' mean ratio over its rounds, and the\n` +
+      `"CPU, per process": each set of fresh processes' mean ratio over its rounds (${opts.handlers.map((h) => `${h} ${summary[h].preload.processes}`).join(', ')} sets), and the\n` +
         'interval of their median: V8 compiles each process its own way for its life, so rounds of one\n' +
         'process are not independent samples, and the interval over processes is the one to trust.\n',
     );
@@ -661,8 +684,55 @@ function toolVersion(tool) {
   return `autocannon ${JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version}`;
 }
 
+/**
+ * --summarise: the rounds of earlier runs' raw results as one run's, numbered on from file to
+ * file, each file's sets of fresh processes kept apart (a run's rounds of one set share its
+ * processes' compiled code, and are one sample of the per-process figures).
+ */
+function summariseFiles(files) {
+  const runs = [];
+  const handlers = new Set();
+  const variants = new Set();
+  let sideBySide;
+  let rounds = 0;
+  let restarts = 0;
+  for (const file of files) {
+    let raw;
+    try {
+      const bytes = fs.readFileSync(file);
+      raw = JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
+    } catch (err) {
+      fail(`${file}: not a raw results file of this benchmark (${err.message})`);
+    }
+    const o = raw.options;
+    if (!Array.isArray(raw.runs) || o === undefined || !(o.rounds >= 1) || !(o.restarts >= 1)) fail(`${file}: not a raw results file of this benchmark (no options or runs)`);
+    sideBySide ??= o.sideBySide === true;
+    if (sideBySide !== (o.sideBySide === true)) fail('--summarise pools runs of one kind: all alternating or all side by side');
+    for (const h of o.handlers) handlers.add(h);
+    for (const v of o.variants) variants.add(v);
+    let last = 0;
+    for (const run of raw.runs) {
+      last = Math.max(last, run.round);
+      runs.push({ ...run, round: rounds + run.round, restart: restarts + (run.restart ?? Math.ceil(run.round / o.rounds)) });
+    }
+    rounds += last;
+    restarts += o.restarts;
+    process.stdout.write(`  ${path.relative(process.cwd(), file)}: ${last} rounds from ${o.restarts} set(s) of processes, ${o.handlers.join(', ')}, ${o.duration} s runs, started ${raw.startedAt}\n`);
+  }
+  if (!variants.has('bare')) fail('--summarise needs runs with the bare server');
+  const opts = { handlers: [...handlers], variants: ['bare', ...[...variants].filter((v) => v !== 'bare')], sideBySide, rounds, restarts };
+  const summary = summarise(runs, opts);
+  printSummary(summary, opts);
+  checkTargets(summary, opts);
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.summarise !== undefined) {
+    process.stdout.write(`otel-bandwidth overhead benchmark: ${opts.summarise.length} earlier run(s) pooled\n`);
+    summariseFiles(opts.summarise);
+    return;
+  }
   const pinning = detectPinning(opts);
   const registerJs = VARIANTS.preload.require[0];
   if ((opts.variants.includes('preload') || opts.variants.includes('preload-in-thread')) && !fs.existsSync(registerJs)) {
@@ -729,6 +799,7 @@ async function main() {
               s.served += result.requests;
               const run = {
                 round,
+                restart,
                 handler,
                 variant,
                 ...(opts.sideBySide ? { partner: variant === 'bare' ? step[0] : 'bare' } : {}),
