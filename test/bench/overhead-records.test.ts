@@ -34,18 +34,18 @@ describe('bench/records: the runs the README cites', () => {
     const r = summarise(EVENING);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('(json 33, stream 43 sets)');
+    expect(r.stdout).toContain('(json 39, stream 49 sets)');
     expect(verdicts(r.stdout)).toEqual([
-      'json | throughput | 0.988x | 0.984-0.997 | PASS',
-      'json | CPU per request | +1.3% | +0.6 to +1.7% | PASS',
-      'json | CPU, per process | +1.1% | +0.4 to +1.9% | PASS',
-      'json | p99 latency | +0.00 ms | -0.04 to +0.05 | PASS',
-      'json | RSS | +21.5 MB | +20.7 to +22.1 | PASS',
-      'stream | throughput | 0.989x | 0.984-0.995 | PASS',
-      'stream | CPU per request | +1.1% | +0.5 to +1.6% | PASS',
-      'stream | CPU, per process | +1.5% | +1.0 to +1.9% | PASS',
-      'stream | p99 latency | +0.06 ms | -0.02 to +0.19 | PASS',
-      'stream | RSS | +20.7 MB | +20.5 to +21.1 | PASS',
+      'json | throughput | 0.989x | 0.984-0.996 | PASS',
+      'json | CPU per request | +1.2% | +0.6 to +1.7% | PASS',
+      'json | CPU, per process | +1.1% | +0.3 to +1.8% | PASS',
+      'json | p99 latency | -0.00 ms | -0.05 to +0.03 | PASS',
+      'json | RSS | +21.3 MB | +20.7 to +21.9 | PASS',
+      'stream | throughput | 0.989x | 0.985-0.994 | PASS',
+      'stream | CPU per request | +1.1% | +0.7 to +1.6% | PASS',
+      'stream | CPU, per process | +1.5% | +1.0 to +1.7% | PASS',
+      'stream | p99 latency | +0.08 ms | +0.01 to +0.19 | PASS',
+      'stream | RSS | +20.7 MB | +20.5 to +20.9 | PASS',
     ]);
   });
 
