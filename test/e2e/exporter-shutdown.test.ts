@@ -34,8 +34,8 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis-servers';
 // calls process.exit(0); with APP_BEFORE_EXIT=exit, it calls process.exit(0) at beforeExit. Once it
 // has answered /exit it calls process.exit(3), /crash it throws. Once it has answered /break-worker,
 // it breaks the export worker: the next collection it hands over is one the worker throws on, and
-// this thread stays busy until the worker has ended, then calls process.exit(3), its event loop
-// never having run to tell it the worker is gone.
+// this thread stays busy for a second (the worker ends meanwhile, or while the exit waits), then
+// calls process.exit(3), its event loop never having run to tell it the worker is gone.
 const APP = `'use strict';
 const http = require('node:http');
 const { Worker } = require('node:worker_threads');
