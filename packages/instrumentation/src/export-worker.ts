@@ -134,18 +134,19 @@ function run(): void {
 
   const statsHeader = new Int32Array(data.stats, 0, STATS_HEADER_WORDS);
   const statsBytes = new Uint8Array(data.stats, STATS_HEADER_WORDS * 4);
+  /** Sets word 0 (the request answered, or WORKER_GONE) and wakes whoever waits on it. */
+  const publish = (word: number): void => {
+    Atomics.store(statsHeader, 0, word);
+    Atomics.notify(statsHeader, 0);
+  };
   /** Answers a request the app's thread waits for, blocked (export-worker-protocol.ts). */
   const answerWaiting = (id: number, text: string): void => {
     Atomics.store(statsHeader, 1, new TextEncoder().encodeInto(text, statsBytes).written);
-    Atomics.store(statsHeader, 0, id);
-    Atomics.notify(statsHeader, 0);
+    publish(id);
   };
   // an uncaught exception ends this thread through its `exit` event too: an app's thread blocked
   // in its own exit, waiting for an answer, would otherwise wait its whole deadline for nothing
-  process.once('exit', () => {
-    Atomics.store(statsHeader, 0, WORKER_GONE);
-    Atomics.notify(statsHeader, 0);
-  });
+  process.once('exit', () => publish(WORKER_GONE));
   const unpack = (snapshot: PackedTablesSnapshot): TablesSnapshot => {
     // a service whose routes keep changing would grow this without end: past a few times
     // what two tables can hold, start again (each JSON is parsed again once)
